@@ -1,0 +1,34 @@
+"""course_utils: the thin helper package behind the course notebooks.
+
+One module per concept, named after what it does (see README, "Design"):
+config, data, io, viz, pipelines, preprocessing, augmentation, sampling,
+losses, metrics, networks, training, inference, exercises, results, reports.
+Modules that need TensorFlow/Keras import it lazily, so that the data and
+I/O lessons work even before TensorFlow is installed.
+"""
+
+import os
+
+# Keep notebook outputs short: hide TensorFlow's C++ start-up chatter (set the
+# variable yourself before importing to see it again).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from course_utils.errors import (  # noqa: E402
+    ConfigError,
+    CourseError,
+    DataError,
+    DownloadError,
+    ModelError,
+    ShapeError,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConfigError",
+    "CourseError",
+    "DataError",
+    "DownloadError",
+    "ModelError",
+    "ShapeError",
+    "__version__",
+]

@@ -1,0 +1,121 @@
+"""What this Python environment has: versions, devices, memory, and what is missing."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+import psutil
+
+# (import name, pip name, why the course needs it)
+REQUIRED = [
+    ("numpy", "numpy", "arrays"),
+    ("SimpleITK", "SimpleITK", "reading and writing medical images"),
+    ("nibabel", "nibabel", "the NIfTI affine (RAS) view in notebook 01"),
+    ("nilearn", "nilearn", "the MNI152 template behind the built-in dataset"),
+    ("pandas", "pandas", "cohort tables"),
+    ("matplotlib", "matplotlib", "figures"),
+    ("ipywidgets", "ipywidgets", "the interactive slice viewer"),
+    ("keras", "keras", "models (Keras 3)"),
+    ("tensorflow", "tensorflow-cpu", "training and tf.data"),
+]
+
+
+@dataclass
+class Check:
+    """One line of the environment report."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(module: str) -> str | None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return str(getattr(mod, "__version__", getattr(mod, "Version", lambda: "?")))
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python and the course's main libraries (None when missing)."""
+    result: dict[str, str | None] = {"python": platform.python_version()}
+    for module, _pip, _why in REQUIRED:
+        result[module] = _version(module)
+    if result.get("SimpleITK") is not None:
+        import SimpleITK as sitk
+
+        result["SimpleITK"] = sitk.Version_VersionString()
+    return result
+
+
+def gpus() -> list[str]:
+    """Names of the GPUs TensorFlow can see (empty without TensorFlow or a GPU)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return []
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def check() -> list[Check]:
+    """Check the environment; each failed line says how to fix it."""
+    checks = [
+        Check(
+            "Python",
+            sys.version_info >= (3, 10),
+            platform.python_version(),
+            "the course needs Python 3.10 or newer",
+        )
+    ]
+    for module, pip_name, why in REQUIRED:
+        version = _version(module)
+        fix = (
+            "run `make setup` in the course folder, or `pip install -e '.[cpu]'`"
+            if module in ("tensorflow", "keras")
+            else f"run `make setup`, or `pip install {pip_name}`"
+        )
+        checks.append(Check(module, version is not None, version or f"missing ({why})", fix))
+    if _version("keras"):
+        import keras
+
+        backend = keras.backend.backend()
+        checks.append(Check("Keras backend", True, backend))
+        major = int(str(keras.__version__).split(".")[0])
+        checks.append(Check("Keras 3", major >= 3, keras.__version__,
+                            "the course needs Keras 3: `pip install -U 'tensorflow>=2.16'`"))
+    found = gpus()
+    checks.append(Check("GPU", True, ", ".join(found) if found else "none (CPU only: use ci or binder)"))
+    mem = psutil.virtual_memory()
+    avail_gb = mem.available / 2**30
+    checks.append(Check("Memory available", avail_gb >= 1.5, f"{avail_gb:.1f} GB of {mem.total / 2**30:.1f} GB",
+                        "close other notebooks, or use the ci preset"))
+    checks.append(Check("CPU cores", True, str(os.cpu_count())))
+    return checks
+
+
+def report() -> bool:
+    """Print the environment check as a short table; return True if nothing is missing."""
+    ok = True
+    for c in check():
+        mark = "✅" if c.ok else "❌"
+        line = f"{mark} {c.name:<17} {c.detail}"
+        if not c.ok:
+            ok = False
+            line += f"\n     fix: {c.fix}"
+        print(line)
+    return ok
+
+
+def summary() -> str:
+    """One line of versions, for the setup cell of every notebook."""
+    v = versions()
+    parts = [f"Python {v['python']}"]
+    for key, label in (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("SimpleITK", "SimpleITK")):
+        parts.append(f"{label} {v.get(key) or 'MISSING'}")
+    return " | ".join(parts)

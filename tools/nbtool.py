@@ -1,0 +1,93 @@
+"""Author and tidy the course notebooks.
+
+    python tools/nbtool.py build SRC.py [SRC.py ...]   # jupytext percent script -> notebooks/NAME.ipynb
+    python tools/nbtool.py clean [NOTEBOOK ...]        # strip outputs, counts and volatile metadata
+    python tools/nbtool.py badges                      # rewrite badge URLs from config.REPOSITORY
+
+Notebooks are the source of truth and are stored without outputs. Writing a
+lesson as a percent script (``# %%`` cells, ``# %% [markdown]``, and
+``# %% tags=["parameters"]``) and building it is often quicker than editing
+JSON; edit the built notebook in JupyterLab afterwards as usual.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT))
+
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+KEEP_CELL_METADATA = {"tags", "jupyter", "cellView"}
+
+
+def clean(path: Path) -> bool:
+    """Strip outputs and volatile metadata from one notebook; return True if it changed."""
+    before = path.read_text()
+    nb = nbformat.reads(before, as_version=4)
+    nb.metadata = {
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+    }
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEEP_CELL_METADATA}
+        cell.id = f"c{i:03d}"  # stable ids keep diffs small
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    after = nbformat.writes(nb, version=4) + "\n"
+    if after != before:
+        path.write_text(after)
+        return True
+    return False
+
+
+def build(src: Path) -> Path:
+    """Convert a percent script to ``notebooks/<stem>.ipynb`` and clean it."""
+    import jupytext
+
+    nb = jupytext.read(src, fmt="py:percent")
+    out = NOTEBOOKS / f"{src.stem}.ipynb"
+    nbformat.write(nb, out)
+    clean(out)
+    return out
+
+
+def badges() -> None:
+    """Rewrite every notebook's Colab/Binder badge URLs from course_utils.config."""
+    from course_utils import config
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        rel = f"notebooks/{path.name}"
+        text = path.read_text()
+        text = re.sub(r"https://colab\.research\.google\.com/github/[^)\"\s]+",
+                      config.colab_url(rel), text)
+        text = re.sub(r"https://mybinder\.org/v2/gh/[^)\"\s]+", config.binder_url(rel), text)
+        path.write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"build", "clean", "badges"}:
+        print(__doc__)
+        return 2
+    cmd, args = argv[0], [Path(a) for a in argv[1:]]
+    if cmd == "build":
+        for src in args:
+            print("built", build(src).relative_to(ROOT))
+    elif cmd == "clean":
+        for path in args or sorted(NOTEBOOKS.glob("*.ipynb")):
+            if clean(path):
+                print("cleaned", path)
+    else:
+        badges()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
