@@ -1,0 +1,106 @@
+"""Presets and parameter resolution, paths, and seeding."""
+
+import numpy as np
+import pytest
+
+from course_utils import config
+from course_utils.errors import ConfigError, CourseError
+
+
+@pytest.fixture(autouse=True)
+def _no_preset_env(monkeypatch):
+    monkeypatch.delenv("COURSE_PRESET", raising=False)
+
+
+def test_default_preset_is_binder():
+    p = config.resolve("06_segmentation")
+    assert p.preset == "binder"
+    assert p.epochs == config.NOTEBOOKS["06_segmentation"]["binder"]["epochs"]
+    assert p.spacing == config.COMMON["binder"]["spacing"]
+
+
+def test_environment_variable_picks_the_preset(monkeypatch):
+    monkeypatch.setenv("COURSE_PRESET", "ci")
+    p = config.resolve("06_segmentation")
+    assert p.preset == "ci"
+    assert p.n_subjects == config.COMMON["ci"]["n_subjects"]
+
+
+def test_explicit_parameters_win_over_environment_and_defaults(monkeypatch):
+    monkeypatch.setenv("COURSE_PRESET", "ci")
+    p = config.resolve("06_segmentation", preset="full", epochs=3, batch_size=None)
+    assert p.preset == "full"  # papermill's -p preset beats COURSE_PRESET
+    assert p.epochs == 3  # an explicit knob beats the preset
+    assert p.batch_size == config.NOTEBOOKS["06_segmentation"]["full"]["batch_size"]  # None = default
+
+
+def test_unknown_preset_lists_the_valid_ones(monkeypatch):
+    with pytest.raises(ConfigError, match="ci, binder, full"):
+        config.resolve("00_setup", preset="laptop")
+    monkeypatch.setenv("COURSE_PRESET", "huge")
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        config.resolve("00_setup")
+
+
+def test_unknown_knob_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        config.resolve("06_segmentation", epoch=3)
+    message = str(info.value)
+    assert "epoch" in message and "epochs" in message and "patch_size" in message
+
+
+def test_wrong_type_is_refused():
+    with pytest.raises(ConfigError, match="must be a number"):
+        config.resolve("06_segmentation", epochs="ten")
+    assert isinstance(ConfigError("x"), CourseError)
+
+
+def test_float_knob_accepts_an_int_and_lists_stay_lists():
+    p = config.resolve("06_segmentation", preset="ci", spacing=3, filters=(4, 8))
+    assert p.spacing == 3.0 and isinstance(p.spacing, float)
+    assert p.filters == [4, 8]
+
+
+def test_every_notebook_has_the_same_knobs_in_every_preset():
+    for name, presets in config.NOTEBOOKS.items():
+        assert set(presets) == set(config.PRESET_NAMES), name
+        keys = {preset: set(knobs) for preset, knobs in presets.items()}
+        assert keys["ci"] == keys["binder"] == keys["full"], name
+
+
+def test_params_attribute_error_names_valid_knobs():
+    p = config.resolve("00_setup", preset="ci")
+    with pytest.raises(AttributeError, match="seed"):
+        _ = p.nope
+
+
+def test_data_and_reports_dirs_follow_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "r"))
+    assert config.data_dir() == tmp_path / "d"
+    assert config.reports_dir() == tmp_path / "r"
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    monkeypatch.delenv("COURSE_REPORTS_DIR")
+    root = config.repo_root()
+    assert root is not None and (root / "pyproject.toml").exists()
+    assert config.data_dir() == root / "data"  # independent of the working directory
+    assert config.reports_dir() == root / "reports"
+
+
+def _train_once(seed):
+    import keras
+
+    config.seed_everything(seed)
+    x = np.random.normal(size=(16, 4)).astype("float32")
+    y = (x.sum(axis=1, keepdims=True) > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=2, batch_size=4, shuffle=True, verbose=0)
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+def test_seed_everything_makes_training_repeatable():
+    a, b, c = _train_once(1), _train_once(1), _train_once(2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)

@@ -1,0 +1,79 @@
+"""Every notebook follows the course skeleton and is stored clean."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_utils import config
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = list(config.NOTEBOOKS)
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_the_course_has_every_notebook_in_config():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_skeleton(path):
+    nb = load(path)
+    cells = nb["cells"]
+    rel = f"notebooks/{path.name}"
+    intro = source(cells[0])
+    assert cells[0]["cell_type"] == "markdown"
+    assert re.match(rf"# {path.stem[:2]} · \S", intro), "title '# NN · Title' first"
+    assert config.colab_url(rel) in intro, "Colab badge must open this very notebook"
+    assert config.binder_url(rel) in intro, "Binder badge must open this very notebook"
+    assert "**Learning objectives**" in intro
+    assert "**Time and memory**" in intro
+    for preset in config.PRESET_NAMES:
+        assert f"`{preset}`" in intro, f"time and memory for {preset}"
+    summary = intro.split("**Learning objectives**")[0]
+    assert len(re.sub(r"\[!\[.*?\)\]\(.*?\)", "", summary).split()) > 30, "a summary paragraph"
+
+    code = [c for c in cells if c["cell_type"] == "code"]
+    setup = source(code[0])
+    assert "google.colab" in setup and f"https://github.com/{config.REPOSITORY}" in setup
+    installs = [line for line in setup.splitlines() if '"pip", "install"' in line]
+    assert installs, "the Colab cell installs the course package"
+    for line in installs:  # no extras, no tensorflow: Colab's TensorFlow is kept
+        assert "[cpu]" not in line and "[gpu]" not in line and "tensorflow" not in line.lower()
+
+    params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assert re.search(r"^preset = None", source(params[0]), re.M)
+    knobs = re.findall(r"^(\w+) = ", source(params[0]), re.M)
+    everything = "\n".join(source(c) for c in cells)
+    assert f'config.resolve("{path.stem}"' in everything
+    allowed = set(config.preset_defaults(path.stem, "ci")) | {"preset"}
+    assert set(knobs) <= allowed, f"parameters not in config: {set(knobs) - allowed}"
+    assert "config.seed_everything(" in everything
+
+    assert re.search(r"^#+ Check yourself", everything, re.M)
+    assert "exercises.check_" in everything
+    solutions = [c for c in code if "solution" in c["metadata"].get("tags", [])]
+    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
+
+    assert f'results.record_metrics("{path.stem}"' in everything
+    assert re.search(r"^## Summary", everything, re.M)
+    if path != NOTEBOOKS[-1]:
+        nxt = NOTEBOOKS[NOTEBOOKS.index(path) + 1].name
+        assert f"]({nxt})" in source(cells[-1]), "the last cell links to the next notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_without_outputs(path):
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
