@@ -178,3 +178,187 @@ def residual_unet_3d(
 
 
 # --- 3D ResNet, autoencoder, super-resolution (07-10) ---
+# The models of the application lessons, from the same named Keras layers and keras.ops.
+
+from course_utils.errors import ShapeError  # noqa: E402
+
+RESNET_REFERENCE_FILTERS = (16, 32, 64, 128, 256)  # DLTK's resnet_3d (age and sex)
+
+
+def resnet_3d(
+    input_shape: Sequence[int | None] = (None, None, None, 1),
+    head: str = "regression",
+    n_outputs: int = 1,
+    filters: Sequence[int] = RESNET_REFERENCE_FILTERS,
+    strides: Sequence[int | Sequence[int]] | None = None,
+    units_per_scale: int = 1,
+    normalization: str | None = "batch",
+    name: str | None = None,
+) -> keras.Model:
+    """A scalable 3D ResNet: residual units per scale, global average pooling, then a head.
+
+    The body is the same for every task; only the head differs. ``head="regression"``
+    ends in a linear ``Dense(n_outputs)`` named ``prediction`` (train with mean squared
+    error, lesson 07); ``head="classification"`` ends in ``Dense(n_outputs, softmax)``
+    named ``probabilities`` (train with cross-entropy, lesson 08). ``filters[i]``
+    channels and ``strides[i]`` downsampling at scale ``i`` (default: 1, then 2 per
+    axis). Global pooling makes it accept any input size (``input_shape`` may hold None).
+    """
+    if head not in ("regression", "classification"):
+        raise ConfigError(f"head must be 'regression' or 'classification', got {head!r}")
+    if head == "classification" and n_outputs < 2:
+        raise ConfigError(
+            f"a classification head needs one output per class (n_outputs >= 2), got {n_outputs}"
+        )
+    filters = [int(f) for f in filters]
+    if len(filters) < 1 or min(filters) < 1:
+        raise ConfigError(f"filters must be a non-empty list of positive integers, got {filters!r}")
+    strides = default_strides(len(filters)) if strides is None else [_triple(s) for s in strides]
+    if len(strides) != len(filters):
+        raise ConfigError(
+            f"give one stride per scale: {len(filters)} filters {filters} but "
+            f"{len(strides)} strides {strides}"
+        )
+    if len(input_shape) != 4:
+        raise ShapeError(f"resnet_3d wants input_shape (z, y, x, channels), got {input_shape}")
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
+    for scale, (f, s) in enumerate(zip(filters, strides, strict=True)):
+        for unit in range(units_per_scale):
+            x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"scale{scale}_unit{unit}",
+                                 normalization=normalization)
+    x = normalization_layer(normalization, "final_norm")(x)
+    x = keras.layers.Activation("relu", name="final_act")(x)
+    x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)
+    if head == "regression":
+        outputs = keras.layers.Dense(n_outputs, name="prediction", dtype="float32")(x)
+    else:
+        outputs = keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
+                                     dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
+
+
+def autoencoder_3d(
+    input_shape: Sequence[int],
+    latent_size: int = 64,
+    filters: Sequence[int] = (8, 16, 32, 64),
+    name: str = "autoencoder_3d",
+) -> keras.Model:
+    """A 3D convolutional autoencoder: volume -> ``latent_size`` numbers -> volume.
+
+    The encoder halves the grid ``len(filters)`` times with strided convolutions and
+    a dense layer squeezes the result into the code; the decoder mirrors it with
+    transposed convolutions and outputs as many channels as it was given. Both halves
+    are sub-models: ``model.get_layer("encoder")`` maps volumes to codes and
+    ``model.get_layer("decoder")`` codes to volumes. Spatial sizes must be multiples of
+    ``2 ** len(filters)``. Train with mean squared error.
+    """
+    input_shape = tuple(int(n) for n in input_shape)
+    if len(input_shape) != 4:
+        raise ShapeError(f"autoencoder_3d wants input_shape (z, y, x, channels), got {input_shape}")
+    filters = [int(f) for f in filters]
+    multiple = 2 ** len(filters)
+    for axis, n in zip("zyx", input_shape[:3], strict=True):
+        if n % multiple:
+            raise ShapeError(
+                f"autoencoder_3d: axis {axis} has {n} voxels (input shape {input_shape}), not a "
+                f"multiple of {multiple} = 2 ** len(filters); crop the volumes first "
+                f"(applications.crop_to_multiple(images, {multiple})) or use fewer filters"
+            )
+    if latent_size < 1:
+        raise ConfigError(f"latent_size must be a positive integer, got {latent_size}")
+    channels = input_shape[-1]
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv3D(f, 3, strides=2, padding="same", name=f"enc{i}_down")(x)
+        x = keras.layers.BatchNormalization(name=f"enc{i}_norm")(x)
+        x = keras.layers.Activation("relu", name=f"enc{i}_act")(x)
+    bottleneck = tuple(int(n) for n in x.shape[1:])
+    x = keras.layers.Flatten(name="flatten")(x)
+    code = keras.layers.Dense(latent_size, name="code")(x)
+    encoder = keras.Model(inputs, code, name="encoder")
+
+    code_in = keras.Input(shape=(latent_size,), name="code_in")
+    y = keras.layers.Dense(int(np.prod(bottleneck)), activation="relu", name="expand")(code_in)
+    y = keras.layers.Reshape(bottleneck, name="unflatten")(y)
+    for i in reversed(range(len(filters))):
+        out = filters[i - 1] if i > 0 else filters[0]
+        y = keras.layers.Conv3DTranspose(out, 3, strides=2, padding="same", name=f"dec{i}_up")(y)
+        y = keras.layers.BatchNormalization(name=f"dec{i}_norm")(y)
+        y = keras.layers.Activation("relu", name=f"dec{i}_act")(y)
+    recon = keras.layers.Conv3D(channels, 3, padding="same", name="reconstruction",
+                                dtype="float32")(y)
+    decoder = keras.Model(code_in, recon, name="decoder")
+
+    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
+
+
+def _linear_upsample_axis(x, factor: int, axis: int):
+    """Linear upsampling of ``x`` along ``axis`` by ``factor`` (half-pixel centres, edges held)."""
+    ops = keras.ops
+    n = ops.shape(x)[axis]
+    src = (ops.cast(ops.arange(n * factor), "float32") + 0.5) / factor - 0.5
+    src = ops.clip(src, 0.0, ops.cast(n - 1, "float32"))
+    lo = ops.cast(ops.floor(src), "int32")
+    hi = ops.minimum(lo + 1, n - 1)
+    shape = [1] * 5
+    shape[axis] = -1
+    weight = ops.reshape(src - ops.cast(lo, "float32"), shape)
+    return ops.take(x, lo, axis=axis) * (1.0 - weight) + ops.take(x, hi, axis=axis) * weight
+
+
+@keras.saving.register_keras_serializable(package="course_utils")
+class LinearUpsampling3D(keras.layers.Layer):
+    """Trilinear upsampling of (batch, z, y, x, channels) by an integer factor, in keras.ops.
+
+    The same interpolation as ``scipy.ndimage.zoom(order=1, grid_mode=True, mode="nearest")``
+    and ``tf.image.resize(..., "bilinear")`` applied axis by axis; no weights to learn.
+    """
+
+    def __init__(self, factor: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        for axis in (1, 2, 3):
+            x = _linear_upsample_axis(x, self.factor, axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        b, *spatial, c = input_shape
+        return (b, *(None if n is None else n * self.factor for n in spatial), c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def super_resolution_3d(
+    n_channels: int = 1,
+    factor: int = 4,
+    filters: int = 16,
+    n_layers: int = 4,
+    name: str = "super_resolution_3d",
+) -> keras.Model:
+    """Low-resolution volume -> the original grid: trilinear upsampling plus a learned residual.
+
+    The input is upsampled trilinearly (a fixed layer); a stack of ``n_layers`` 3D
+    convolutions on the fine grid predicts what interpolation got wrong, and the two
+    are added. The last convolution starts at zero, so the untrained model *is*
+    trilinear upsampling and training can only move away from it where that helps.
+    Fully convolutional: train on crops, predict whole volumes. Train with MSE.
+    """
+    if int(factor) < 1 or n_layers < 1:
+        raise ConfigError(f"factor and n_layers must be positive, got {factor} and {n_layers}")
+    inputs = keras.Input(shape=(None, None, None, n_channels), name="low_res")
+    upsampled = LinearUpsampling3D(factor, name="trilinear")(inputs)
+    x = upsampled
+    for i in range(n_layers):
+        x = keras.layers.Conv3D(filters, 3, padding="same", activation="relu",
+                                name=f"refine{i}")(x)
+    residual = keras.layers.Conv3D(n_channels, 3, padding="same", kernel_initializer="zeros",
+                                   name="residual")(x)
+    outputs = keras.layers.Add(name="super_resolved", dtype="float32")([upsampled, residual])
+    return keras.Model(inputs, outputs, name=name)
