@@ -1,0 +1,368 @@
+"""Preprocessing: spatial standardisation (lesson 03), later intensity and registration.
+
+Spatial and registration functions take and return a ``SimpleITK.Image`` so that
+the header (origin, spacing, direction) travels with the voxels; the intensity
+functions work on numpy arrays ([z, y, x] or [z, y, x, C]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from course_utils.errors import ConfigError, DataError, ShapeError
+
+# =============================================================================
+# Spatial: orientation, isotropic resampling, cropping/padding
+# =============================================================================
+
+STANDARD_ORIENTATION = "LPS"
+
+
+def reorient(image: sitk.Image, orientation: str = STANDARD_ORIENTATION) -> sitk.Image:
+    """Permute/flip the voxel axes to ``orientation`` (SimpleITK DICOMOrient codes); lossless."""
+    code = str(orientation).upper()
+    letters = sorted(code)
+    if len(code) != 3 or not all(
+        sum(c in pair for c in code) == 1 for pair in ("LR", "PA", "SI")
+    ) or letters != sorted(set(letters)):
+        raise ConfigError(
+            f"orientation {orientation!r} is not a valid 3-letter code; use one letter from "
+            "each of L/R, P/A, S/I, e.g. 'LPS' or 'RAS'"
+        )
+    return sitk.DICOMOrient(image, code)
+
+
+def _check_spacing(spacing: float | Sequence[float], dim: int) -> tuple[float, ...]:
+    values = np.atleast_1d(np.asarray(spacing, dtype=float))
+    if values.size == 1:
+        values = np.repeat(values, dim)
+    if values.size != dim or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ConfigError(
+            f"spacing must be a positive number of millimetres (or {dim} of them), got {spacing!r}"
+        )
+    return tuple(float(v) for v in values)
+
+
+def resample_isotropic(
+    image: sitk.Image, spacing: float | Sequence[float] = 1.0, is_label: bool = False
+) -> sitk.Image:
+    """Resample to ``spacing`` mm: new size = round(size * old spacing / spacing), same origin
+    and direction; B-spline for images, nearest neighbour for label maps."""
+    new_spacing = _check_spacing(spacing, image.GetDimension())
+    old_spacing = image.GetSpacing()
+    old_size = image.GetSize()
+    if np.allclose(old_spacing, new_spacing, rtol=0, atol=1e-6):
+        return sitk.Image(image)  # already there: an identical copy
+    new_size = [
+        max(1, int(round(n * s_old / s_new)))
+        for n, s_old, s_new in zip(old_size, old_spacing, new_spacing, strict=True)
+    ]
+    interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkBSpline
+    return sitk.Resample(
+        image,
+        new_size,
+        sitk.Transform(),
+        interpolator,
+        image.GetOrigin(),
+        new_spacing,
+        image.GetDirection(),
+        0,
+        image.GetPixelID(),
+    )
+
+
+def crop_or_pad(image: sitk.Image, size: Sequence[int], pad_value: float = 0) -> sitk.Image:
+    """Crop or zero-pad each axis around the centre to ``size`` voxels (x, y, z order).
+
+    The origin is updated so every kept voxel stays at the same physical point.
+    When the difference is odd the extra voxel is taken from / added at the end.
+    """
+    size = [int(s) for s in size]
+    old = image.GetSize()
+    if len(size) != len(old) or any(s < 1 for s in size):
+        raise ShapeError(
+            f"crop_or_pad needs {len(old)} positive sizes (x, y, z order), got {list(size)}"
+        )
+    lower_crop, upper_crop, lower_pad, upper_pad = [], [], [], []
+    for n, m in zip(old, size, strict=True):
+        diff = n - m
+        lo = abs(diff) // 2
+        hi = abs(diff) - lo
+        if diff > 0:
+            lower_crop.append(lo), upper_crop.append(hi), lower_pad.append(0), upper_pad.append(0)
+        else:
+            lower_crop.append(0), upper_crop.append(0), lower_pad.append(lo), upper_pad.append(hi)
+    out = image
+    if any(lower_crop) or any(upper_crop):
+        out = sitk.Crop(out, lower_crop, upper_crop)  # Crop keeps physical positions itself
+    if any(lower_pad) or any(upper_pad):
+        out = sitk.ConstantPad(out, lower_pad, upper_pad, pad_value)  # so does ConstantPad
+    if out is image:
+        out = sitk.Image(image)
+    return out
+
+
+# =============================================================================
+# Intensity: whitening, windowing, label/intensity checks
+# (owner: normalisation engineer; lesson 03)
+#
+# These work on numpy arrays in the course's [z, y, x] or [z, y, x, C] layout,
+# the layout that io.read_subject returns and the networks consume.
+# =============================================================================
+
+#: An integer array with at most this many distinct values looks like a label map.
+MAX_LABEL_VALUES = 32
+
+
+def _n_unique(array: np.ndarray, limit: int) -> int:
+    """Number of distinct values, stopping early (cheaply) once it exceeds ``limit``."""
+    flat = np.ravel(array)
+    sample = flat[:: max(1, flat.size // 100_000)]
+    if np.unique(sample).size > limit:
+        return np.unique(sample).size
+    return np.unique(flat).size
+
+
+def check_intensity_image(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """Return ``array`` if it looks like an intensity image, else raise DataError.
+
+    Detection rule: a boolean array, or an integer array with at most
+    ``MAX_LABEL_VALUES`` distinct values, is a label map (a CT in int16 has
+    thousands of values and passes). Non-finite values are refused too.
+    """
+    array = np.asarray(array)
+    if array.dtype == bool or (
+        np.issubdtype(array.dtype, np.integer) and _n_unique(array, MAX_LABEL_VALUES)
+        <= MAX_LABEL_VALUES
+    ):
+        values = np.unique(array)[:8].tolist()
+        raise DataError(
+            f"{name} (shape {array.shape}, dtype {array.dtype}, values {values}...) looks like a "
+            "label map, not an intensity image; pass the image (e.g. the T1 array) here and the "
+            "labels to the `label` argument"
+        )
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        raise DataError(f"{name} (shape {array.shape}) contains NaN or infinite values; "
+                        "fix or mask them before normalising")
+    return array
+
+
+def check_label_map(
+    array: np.ndarray, n_classes: int | None = None, name: str = "label"
+) -> np.ndarray:
+    """Return ``array`` as an integer label map, or raise DataError if it is not one.
+
+    A float array is accepted only if every value is a whole number (labels
+    stored as float in a NIfTI file); an intensity image is refused. With
+    ``n_classes``, every value must lie in ``0 .. n_classes - 1``.
+    """
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise DataError(
+                f"{name} (shape {array.shape}, dtype {array.dtype}) has non-integer values, so it "
+                "looks like an intensity image, not a label map; pass the label volume here"
+            )
+        if _n_unique(array, 256) > 256:
+            raise DataError(
+                f"{name} (shape {array.shape}) has more than 256 distinct values: it looks like "
+                "an intensity image, not a label map"
+            )
+        array = array.astype(np.int64)
+    elif array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{name} has dtype {array.dtype}; a label map must hold integers")
+    if n_classes is not None and array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= n_classes:
+            raise DataError(
+                f"{name} (shape {array.shape}) holds values {low}..{high}, outside the class range "
+                f"0..{n_classes - 1}; check n_classes (the label names list has one entry per "
+                "class) or remap the labels"
+            )
+    return array
+
+
+def whiten(
+    array: np.ndarray,
+    mask: np.ndarray | None = None,
+    axis: int | Sequence[int] | None = None,
+    eps: float = 1e-8,
+) -> np.ndarray:
+    """Zero mean, unit variance per volume (and per channel when the last axis is channels).
+
+    ``axis``: the axes the statistics are taken over. ``None`` means a whole 3D
+    volume, or for a 4D ``[z, y, x, C]`` array each channel separately
+    (axes 0, 1, 2). Pass e.g. ``axis=(1, 2, 3)`` for a batch ``[n, z, y, x, C]``.
+    ``mask``: statistics only inside this (boolean, spatial-shaped) mask, e.g.
+    the brain; every voxel is still transformed with them. A channel whose
+    standard deviation is below ``eps`` is only centred (no division by ~0).
+    Returns float32.
+    """
+    x = check_intensity_image(array).astype(np.float32)
+    if axis is None:
+        axis = (0, 1, 2) if x.ndim == 4 else tuple(range(x.ndim))
+    axis = tuple(np.atleast_1d(axis).tolist())
+    if mask is None:
+        mean = x.mean(axis=axis, keepdims=True, dtype=np.float64)
+        std = x.std(axis=axis, keepdims=True, dtype=np.float64)
+    else:
+        m = np.asarray(mask).astype(bool)
+        if m.shape != x.shape:
+            if x.ndim == m.ndim + 1 and m.shape == x.shape[:-1]:
+                m = m[..., None]
+            else:
+                raise ShapeError(
+                    f"mask shape {m.shape} does not fit image shape {x.shape}; the mask must have "
+                    "the image's spatial shape"
+                )
+        m = np.broadcast_to(m, x.shape)
+        count = m.sum(axis=axis, keepdims=True)
+        if np.any(count == 0):
+            raise DataError("the mask given to whiten() is empty (for at least one channel); "
+                            "statistics need at least one voxel inside it")
+        mean = np.where(m, x, 0).sum(axis=axis, keepdims=True, dtype=np.float64) / count
+        var = np.where(m, (x - mean) ** 2, 0).sum(axis=axis, keepdims=True, dtype=np.float64)
+        std = np.sqrt(var / count)
+    std = np.where(std < eps, 1.0, std)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def rescale_window(array: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Clip to the window ``[low, high]`` (e.g. Hounsfield units) and map it linearly to [-1, 1]."""
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        raise ConfigError(f"window must satisfy low < high, got low={low}, high={high}")
+    x = check_intensity_image(array).astype(np.float32)
+    return (2.0 * (np.clip(x, low, high) - low) / (high - low) - 1.0).astype(np.float32)
+
+
+def foreground_mask(image: sitk.Image | np.ndarray) -> np.ndarray:
+    """A rough head/brain mask: Otsu threshold, holes filled (SimpleITK), as a bool array."""
+    if not isinstance(image, sitk.Image):
+        image = sitk.GetImageFromArray(np.asarray(check_intensity_image(image), np.float32))
+    mask = sitk.OtsuThreshold(sitk.Cast(image, sitk.sitkFloat32), 0, 1)
+    mask = sitk.BinaryFillhole(mask)
+    return sitk.GetArrayFromImage(mask).astype(bool)
+
+
+# =============================================================================
+# Registration: affine registration to the MNI152 template (SimpleITK)
+# (owner: normalisation engineer; lesson 03)
+# =============================================================================
+
+
+def mni_template(resolution: int = 2) -> sitk.Image:
+    """The MNI152 T1 template shipped inside nilearn (no download), as a float32 SimpleITK image."""
+    import nibabel as nib
+    from nilearn import datasets
+
+    nii = datasets.load_mni152_template(resolution=resolution)
+    nii = nib.as_closest_canonical(nii)
+    data = np.asarray(nii.get_fdata(), dtype=np.float32)
+    affine = np.asarray(nii.affine, dtype=float)
+    ras_to_lps = np.diag([-1.0, -1.0, 1.0])
+    columns = affine[:3, :3]
+    spacing = np.linalg.norm(columns, axis=0)
+    direction = ras_to_lps @ (columns / spacing)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)))
+    image.SetSpacing(spacing.tolist())
+    image.SetOrigin((ras_to_lps @ affine[:3, 3]).tolist())
+    image.SetDirection(direction.ravel().tolist())
+    return image
+
+
+class RegistrationResult(dict):
+    """What :func:`register_affine` returns: a dict that also allows ``result.transform``."""
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def register_affine(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    *,
+    iterations: int = 50,
+    shrink_factors: Sequence[int] = (4, 2, 1),
+    smoothing_sigmas: Sequence[float] = (2.0, 1.0, 0.0),
+    sampling_percentage: float = 0.05,
+    learning_rate: float = 1.0,
+    seed: int = 42,
+) -> RegistrationResult:
+    """Affine registration of ``moving`` onto ``fixed`` with SimpleITK's ImageRegistrationMethod.
+
+    Mattes mutual information (works across contrasts), random sampling of a
+    fraction of voxels, regular-step gradient descent, a multi-resolution
+    pyramid, initialised by aligning the centres of mass. Returns a dict with
+    ``transform`` (maps fixed -> moving points, as sitk.Resample expects),
+    ``metric`` (value per iteration, recorded by an iteration observer),
+    ``level_starts`` (iteration index where each pyramid level starts),
+    ``stop`` (the optimiser's stop condition) and ``final_metric``.
+    """
+    if len(shrink_factors) != len(smoothing_sigmas):
+        raise ConfigError("shrink_factors and smoothing_sigmas need one entry per pyramid level")
+    if not 0 < sampling_percentage <= 1:
+        raise ConfigError(f"sampling_percentage must be in (0, 1], got {sampling_percentage}")
+    fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
+    moving_f = sitk.Cast(moving, sitk.sitkFloat32)
+    initial = sitk.CenteredTransformInitializer(
+        fixed_f, moving_f, sitk.AffineTransform(3),
+        sitk.CenteredTransformInitializerFilter.MOMENTS,
+    )
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(float(sampling_percentage), int(seed))
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=float(learning_rate), minStep=1e-4, numberOfIterations=int(iterations),
+        gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel([int(s) for s in shrink_factors])
+    method.SetSmoothingSigmasPerLevel([float(s) for s in smoothing_sigmas])
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    method.SetInitialTransform(initial, inPlace=False)
+
+    metric: list[float] = []
+    level_starts: list[int] = []
+    method.AddCommand(sitk.sitkIterationEvent,
+                      lambda: metric.append(method.GetMetricValue()))
+    method.AddCommand(sitk.sitkMultiResolutionIterationEvent,
+                      lambda: level_starts.append(len(metric)))
+    transform = method.Execute(fixed_f, moving_f)
+    return RegistrationResult(
+        transform=transform,
+        metric=metric,
+        level_starts=level_starts,
+        stop=method.GetOptimizerStopConditionDescription(),
+        final_metric=method.GetMetricValue(),
+    )
+
+
+def warp(
+    moving: sitk.Image, reference: sitk.Image, transform: sitk.Transform, is_label: bool = False
+) -> sitk.Image:
+    """Resample ``moving`` onto ``reference``'s grid through ``transform``.
+
+    Linear interpolation for images; nearest neighbour for label maps, so that
+    no new (in-between) label values appear.
+    """
+    interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
+    return sitk.Resample(moving, reference, transform, interpolator, 0.0, moving.GetPixelID())
+
+
+def checkerboard(fixed: sitk.Image, moving_resampled: sitk.Image, squares: int = 6) -> sitk.Image:
+    """Checkerboard of two images on the same grid (each rescaled to [0, 1]) to judge alignment."""
+    a = sitk.RescaleIntensity(sitk.Cast(fixed, sitk.sitkFloat32), 0.0, 1.0)
+    b = sitk.RescaleIntensity(sitk.Cast(moving_resampled, sitk.sitkFloat32), 0.0, 1.0)
+    b.CopyInformation(a)
+    return sitk.CheckerBoard(a, b, [int(squares)] * a.GetDimension())

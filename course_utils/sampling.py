@@ -1,0 +1,175 @@
+"""Patch sampling (lesson 05): uniform random patches versus class-balanced patches.
+
+Both samplers take an image ``[z, y, x]`` or ``[z, y, x, C]`` and its label map
+``[z, y, x]`` and return ``(patches [n, p, p, p, C], label_patches [n, p, p, p])``.
+
+Class-balanced sampling draws, for each patch, a class (uniformly, or with
+``class_weights``), then a random voxel of that class, and cuts the patch
+around it. The patch is shifted (never shrunk) where it would leave the
+volume, so the chosen voxel is always inside the patch, though not always at
+its centre near the border.
+
+**Absent classes** (a young subject with no lesion): by default
+(``missing="redistribute"``) the weight of a class that does not occur in this
+volume is shared among the classes that do, in proportion to their weights,
+without a warning, because this happens on almost every volume of a real
+cohort; the third value returned by :func:`balanced_patch_classes` says which
+classes were used. ``missing="raise"`` raises a DataError instead. A request
+whose classes are all absent always raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from course_utils.errors import ConfigError, DataError, ShapeError
+from course_utils.preprocessing import check_label_map
+
+
+def _patch_size(patch_size: int | Sequence[int]) -> tuple[int, int, int]:
+    size = tuple(int(s) for s in np.broadcast_to(np.asarray(patch_size), (3,)))
+    if any(s < 1 for s in size):
+        raise ShapeError(f"patch_size must be positive, got {patch_size}")
+    return size
+
+
+def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int]):
+    """Check shapes; return image as [z, y, x, C], the label, the patch size and the shape."""
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., None]
+    if image.ndim != 4:
+        raise ShapeError(f"image must be [z, y, x] or [z, y, x, C], got shape {image.shape}")
+    label = check_label_map(label)
+    shape = image.shape[:3]
+    if label.shape != shape:
+        raise ShapeError(
+            f"label shape {label.shape} does not match the image's spatial shape {shape}"
+        )
+    size = _patch_size(patch_size)
+    if any(s > n for s, n in zip(size, shape, strict=True)):
+        raise ShapeError(
+            f"patch size {size} is larger than the volume {shape}; use a smaller patch_size "
+            "or pad the volume (preprocessing.crop_or_pad)"
+        )
+    return image, label, size, shape
+
+
+def _cut(image: np.ndarray, label: np.ndarray, corners: np.ndarray, size: tuple[int, int, int]):
+    patches = np.stack([
+        image[z:z + size[0], y:y + size[1], x:x + size[2]] for z, y, x in corners
+    ]) if len(corners) else np.zeros((0, *size, image.shape[-1]), image.dtype)
+    labels = np.stack([
+        label[z:z + size[0], y:y + size[1], x:x + size[2]] for z, y, x in corners
+    ]) if len(corners) else np.zeros((0, *size), label.dtype)
+    return patches, labels
+
+
+def random_patches(
+    image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` patches at uniformly random positions (every fitting position equally likely)."""
+    image, label, size, shape = _prepare(image, label, patch_size)
+    corners = np.stack([rng.integers(0, s - p + 1, int(n)) for s, p in zip(shape, size,
+                                                                            strict=True)], axis=1)
+    return _cut(image, label, corners, size)
+
+
+def _class_probabilities(
+    label: np.ndarray, n_classes: int | None, class_weights, missing: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class draw probabilities after handling absent classes; also the class counts."""
+    if missing not in ("redistribute", "raise"):
+        raise ConfigError(f"missing must be 'redistribute' or 'raise', got {missing!r}")
+    if class_weights is None:
+        if n_classes is None:
+            n_classes = int(label.max()) + 1
+        weights = np.ones(n_classes)
+    elif isinstance(class_weights, Mapping):
+        if n_classes is None:
+            n_classes = max(int(label.max()), *(int(k) for k in class_weights)) + 1
+        weights = np.zeros(n_classes)
+        for k, w in class_weights.items():
+            if not 0 <= int(k) < n_classes:
+                raise ConfigError(f"class {k} in class_weights is outside 0..{n_classes - 1}")
+            weights[int(k)] = float(w)
+    else:
+        weights = np.asarray(class_weights, dtype=float)
+        n_classes = weights.size if n_classes is None else n_classes
+        if weights.size != n_classes:
+            raise ConfigError(
+                f"class_weights has {weights.size} entries but there are {n_classes} classes"
+            )
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)) or weights.sum() == 0:
+        raise ConfigError(f"class_weights must be >= 0 with a positive sum, got {weights}")
+    if int(label.max()) >= n_classes:
+        raise DataError(f"the label map holds class {int(label.max())}, but n_classes is "
+                        f"{n_classes}; pass the right number of classes")
+    counts = np.bincount(label.ravel(), minlength=n_classes)[:n_classes]
+    absent = (counts == 0) & (weights > 0)
+    if absent.any():
+        if missing == "raise" or np.all(counts[weights > 0] == 0):
+            raise DataError(
+                f"class(es) {np.flatnonzero(absent).tolist()} requested by the class-balanced "
+                f"sampler do not occur in this label map (voxel counts per class: "
+                f"{counts.tolist()}); give them weight 0, or use missing='redistribute' to share "
+                "their weight among the present classes"
+            )
+        weights = np.where(counts > 0, weights, 0.0)
+    return weights / weights.sum(), counts
+
+
+def balanced_patch_classes(
+    image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
+    rng: np.random.Generator, class_weights: Sequence[float] | Mapping[int, float] | None = None,
+    n_classes: int | None = None, missing: str = "redistribute",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`balanced_patches`, also returning the class each patch was drawn for."""
+    image, label, size, shape = _prepare(image, label, patch_size)
+    probs, _ = _class_probabilities(label, n_classes, class_weights, missing)
+    classes = rng.choice(probs.size, size=int(n), p=probs)
+    flat = label.ravel()
+    corners = np.zeros((int(n), 3), dtype=int)
+    for c in np.unique(classes):
+        where = np.flatnonzero(classes == c)
+        voxels = np.flatnonzero(flat == c)
+        picks = voxels[rng.integers(0, voxels.size, where.size)]
+        centres = np.stack(np.unravel_index(picks, shape), axis=1)
+        low = centres - np.asarray(size) // 2
+        corners[where] = np.clip(low, 0, np.asarray(shape) - np.asarray(size))
+    patches, labels = _cut(image, label, corners, size)
+    return patches, labels, classes
+
+
+def balanced_patches(
+    image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
+    rng: np.random.Generator, class_weights: Sequence[float] | Mapping[int, float] | None = None,
+    n_classes: int | None = None, missing: str = "redistribute",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` patches each containing a voxel of a class drawn per patch (uniform or weighted).
+
+    ``class_weights``: relative draw probability per class (a list with one
+    entry per class, or ``{class: weight}``; classes left out of a dict get 0).
+    ``n_classes`` defaults to the length of ``class_weights``, else the label
+    maximum + 1. Absent classes: see the module docstring (``missing``).
+    """
+    patches, labels, _ = balanced_patch_classes(
+        image, label, patch_size, n, rng, class_weights, n_classes, missing)
+    return patches, labels
+
+
+def class_frequencies(labels: np.ndarray | Iterable[np.ndarray], n_classes: int) -> np.ndarray:
+    """Share of voxels of each class (sums to 1) in one array or an iterable of arrays."""
+    if isinstance(labels, np.ndarray):
+        labels = [labels]
+    counts = np.zeros(n_classes, dtype=np.int64)
+    for lab in labels:
+        lab = check_label_map(lab, n_classes)
+        counts += np.bincount(lab.ravel(), minlength=n_classes)[:n_classes]
+    total = counts.sum()
+    if total == 0:
+        raise DataError("no voxels to count: the label arrays are empty")
+    return counts / total
