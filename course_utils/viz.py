@@ -1,0 +1,396 @@
+"""Pictures of 3D images: orthogonal views at their physical aspect, label overlays, an
+interactive slice viewer, and training curves (lesson 01, used everywhere).
+
+Arrays follow SimpleITK's numpy order **z, y, x** (optionally a channel axis last);
+``spacing`` is in SimpleITK's **x, y, z** order, exactly as ``image.GetSpacing()``
+returns it. Views assume the voxel axes point L, P, S (the course's standard
+orientation): SimpleITK images are reoriented to LPS before drawing, so axial
+views show anterior at the top and the patient's left on the right
+(radiological convention), and coronal/sagittal views have superior at the top.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import SimpleITK as sitk
+from matplotlib.colors import ListedColormap, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from course_utils.errors import ShapeError
+
+#: Names of the cohort's tissue labels (the dataset's ``df.attrs["label_names"]``).
+LABEL_NAMES: dict[int, str] = {0: "background", 1: "CSF", 2: "grey matter",
+                               3: "white matter", 4: "lesion"}
+
+#: One colour per label; background (0) is never drawn.
+LABEL_COLOURS: dict[int, str] = {0: "#000000", 1: "#2e86de", 2: "#27ae60",
+                                 3: "#f1c40f", 4: "#e74c3c", 5: "#9b59b6",
+                                 6: "#e67e22", 7: "#1abc9c", 8: "#ff6ec7"}
+
+VIEWS = ("axial", "coronal", "sagittal")
+
+
+# =============================================================================
+# Inputs
+# =============================================================================
+
+
+def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True):
+    """(array z,y,x[,C], spacing x,y,z) from a SimpleITK image or a numpy array."""
+    if isinstance(image, sitk.Image):
+        if reorient and image.GetDimension() == 3:
+            code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
+                image.GetDirection())
+            if code != "LPS":
+                image = sitk.DICOMOrient(image, "LPS")
+        return sitk.GetArrayFromImage(image), tuple(float(s) for s in image.GetSpacing())
+    array = np.asarray(image)
+    if array.ndim not in (3, 4):
+        raise ShapeError(f"expected a 3D volume [z, y, x] (or [z, y, x, C]), got shape "
+                         f"{array.shape}")
+    if spacing is None:
+        spacing = (1.0, 1.0, 1.0)
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != 3:
+        raise ShapeError(f"spacing needs 3 values in x, y, z order, got {spacing}")
+    return array, spacing
+
+
+def label_colormap(n_labels: int | None = None) -> ListedColormap:
+    """A colormap with :data:`LABEL_COLOURS` for labels 0..n-1 (0 fully transparent)."""
+    n = len(LABEL_COLOURS) if n_labels is None else int(n_labels)
+    colours = [to_rgba(LABEL_COLOURS.get(i, "#ffffff")) for i in range(n)]
+    colours[0] = (0, 0, 0, 0)
+    return ListedColormap(colours, name="course_labels")
+
+
+def label_legend(ax, label_names: Mapping[int, str] | None = None,
+                 labels: Sequence[int] | None = None, **kwargs):
+    """Add a legend with one coloured patch per (non-background) label to ``ax`` (or a figure)."""
+    names = dict(LABEL_NAMES if label_names is None else label_names)
+    keys = sorted(names if labels is None else set(int(v) for v in labels) & set(names))
+    handles = [Patch(facecolor=LABEL_COLOURS.get(k, "#ffffff"), edgecolor="none",
+                     label=names[k]) for k in keys if k != 0]
+    kwargs.setdefault("fontsize", "small")
+    kwargs.setdefault("frameon", False)
+    return ax.legend(handles=handles, **kwargs)
+
+
+def _window(array: np.ndarray) -> tuple[float, float]:
+    sample = array.ravel()[:: max(1, array.size // 200_000)]
+    low, high = np.percentile(sample, [0.5, 99.5])
+    return float(low), float(high if high > low else low + 1)
+
+
+# =============================================================================
+# Orthogonal views
+# =============================================================================
+
+
+def view_slice(array: np.ndarray, spacing: Sequence[float], view: str, index: int):
+    """The 2D slice of a z,y,x array for ``view`` and its imshow ``extent`` (mm) and ``origin``."""
+    sx, sy, sz = spacing
+    nz, ny, nx = array.shape[:3]
+    if view == "axial":
+        return array[index], (0, nx * sx, ny * sy, 0), "upper"
+    if view == "coronal":
+        return array[:, index], (0, nx * sx, 0, nz * sz), "lower"
+    if view == "sagittal":
+        return array[:, :, index], (0, ny * sy, 0, nz * sz), "lower"
+    raise ShapeError(f"unknown view {view!r}; choose one of {VIEWS}")
+
+
+def orthogonal_views(
+    image: Any,
+    label: Any = None,
+    *,
+    spacing: Sequence[float] | None = None,
+    index: Sequence[int] | None = None,
+    channel: int = 0,
+    alpha: float = 0.4,
+    label_names: Mapping[int, str] | None = None,
+    title: str | None = None,
+    cmap: str = "gray",
+    window: tuple[float, float] | None = None,
+    axes: Sequence[Any] | None = None,
+    legend: bool = True,
+    reorient: bool = True,
+) -> Figure:
+    """Axial, coronal and sagittal slices drawn in millimetres, so voxels keep their true shape.
+
+    ``image``: SimpleITK image (spacing from its header, reoriented to LPS) or a
+    numpy array ``[z, y, x]``/``[z, y, x, C]`` with ``spacing`` in x, y, z order.
+    ``index``: the (z, y, x) voxel the three slices pass through (default: centre).
+    ``label``: optional label map on the same grid, overlaid with ``alpha``.
+    """
+    array, spacing = _as_array(image, spacing, reorient)
+    if array.ndim == 4:
+        array = array[..., channel]
+    lab = None
+    if label is not None:
+        lab, _ = _as_array(label, spacing, reorient)
+        if lab.shape[:3] != array.shape:
+            raise ShapeError(f"label shape {lab.shape} does not match image shape {array.shape}")
+    nz, ny, nx = array.shape
+    if index is None:
+        index = (nz // 2, ny // 2, nx // 2)
+    index = [int(np.clip(i, 0, n - 1)) for i, n in zip(index, (nz, ny, nx), strict=True)]
+    sx, sy, sz = spacing
+    if axes is None:
+        widths = [nx * sx, nx * sx, ny * sy]
+        heights = max(ny * sy, nz * sz)
+        fig_w = 10.0
+        fig_h = float(np.clip(fig_w * heights / sum(widths) + 0.6, 2.0, 6.0))
+        fig, axes = plt.subplots(1, 3, figsize=(fig_w, fig_h),
+                                 gridspec_kw={"width_ratios": widths})
+    else:
+        fig = axes[0].figure
+    vmin, vmax = _window(array) if window is None else window
+    n_labels = None
+    if lab is not None:
+        n_labels = max(int(lab.max()) + 1, len(LABEL_COLOURS))
+    for ax, view, k in zip(axes, VIEWS, index, strict=True):
+        data, extent, origin = view_slice(array, spacing, view, k)
+        ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, origin=origin,
+                  aspect="equal", interpolation="nearest")
+        if lab is not None and alpha > 0:
+            ldata, _, _ = view_slice(lab, spacing, view, k)
+            ax.imshow(np.ma.masked_equal(ldata, 0), cmap=label_colormap(n_labels), vmin=0,
+                      vmax=n_labels - 1, alpha=alpha, extent=extent, origin=origin,
+                      aspect="equal", interpolation="nearest")
+        ax.set_title(f"{view} ({'zyx'[VIEWS.index(view)]}={k})", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.set_xlabel("mm", fontsize="x-small")
+    if lab is not None and legend:
+        label_legend(axes[-1], label_names, labels=np.unique(lab), loc="upper left",
+                     bbox_to_anchor=(1.02, 1.0))
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = None,
+                     label_names: Mapping[int, str] | None = None, alpha: float = 0.4) -> Figure:
+    """One row per sequence plus a label-overlay row, three views each, at physical aspect."""
+    from course_utils import io
+
+    if sequences is None:
+        sequences = io._present_sequences(row)
+    images = {name: io.reorient(io.read_image(row[name]), "LPS") for name in sequences}
+    label_path = row.get("label") if hasattr(row, "get") else None
+    label = None
+    if isinstance(label_path, (str, os.PathLike)):
+        label = io.reorient(io.read_image(label_path), "LPS")
+    first = next(iter(images.values()))
+    nx, ny, nz = first.GetSize()
+    sx, sy, sz = first.GetSpacing()
+    widths = [nx * sx, nx * sx, ny * sy]
+    n_rows = len(images) + (label is not None)
+    row_h = 10.0 * max(ny * sy, nz * sz) / sum(widths)
+    fig, grid = plt.subplots(n_rows, 3, figsize=(10, row_h * n_rows + 0.5), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for axes, (name, img) in zip(grid, images.items(), strict=False):
+        orthogonal_views(img, axes=axes, reorient=False)
+        axes[0].set_ylabel(name, fontsize="medium")
+    if label is not None:
+        base = images.get("t1", first)
+        orthogonal_views(base, label, axes=grid[-1], alpha=alpha, label_names=label_names,
+                         reorient=False)
+        grid[-1][0].set_ylabel("labels", fontsize="medium")
+    title = row.get("subject_id") if hasattr(row, "get") else None
+    if title is not None:
+        fig.suptitle(str(title), fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+# =============================================================================
+# Interactive slice viewer
+# =============================================================================
+
+_NON_INTERACTIVE_RUNNERS = ("papermill", "nbval", "pytest", "nbconvert", "nbclient",
+                            "nbmake", "jupyter-execute", "runipy")
+
+
+def widgets_available() -> bool:
+    """True if a live notebook front end can show ipywidgets (JupyterLab, Notebook, Colab).
+
+    False in plain Python, and under papermill/nbval/nbconvert, which execute
+    notebooks without a front end (widgets would never render). The
+    environment variable ``COURSE_WIDGETS=0``/``1`` overrides the guess.
+    """
+    forced = os.environ.get("COURSE_WIDGETS", "").strip().lower()
+    if forced in {"0", "false", "no", "off"}:
+        return False
+    if forced in {"1", "true", "yes", "on"}:
+        return True
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False  # terminal IPython or plain Python
+    if "google.colab" in sys.modules:
+        return True
+    return not _launched_by_runner()
+
+
+def _launched_by_runner() -> bool:
+    """Whether an ancestor process is a headless notebook runner (papermill, nbval, ...)."""
+    try:
+        import psutil
+    except ImportError:
+        return False
+    try:
+        proc = psutil.Process().parent()
+        for _ in range(6):
+            if proc is None:
+                break
+            cmd = " ".join(proc.cmdline()).lower()
+            if any(name in cmd for name in _NON_INTERACTIVE_RUNNERS):
+                return True
+            proc = proc.parent()
+    except (psutil.Error, OSError):
+        return False
+    return False
+
+
+def _viewer_inputs(image: Any, label: Any, spacing, names):
+    """Normalise the viewer's input to ({name: array z,y,x}, label array or None, spacing)."""
+    from course_utils import io
+
+    if isinstance(image, Mapping) and any(
+            isinstance(image.get(s), (str, os.PathLike)) for s in io.SEQUENCES):
+        row = image
+        seqs = names or io._present_sequences(row)
+        image = {s: io.read_image(row[s]) for s in seqs}
+        label_path = row.get("label") if label is None and hasattr(row, "get") else None
+        if isinstance(label_path, (str, os.PathLike)):
+            label = io.read_image(label_path)
+    if isinstance(image, Mapping):
+        volumes = {}
+        for name, vol in image.items():
+            volumes[str(name)], spacing = _as_array(vol, spacing)
+    else:
+        array, spacing = _as_array(image, spacing)
+        if array.ndim == 4:
+            chans = names or [f"channel {c}" for c in range(array.shape[-1])]
+            volumes = {str(n): array[..., c] for c, n in enumerate(chans)}
+        else:
+            volumes = {(names or ["image"])[0]: array}
+    lab = None if label is None else _as_array(label, spacing)[0]
+    return volumes, lab, spacing
+
+
+def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | None = None,
+                 names: Sequence[str] | None = None,
+                 label_names: Mapping[int, str] | None = None, alpha: float = 0.4,
+                 interactive: bool | None = None, display: bool = True):
+    """Browse a volume: a slider per axis, a sequence selector and the overlay's opacity.
+
+    ``image``: a cohort row, a dict ``{name: image}``, a SimpleITK image or an
+    array ``[z, y, x(, C)]``. Without a widget front end (papermill, nbval,
+    plain Python) it draws one static :func:`orthogonal_views` figure instead and
+    returns it; otherwise it displays the widgets and returns them.
+    """
+    volumes, lab, spacing = _viewer_inputs(image, label, spacing, names)
+    first_name = next(iter(volumes))
+    if interactive is None:
+        interactive = widgets_available()
+    if not interactive:
+        return orthogonal_views(volumes[first_name], lab, spacing=spacing, alpha=alpha,
+                                label_names=label_names,
+                                title=f"{first_name} (static view: no widget front end)")
+
+    import ipywidgets as widgets
+    from IPython.display import display as show
+
+    nz, ny, nx = volumes[first_name].shape
+    windows = {name: _window(vol) for name, vol in volumes.items()}
+    style = {"description_width": "60px"}
+    layout = widgets.Layout(width="32%")
+    controls = {
+        "z": widgets.IntSlider(nz // 2, 0, nz - 1, description="z (axial)", style=style,
+                               layout=layout, continuous_update=False),
+        "y": widgets.IntSlider(ny // 2, 0, ny - 1, description="y (coronal)", style=style,
+                               layout=layout, continuous_update=False),
+        "x": widgets.IntSlider(nx // 2, 0, nx - 1, description="x (sagittal)", style=style,
+                               layout=layout, continuous_update=False),
+        "name": widgets.Dropdown(options=list(volumes), value=first_name,
+                                 description="sequence", style=style),
+        "opacity": widgets.FloatSlider(alpha if lab is not None else 0.0, min=0.0, max=1.0,
+                                       step=0.05, description="overlay", style=style,
+                                       disabled=lab is None, continuous_update=False),
+    }
+
+    def draw(z: int, y: int, x: int, name: str, opacity: float) -> None:
+        fig = orthogonal_views(volumes[name], lab, spacing=spacing, index=(z, y, x),
+                               alpha=opacity, label_names=label_names, window=windows[name])
+        plt.show()
+        plt.close(fig)
+
+    out = widgets.interactive_output(draw, controls)
+    box = widgets.VBox([
+        widgets.HBox([controls["z"], controls["y"], controls["x"]]),
+        widgets.HBox([controls["name"], controls["opacity"]]),
+        out,
+    ])
+    if display:
+        show(box)
+    return box
+
+
+# =============================================================================
+# Training curves
+# =============================================================================
+
+
+def _history_dict(history: Any) -> dict[str, list[float]]:
+    if hasattr(history, "history") and isinstance(history.history, Mapping):
+        history = history.history
+    if hasattr(history, "to_dict") and hasattr(history, "columns"):  # pandas DataFrame
+        history = {c: history[c].tolist() for c in history.columns}
+    if not isinstance(history, Mapping):
+        raise ShapeError("plot_history needs a keras History, a dict of lists or a DataFrame; "
+                         f"got {type(history).__name__}")
+    return {str(k): list(np.asarray(v, dtype=float).ravel()) for k, v in history.items()}
+
+
+def plot_history(history: Any, metrics: Sequence[str] | None = None,
+                 title: str | None = None, logy: bool = False) -> Figure:
+    """Training curves: one panel per metric, training and ``val_`` curves together."""
+    values = _history_dict(history)
+    epochs = values.pop("epoch", None)
+    bases = [k for k in values if not k.startswith("val_")]
+    bases += [k[4:] for k in values if k.startswith("val_") and k[4:] not in bases]
+    if metrics is not None:
+        bases = [m for m in metrics if m in bases]
+    if not bases:
+        raise ShapeError(f"plot_history: nothing to plot (keys: {sorted(values)})")
+    fig, axes = plt.subplots(1, len(bases), figsize=(min(4.0 * len(bases), 14), 3.2),
+                             squeeze=False)
+    for ax, base in zip(axes[0], bases, strict=True):
+        for key, style in ((base, "-"), (f"val_{base}", "--")):
+            if key in values and len(values[key]):
+                ys = values[key]
+                xs = epochs[: len(ys)] if epochs is not None else np.arange(1, len(ys) + 1)
+                ax.plot(xs, ys, style, marker="o" if len(ys) < 30 else None, markersize=3,
+                        label="validation" if key.startswith("val_") else "training")
+        ax.set(title=base, xlabel="epoch")
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(fontsize="small", frameon=False)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

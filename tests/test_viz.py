@@ -1,0 +1,156 @@
+"""course_utils.viz: physical aspect ratio, overlays, the viewer's fallback, training curves."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import SimpleITK as sitk  # noqa: E402
+
+from course_utils import io, viz  # noqa: E402
+from course_utils.errors import ShapeError  # noqa: E402
+
+SHAPE = (5, 20, 10)  # z, y, x
+SPACING = (1.0, 2.0, 4.0)  # x, y, z (SimpleITK order)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _volume(seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.random(SHAPE).astype(np.float32)
+    label = rng.integers(0, 4, SHAPE).astype(np.uint8)
+    return image, label
+
+
+def test_orthogonal_views_physical_extent_and_aspect():
+    image, _ = _volume()
+    fig = viz.orthogonal_views(image, spacing=SPACING)
+    nz, ny, nx = SHAPE
+    sx, sy, sz = SPACING
+    # (width, height) in mm of each view, worked out by hand from size * spacing
+    expected = {"axial": (nx * sx, ny * sy), "coronal": (nx * sx, nz * sz),
+                "sagittal": (ny * sy, nz * sz)}
+    fig.canvas.draw()
+    for ax, view in zip(fig.axes[:3], viz.VIEWS, strict=True):
+        left, right, bottom, top = ax.images[0].get_extent()
+        assert (abs(right - left), abs(top - bottom)) == pytest.approx(expected[view])
+        assert ax.get_aspect() == 1.0  # 1 mm across == 1 mm up
+        box = ax.get_window_extent()  # the drawn box keeps the physical proportions
+        assert box.width / box.height == pytest.approx(expected[view][0] / expected[view][1],
+                                                       rel=0.02)
+
+
+def test_orthogonal_views_slices_are_the_right_planes():
+    image, _ = _volume()
+    fig = viz.orthogonal_views(image, spacing=SPACING, index=(1, 7, 3))
+    axial, coronal, sagittal = (ax.images[0].get_array() for ax in fig.axes[:3])
+    np.testing.assert_array_equal(axial, image[1])
+    np.testing.assert_array_equal(coronal, image[:, 7])
+    np.testing.assert_array_equal(sagittal, image[:, :, 3])
+
+
+def test_sitk_image_is_drawn_in_lps_with_its_spacing():
+    image, _ = _volume()
+    img = sitk.GetImageFromArray(image)
+    img.SetSpacing(SPACING)
+    img.SetDirection((0, 0, 1, 1, 0, 0, 0, -1, 0))  # permuted and flipped axes
+    fig = viz.orthogonal_views(img)
+    lps = io.reorient(img, "LPS")
+    ref = sitk.GetArrayFromImage(lps)
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), ref[ref.shape[0] // 2])
+    sx, sy, _ = lps.GetSpacing()
+    left, right, bottom, top = fig.axes[0].images[0].get_extent()
+    assert (right - left, bottom - top) == pytest.approx((ref.shape[2] * sx, ref.shape[1] * sy))
+
+
+def test_label_overlay_and_legend():
+    image, label = _volume()
+    fig = viz.orthogonal_views(image, label, spacing=SPACING, alpha=0.5)
+    assert all(len(ax.images) == 2 for ax in fig.axes[:3])
+    overlay = fig.axes[0].images[1]
+    assert overlay.get_alpha() == 0.5
+    assert np.ma.getmaskarray(overlay.get_array())[label[2] == 0].all()  # background hidden
+    legend = fig.axes[2].get_legend()
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names == [viz.LABEL_NAMES[k] for k in (1, 2, 3)]  # present labels, no background
+    colours = [matplotlib.colors.to_hex(h.get_facecolor()) for h in legend.legend_handles]
+    assert colours == [viz.LABEL_COLOURS[k] for k in (1, 2, 3)]
+    with pytest.raises(ShapeError, match="label shape"):
+        viz.orthogonal_views(image, label[:, :5], spacing=SPACING)
+
+
+def test_slice_viewer_falls_back_to_one_static_figure(monkeypatch):
+    image, label = _volume()
+    assert viz.widgets_available() is False  # no notebook front end under pytest
+    before = len(plt.get_fignums())
+    fig = viz.slice_viewer(image[..., None].repeat(2, -1), label, spacing=SPACING,
+                           names=["t1", "flair"])
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert len(plt.get_fignums()) == before + 1
+    monkeypatch.setenv("COURSE_WIDGETS", "0")
+    assert viz.widgets_available() is False
+
+
+def test_slice_viewer_widgets():
+    image, label = _volume()
+    box = viz.slice_viewer({"t1": image, "t2": image * 2}, label, spacing=SPACING,
+                           interactive=True, display=False)
+    import ipywidgets
+
+    controls = [w for hbox in box.children[:2] for w in hbox.children]
+    sliders = [w for w in controls if isinstance(w, ipywidgets.IntSlider)]
+    assert [s.max for s in sliders] == [SHAPE[0] - 1, SHAPE[1] - 1, SHAPE[2] - 1]
+    dropdown = next(w for w in controls if isinstance(w, ipywidgets.Dropdown))
+    assert list(dropdown.options) == ["t1", "t2"]
+    opacity = next(w for w in controls if isinstance(w, ipywidgets.FloatSlider))
+    assert opacity.value == pytest.approx(0.4) and not opacity.disabled
+    plt.close("all")
+    sliders[0].value = 1  # redraws without leaving figures behind
+    assert plt.get_fignums() == []
+
+
+def test_subject_overview(tmp_path):
+    image, label = _volume()
+    row = {"subject_id": "sub-7"}
+    for seq in io.SEQUENCES:
+        img = sitk.GetImageFromArray(image)
+        img.SetSpacing(SPACING)
+        row[seq] = str(io.write_image(img, tmp_path / f"{seq}.nii.gz"))
+    lab = sitk.GetImageFromArray(label)
+    lab.SetSpacing(SPACING)
+    row["label"] = str(io.write_image(lab, tmp_path / "label.nii.gz"))
+    fig = viz.subject_overview(row)
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 12  # 3 sequences + labels, 3 views each
+    assert sum(len(ax.images) == 2 for ax in image_axes) == 3  # overlays on the last row
+
+
+def test_plot_history_pairs_training_and_validation():
+    history = {"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0], "dice": [0.1, 0.4, 0.6]}
+    fig = viz.plot_history(history)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "dice"]
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["training", "validation"]
+    np.testing.assert_array_equal(lines[1].get_ydata(), history["val_loss"])
+    np.testing.assert_array_equal(lines[0].get_xdata(), [1, 2, 3])
+
+    class History:  # the shape of keras.callbacks.History
+        history = {"mae": [5.0, 4.0]}
+
+    assert [ax.get_title() for ax in viz.plot_history(History()).axes] == ["mae"]
+    import pandas as pd
+
+    frame = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.5]})
+    fig = viz.plot_history(frame)
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [0, 1])
+    with pytest.raises(ShapeError):
+        viz.plot_history([1, 2, 3])
