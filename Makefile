@@ -10,6 +10,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PRESET ?= binder
 PORT   ?= 8888
+LAB_PRESET ?= binder
 EXTRAS ?= cpu,dev
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
@@ -33,7 +34,7 @@ data: setup
 	$(BIN)/python -m course_utils data synthetic --preset $(PRESET)
 
 lab: setup
-	$(BIN)/python -m course_utils data synthetic --preset binder
+	$(BIN)/python -m course_utils data synthetic --preset $(LAB_PRESET)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
 		$(if $(DISPLAY),,--no-browser)
 

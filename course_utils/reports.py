@@ -23,8 +23,9 @@ from course_utils import config
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+def notebooks(selection: list[str] | None = None, folder: Path | None = None) -> list[Path]:
     """The course notebooks in order, optionally only those whose name starts with a selection."""
+    folder = NOTEBOOK_DIR if folder is None else folder
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if selection:
         paths = [p for p in paths if any(p.name.startswith(s) for s in selection)]

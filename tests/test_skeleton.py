@@ -72,6 +72,16 @@ def test_skeleton(path):
         assert f"]({nxt})" in source(cells[-1]), "the last cell links to the next notebook"
 
 
+def test_every_setup_cell_is_the_same():
+    def setup(path):
+        return next(source(c) for c in load(path)["cells"] if c["cell_type"] == "code")
+
+    reference = setup(NOTEBOOKS[0])
+    assert "ModuleNotFoundError" in reference, "a clear message when the kernel lacks course_utils"
+    differ = [p.name for p in NOTEBOOKS if setup(p) != reference]
+    assert not differ, f"run `python tools/nbtool.py sync-setup`: {differ}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_without_outputs(path):
     for cell in load(path)["cells"]:

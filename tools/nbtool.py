@@ -3,6 +3,7 @@
     python tools/nbtool.py build SRC.py [SRC.py ...]   # jupytext percent script -> notebooks/NAME.ipynb
     python tools/nbtool.py clean [NOTEBOOK ...]        # strip outputs, counts and volatile metadata
     python tools/nbtool.py badges                      # rewrite badge URLs from config.REPOSITORY
+    python tools/nbtool.py sync-setup                  # copy 00's setup cell into every notebook
 
 Notebooks are the source of truth and are stored without outputs. Writing a
 lesson as a percent script (``# %%`` cells, ``# %% [markdown]``, and
@@ -72,8 +73,27 @@ def badges() -> None:
         path.write_text(text)
 
 
+def setup_source(path: Path) -> str:
+    """The source of a notebook's setup cell (its first code cell)."""
+    nb = nbformat.read(path, as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def sync_setup() -> None:
+    """Make every notebook's setup cell identical to the one in 00_setup."""
+    reference = setup_source(NOTEBOOKS / "00_setup.ipynb")
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        if cell.source != reference:
+            cell.source = reference
+            nbformat.write(nb, path)
+            clean(path)
+            print("synced", path.name)
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"build", "clean", "badges"}:
+    if not argv or argv[0] not in {"build", "clean", "badges", "sync-setup"}:
         print(__doc__)
         return 2
     cmd, args = argv[0], [Path(a) for a in argv[1:]]
@@ -84,6 +104,8 @@ def main(argv: list[str]) -> int:
         for path in args or sorted(NOTEBOOKS.glob("*.ipynb")):
             if clean(path):
                 print("cleaned", path)
+    elif cmd == "sync-setup":
+        sync_setup()
     else:
         badges()
     return 0
