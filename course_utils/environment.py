@@ -119,3 +119,7 @@ def summary() -> str:
     for key, label in (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("SimpleITK", "SimpleITK")):
         parts.append(f"{label} {v.get(key) or 'MISSING'}")
     return " | ".join(parts)
+
+
+if __name__ == "__main__":  # python -m course_utils.environment
+    raise SystemExit(0 if report() else 1)
