@@ -1,0 +1,136 @@
+"""Tests of course_utils.training: checkpoints, resume, TensorBoard logs, strategy."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils import networks, training
+from course_utils.errors import ModelError
+
+N_CLASSES = 3
+STEPS = 2
+
+
+def _dataset(seed: int = 0) -> tf.data.Dataset:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(4, 8, 8, 8, 2)).astype("float32")
+    y = (x[..., 0] > 0).astype("int32") + (x[..., 1] > 1).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(2).repeat()
+
+
+def _model(filters=(4, 8), seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = networks.residual_unet_3d(n_classes=N_CLASSES, n_channels=2, filters=filters)
+    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    return model
+
+
+class Snapshot(keras.callbacks.Callback):
+    """Record the weights and optimizer step at the start of training."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [np.array(w) for w in self.model.get_weights()]
+        self.iterations = int(self.model.optimizer.iterations)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulate a crash at the start of epoch ``at``."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_at_the_next_epoch_with_the_saved_weights(tmp_path):
+    run = tmp_path / "run"
+    first = _model(seed=1)
+    training.fit(first, _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run)
+    saved = [np.array(w) for w in first.get_weights()]
+    assert training.read_state(run)["epoch"] == 2
+    assert (run / "checkpoints" / "epoch_002.weights.h5").exists()
+
+    second = _model(seed=2)  # same architecture, other initial weights
+    assert not np.allclose(second.get_weights()[0], saved[0])
+    snapshot = Snapshot()
+    history = training.fit(second, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
+                           callbacks=[snapshot])
+    assert history.epoch == [2]
+    for got, want in zip(snapshot.weights, saved, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert snapshot.iterations == 2 * STEPS  # optimizer state came back too
+    assert training.read_state(run)["epoch"] == 3
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(_model(), _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
+                     callbacks=[Interrupt(at=1)])
+    assert training.read_state(run)["epoch"] == 1
+    history = training.fit(_model(), _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run)
+    assert history.epoch == [1, 2]
+
+
+def test_checkpoint_of_another_architecture_is_a_model_error(tmp_path):
+    run = tmp_path / "run"
+    training.fit(_model(filters=(4, 8)), _dataset(), epochs=1, steps_per_epoch=STEPS, run_dir=run)
+    with pytest.raises(ModelError, match="delete the folder"):
+        training.fit(_model(filters=(6, 8)), _dataset(), epochs=2, steps_per_epoch=STEPS,
+                     run_dir=run)
+
+
+def test_uncompiled_model_is_a_model_error(tmp_path):
+    model = networks.residual_unet_3d(n_classes=N_CLASSES, n_channels=2, filters=(4,))
+    with pytest.raises(ModelError, match="compile"):
+        training.fit(model, _dataset(), epochs=1, steps_per_epoch=1, run_dir=tmp_path)
+
+
+def test_read_scalars_matches_keras_history_and_has_dice(tmp_path):
+    run = tmp_path / "run"
+    history = training.fit(_model(), _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run,
+                           validation_data=_dataset(1), validation_steps=1,
+                           label_names={0: "background", 1: "a", 2: "b"})
+    scalars = training.read_scalars(run)
+    loss = scalars[(scalars.run == "train") & (scalars.tag == "epoch_loss")]
+    assert list(loss.step) == [0, 1]
+    np.testing.assert_allclose(loss.value, history.history["loss"], rtol=1e-5)
+    val = scalars[(scalars.run == "validation") & (scalars.tag == "epoch_loss")]
+    np.testing.assert_allclose(val.value, history.history["val_loss"], rtol=1e-5)
+    dice = scalars[scalars.run == "examples"]
+    assert "dice/0_background" in set(dice.tag)
+    assert dice.value.between(0, 1).all()
+    table = training.scalar_table(scalars, ["epoch_loss"])
+    assert list(table.columns) == ["train/epoch_loss", "validation/epoch_loss"]
+
+
+def test_example_panel_and_dice():
+    truth = np.zeros((4, 5, 6), dtype=int)
+    truth[:, :2] = 1
+    pred = truth.copy()
+    pred[:, 2] = 1  # 2 true rows, 3 predicted -> dice = 2*2/(2+3)
+    dice = training._dice_per_label(pred, truth, 3)
+    np.testing.assert_allclose(dice[1], 0.8)
+    assert np.isnan(dice[2])
+    panel = training.example_panel(np.random.rand(4, 5, 6, 1), truth, pred)
+    assert panel.shape == (5, 18, 3) and panel.min() >= 0 and panel.max() <= 1
+
+
+def test_cpu_gets_default_strategy_and_float32():
+    strategy = training.get_strategy(verbose=False)
+    if not tf.config.list_physical_devices("GPU"):
+        assert strategy.num_replicas_in_sync == 1
+        assert keras.mixed_precision.global_policy().name == "float32"
+        training.get_strategy(mixed_precision=True, verbose=False)  # still never on a CPU
+        assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_measure_input_wait_fractions():
+    result = training.measure_input_wait(_model(), _dataset(), steps=2, warmup=1)
+    assert 0 <= result["wait_fraction"] <= 1 and result["step_s"] > 0
