@@ -1,0 +1,103 @@
+"""Tests of course_utils.inference: sliding windows, blending, writing with the input's geometry."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from course_utils import inference, networks
+from course_utils.errors import ShapeError
+
+
+@pytest.fixture(scope="module")
+def fcn() -> keras.Model:
+    """A small fully convolutional network: two 3x3x3 convolutions (receptive radius 2)."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((None, None, None, 2))
+    x = keras.layers.Conv3D(6, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv3D(3, 3, padding="same")(x)
+    outputs = keras.layers.Activation("softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def volume() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(20, 28, 36, 2)).astype("float32")
+
+
+def test_window_starts_cover_the_axis_and_end_flush():
+    assert inference.window_starts(36, 16, 8) == [0, 8, 16, 20]
+    assert inference.window_starts(16, 16, 8) == [0]
+    covered = np.zeros(37, bool)
+    for s in inference.window_starts(37, 10, 7):
+        covered[s:s + 10] = True
+    assert covered.all()
+
+
+@pytest.mark.parametrize("mode", ["gaussian", "linear", "constant"])
+def test_blending_weights_are_positive_symmetric_and_peak_at_the_centre(mode):
+    w = inference.blending_weights((8, 9, 10), mode)
+    assert w.shape == (8, 9, 10) and w.min() > 0 and np.isclose(w.max(), 1, atol=0.02)
+    np.testing.assert_allclose(w, w[::-1, ::-1, ::-1], rtol=1e-6)
+    if mode != "constant":
+        assert w[4, 4, 5] > w[0, 4, 5] and w[4, 4, 5] > w[4, 0, 5]
+
+
+def test_sliding_window_matches_whole_volume_prediction(fcn, volume):
+    whole = np.asarray(fcn.predict_on_batch(volume[None]))[0]
+    # Narrow Gaussian weights: window edges (where zero padding differs) hardly count.
+    sliding = inference.sliding_window_predict(fcn, volume, window=16, overlap=0.5,
+                                               batch_size=3, sigma_scale=0.08)
+    assert sliding.shape == whole.shape
+    np.testing.assert_allclose(sliding, whole, atol=1e-4)
+    # The default weights also agree closely, and far better than tiles without overlap.
+    default = inference.sliding_window_predict(fcn, volume, window=16)
+    tiles = inference.sliding_window_predict(fcn, volume, window=(10, 14, 12), overlap=0,
+                                             blending="constant")
+    inner = (slice(2, -2),) * 3
+    assert np.abs(default - whole)[inner].max() < 0.02
+    assert np.abs(tiles - whole)[inner].max() > 10 * np.abs(default - whole)[inner].max()
+    labels = inference.segment(fcn, volume, window=16, sigma_scale=0.08)
+    assert labels.dtype == np.uint8
+    agree = (labels == whole.argmax(-1)).mean()
+    assert agree > 0.999
+
+
+def test_volume_smaller_than_window_is_a_shape_error_or_padded(fcn):
+    small = np.random.default_rng(1).normal(size=(10, 16, 12, 2)).astype("float32")
+    with pytest.raises(ShapeError, match="pad=True"):
+        inference.sliding_window_predict(fcn, small, window=16)
+    padded = inference.sliding_window_predict(fcn, small, window=16, pad=True)
+    assert padded.shape == (10, 16, 12, 3)
+    reference = np.asarray(fcn.predict_on_batch(np.pad(small, [(0, 6), (0, 0), (0, 4), (0, 0)])[None]))
+    np.testing.assert_allclose(padded, reference[0, :10, :, :12], atol=1e-5)
+
+
+def test_unet_window_must_fit_the_strides(volume):
+    model = networks.residual_unet_3d(n_classes=3, n_channels=2, filters=(4, 8, 8))
+    with pytest.raises(ShapeError, match="multiple of"):
+        inference.sliding_window_predict(model, volume, window=10)
+    out = inference.sliding_window_predict(model, volume, window=16)
+    assert out.shape == (20, 28, 36, 3)
+    np.testing.assert_allclose(out.sum(-1), 1, atol=1e-4)
+
+
+def test_written_segmentation_has_the_input_geometry(tmp_path):
+    reference = sitk.Image(9, 7, 5, sitk.sitkFloat32)
+    reference.SetSpacing((1.2, 0.9, 2.5))
+    reference.SetOrigin((-10.5, 20.25, 3.0))
+    rotation = sitk.VersorTransform((0.2, 0.1, 1.0), 0.6).GetMatrix()
+    reference.SetDirection(rotation)
+    labels = np.random.default_rng(2).integers(0, 5, size=(5, 7, 9)).astype(np.uint8)
+    for ref in (reference, None):
+        if ref is None:  # a path to the input file works too
+            sitk.WriteImage(reference, str(tmp_path / "input.nii.gz"))
+            ref = tmp_path / "input.nii.gz"
+        path = inference.write_segmentation(labels, ref, tmp_path / "seg.nii.gz")
+        written = sitk.ReadImage(str(path))
+        np.testing.assert_allclose(written.GetSpacing(), reference.GetSpacing(), atol=1e-5)
+        np.testing.assert_allclose(written.GetOrigin(), reference.GetOrigin(), atol=1e-4)
+        np.testing.assert_allclose(written.GetDirection(), reference.GetDirection(), atol=1e-5)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(written), labels)
