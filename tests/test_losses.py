@@ -1,0 +1,137 @@
+"""course_utils.losses against independent numpy/sklearn computations; fit, save/load, bad labels."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from course_utils import losses
+from course_utils.errors import DataError
+
+K = 4
+
+
+def _batch(seed=0, shape=(2, 5, 6, 7)):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, K, shape).astype(np.uint8)
+    logits = rng.normal(0, 2, (*shape, K)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return labels, logits, probs.astype(np.float32)
+
+
+def _np_ce(labels, probs, weights=None):
+    p = np.take_along_axis(probs, labels[..., None].astype(int), -1)[..., 0]
+    w = 1.0 if weights is None else np.asarray(weights)[labels]
+    return np.mean(-w * np.log(p))
+
+
+def _np_dice_loss(labels, probs, smooth=1.0):
+    one_hot = np.eye(K)[labels]
+    axes = tuple(range(1, labels.ndim))
+    inter = (probs * one_hot).sum(axes)
+    dice = (2 * inter + smooth) / (probs.sum(axes) + one_hot.sum(axes) + smooth)
+    return np.mean(1 - dice.mean(-1))
+
+
+def test_cross_entropy_matches_sklearn_log_loss():
+    labels, logits, probs = _batch()
+    ours = float(losses.WeightedCrossEntropy()(labels, probs))
+    reference = log_loss(labels.ravel(), probs.reshape(-1, K), labels=list(range(K)))
+    np.testing.assert_allclose(ours, reference, rtol=1e-5)
+    from_logits = float(losses.WeightedCrossEntropy(from_logits=True)(labels, logits))
+    np.testing.assert_allclose(from_logits, reference, rtol=1e-4)
+    # labels with a trailing axis of 1 (as some pipelines give them) are accepted
+    np.testing.assert_allclose(float(losses.WeightedCrossEntropy()(labels[..., None], probs)),
+                               reference, rtol=1e-5)
+
+
+def test_weighted_cross_entropy_matches_numpy():
+    labels, _, probs = _batch(1)
+    weights = [0.2, 1.0, 3.0, 10.0]
+    ours = float(losses.WeightedCrossEntropy(weights)(labels, probs))
+    np.testing.assert_allclose(ours, _np_ce(labels, probs, weights), rtol=1e-5)
+    # sklearn's sample weights normalise by their sum; ours is a plain mean of w * CE
+    sk = log_loss(labels.ravel(), probs.reshape(-1, K), sample_weight=np.take(weights, labels)
+                  .ravel(), labels=list(range(K)))
+    np.testing.assert_allclose(ours, sk * np.take(weights, labels).mean(), rtol=1e-5)
+
+
+def test_soft_dice_matches_numpy_and_perfect_prediction_is_zero():
+    labels, _, probs = _batch(2)
+    np.testing.assert_allclose(float(losses.SoftDice()(labels, probs)),
+                               _np_dice_loss(labels, probs), rtol=1e-5)
+    np.testing.assert_allclose(float(losses.SoftDice(smooth=0.1)(labels, probs)),
+                               _np_dice_loss(labels, probs, 0.1), rtol=1e-5)
+    perfect = np.eye(K, dtype=np.float32)[labels]
+    assert float(losses.SoftDice()(labels, perfect)) < 1e-5
+    # averaged over classes: a rare class counts as much as a common one
+    labels = np.zeros((1, 10, 10, 10), np.uint8)
+    labels[0, :2, :2, :2] = 3  # 8 voxels of class 3
+    miss_rare = np.eye(K, dtype=np.float32)[np.zeros_like(labels)]
+    assert float(losses.SoftDice()(labels, miss_rare)) > 0.2  # one class of four lost
+    assert float(losses.WeightedCrossEntropy()(labels, miss_rare)) < 0.2
+
+
+def test_dice_cross_entropy_is_the_weighted_sum():
+    labels, _, probs = _batch(3)
+    combo = losses.DiceCrossEntropy(dice_weight=0.7, ce_weight=2.0, class_weights=[1, 2, 3, 4])
+    expected = 0.7 * _np_dice_loss(labels, probs) + 2.0 * _np_ce(labels, probs, [1, 2, 3, 4])
+    np.testing.assert_allclose(float(combo(labels, probs)), expected, rtol=1e-5)
+
+
+def test_median_frequency_weights_by_hand():
+    a = np.array([0, 0, 0, 0, 0, 0, 1, 1])  # class 0: 6/8, class 1: 2/8
+    b = np.array([0, 0, 2, 2, 2, 2, 2, 2])  # class 0: 2/8, class 2: 6/8
+    w = losses.median_frequency_weights([a, b], 3)
+    freq = np.array([8 / 16, 2 / 8, 6 / 8])  # f_c over the volumes where c occurs
+    np.testing.assert_allclose(w, np.median(freq) / freq, rtol=1e-6)
+    assert w[1] > 1 > w[2]  # rare up, common down
+    with pytest.raises(DataError, match="never occur"):
+        losses.median_frequency_weights([a, b], 4)
+
+
+def test_labels_outside_class_range_raise_eagerly_and_give_nan_in_a_graph():
+    import tensorflow as tf
+
+    labels, _, probs = _batch(4)
+    bad = labels.copy()
+    bad[0, 0, 0, 0] = K  # one voxel with label 4 for a 4-class model
+    for loss in (losses.SoftDice(), losses.WeightedCrossEntropy(), losses.DiceCrossEntropy()):
+        with pytest.raises(DataError, match="outside the class range"):
+            loss(bad, probs)
+        graph_value = tf.function(lambda y, p, loss=loss: loss(y, p))(bad, probs)
+        assert np.isnan(float(graph_value)), loss.name
+        assert np.isfinite(float(tf.function(lambda y, p, loss=loss: loss(y, p))(labels, probs)))
+    with pytest.raises(DataError, match="outside the class range"):
+        losses.validate_labels(bad, K)
+    with pytest.raises(DataError, match="outside the class range"):
+        losses.validate_labels(labels.astype(np.int8) - 1, K)
+
+
+def _tiny_model():
+    inputs = keras.Input((8, 8, 8, 1))
+    x = keras.layers.Conv3D(4, 3, padding="same", activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Conv3D(K, 1, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("loss", [losses.WeightedCrossEntropy([1, 2, 3, 4]), losses.SoftDice(),
+                                  losses.DiceCrossEntropy()])
+def test_fit_and_save_load_round_trip(loss, tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 8, 8, 8, 1)).astype(np.float32)
+    y = (x[..., 0] > 0).astype(np.uint8) + 2 * (x[..., 0] > 1).astype(np.uint8)
+    model = _tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    history = model.fit(x, y, batch_size=2, epochs=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.loss) is type(loss) and loaded.loss.get_config() == loss.get_config()
+    np.testing.assert_allclose(float(loaded.loss(y, model.predict(x, verbose=0))),
+                               float(loss(y, model.predict(x, verbose=0))), rtol=1e-6)
+    assert type(loss).from_config(loss.get_config()).get_config() == loss.get_config()

@@ -1,0 +1,120 @@
+"""course_utils.metrics against scikit-learn's F1 and direct counts; the empty-class policy."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from course_utils import metrics
+from course_utils.errors import DataError, ShapeError
+
+K = 5
+
+
+def _masks(seed=0, shape=(3, 6, 7, 8), classes=K):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, classes, shape).astype(np.uint8)
+    pred = np.where(rng.random(shape) < 0.7, truth, rng.integers(0, classes, shape)).astype(
+        np.uint8)
+    return pred, truth
+
+
+def test_dice_per_class_equals_sklearn_f1():
+    pred, truth = _masks()
+    ours = metrics.dice_per_class(pred, truth, K)
+    reference = f1_score(truth.ravel(), pred.ravel(), labels=list(range(K)), average=None)
+    np.testing.assert_allclose(ours, reference, rtol=1e-12)
+
+
+def test_probabilities_are_arg_maxed():
+    pred, truth = _masks(1)
+    probs = np.eye(K)[pred] * 0.6 + 0.1
+    np.testing.assert_allclose(metrics.dice_per_class(probs, truth, K),
+                               metrics.dice_per_class(pred, truth, K))
+
+
+def test_empty_class_policy():
+    pred, truth = _masks(2, classes=3)  # classes 3 and 4 absent from both
+    dice = metrics.dice_per_class(pred, truth, K)
+    np.testing.assert_array_equal(dice[3:], 1.0)
+    assert not np.any(np.isnan(dice))
+    # sklearn agrees on the present classes (it would give 0 + a warning on the absent ones)
+    np.testing.assert_allclose(dice[:3], f1_score(truth.ravel(), pred.ravel(), labels=[0, 1, 2],
+                                                  average=None))
+    pred[0, 0, 0, 0] = 4  # predicted but absent from the truth: Dice 0
+    assert metrics.dice_per_class(pred, truth, K)[4] == 0.0
+    assert metrics.dice_per_class(truth, pred, K)[4] == 0.0  # and the reverse
+
+
+def test_volume_difference():
+    pred, truth = _masks(3)
+    expected = np.abs(np.bincount(pred.ravel(), minlength=K) - np.bincount(truth.ravel(),
+                                                                             minlength=K))
+    np.testing.assert_array_equal(metrics.volume_difference(pred, truth, K), expected)
+    np.testing.assert_allclose(metrics.volume_difference(pred, truth, K, spacing=(2, 2, 2)),
+                               expected * 8 / 1000)  # millilitres
+    relative = metrics.volume_difference(pred, truth, K, relative=True)
+    np.testing.assert_allclose(relative, 100 * expected / np.bincount(truth.ravel(), minlength=K))
+    empty_truth = np.zeros_like(truth)
+    rel = metrics.volume_difference(pred, empty_truth, K, relative=True)
+    assert np.all(np.isinf(rel[1:]))
+    assert metrics.volume_difference(empty_truth, empty_truth, K, relative=True)[1] == 0
+
+
+def test_bad_inputs():
+    pred, truth = _masks(4)
+    with pytest.raises(ShapeError, match="does not match"):
+        metrics.dice_per_class(pred[:1], truth, K)
+    with pytest.raises(DataError, match="outside the class range"):
+        metrics.dice_per_class(pred, truth, 3)
+    with pytest.raises(DataError, match="intensity image"):
+        metrics.dice_per_class(pred + 0.25, truth, K)
+
+
+def test_keras_dice_accumulates_over_batches_like_numpy():
+    pred, truth = _masks(5, classes=4)  # class 4 never occurs: Dice 1 by policy
+    probs = (np.eye(K)[pred] * 0.8 + 0.04).astype(np.float32)
+    metric = metrics.DicePerClass(K)
+    for i in range(3):  # one sample per batch
+        metric.update_state(truth[i:i + 1], probs[i:i + 1])
+    expected = metrics.dice_per_class(pred, truth, K)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(metric.per_class()), expected,
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(metric.result()), expected.mean(), rtol=1e-6)
+    lesion = metrics.DicePerClass(K, class_id=2)
+    lesion.update_state(truth[..., None], probs)  # labels with a trailing axis of 1
+    np.testing.assert_allclose(float(lesion.result()), expected[2], rtol=1e-6)
+    metric.reset_state()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(metric.per_class()), 1.0)
+    again = metrics.DicePerClass.from_config(lesion.get_config())
+    assert again.class_id == 2 and again.n_classes == K and again.name == lesion.name
+
+
+def test_keras_volume_difference_is_mean_per_sample():
+    pred, truth = _masks(6)
+    probs = np.eye(K, dtype=np.float32)[pred]
+    metric = metrics.VolumeDifference(K)
+    metric.update_state(truth[:2], probs[:2])
+    metric.update_state(truth[2:], probs[2:])
+    per_sample = np.stack([metrics.volume_difference(p, t, K) for p, t in zip(pred, truth,
+                                                                                 strict=True)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(metric.per_class()),
+                               per_sample.mean(0), rtol=1e-6)
+
+
+def test_dice_metrics_in_fit():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 6, 1)).astype(np.float32)
+    y = (x[..., 0] > 0).astype(np.uint8)
+    inputs = keras.Input((6, 6, 6, 1))
+    model = keras.Model(inputs, keras.layers.Conv3D(2, 1, activation="softmax")(inputs))
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=metrics.dice_metrics(2, ["background", "grey matter"]))
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert {"dice_background", "dice_grey_matter"} <= set(history.history)
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    pred = model.predict(x, verbose=0)
+    np.testing.assert_allclose(result["dice_grey_matter"],
+                               metrics.dice_per_class(pred, y, 2)[1], rtol=1e-5)

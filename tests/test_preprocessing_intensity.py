@@ -1,0 +1,132 @@
+"""Intensity section of course_utils.preprocessing against numpy/scipy computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from course_utils import preprocessing as pp
+from course_utils.errors import ConfigError, DataError, ShapeError
+
+
+def _volume(shape=(12, 14, 10), channels=None, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    full = shape if channels is None else (*shape, channels)
+    return (rng.gamma(2.0, 50.0, full) + 30).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- whiten
+def test_whiten_volume_matches_numpy():
+    x = _volume()
+    out = pp.whiten(x)
+    expected = (x.astype(np.float64) - x.mean()) / x.std()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_whiten_per_channel_when_last_axis_is_channels():
+    x = _volume(channels=3)
+    x[..., 1] = x[..., 1] * 40 + 1000  # very different contrast in channel 1
+    out = pp.whiten(x)
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1, atol=1e-5)
+    # each channel on its own gives the same result
+    for c in range(3):
+        np.testing.assert_allclose(out[..., c], pp.whiten(x[..., c]), atol=1e-5)
+
+
+def test_whiten_removes_any_linear_contrast_change():
+    x = _volume()
+    np.testing.assert_allclose(pp.whiten(x), pp.whiten(3.7 * x - 120.0), atol=1e-4)
+
+
+def test_whiten_batch_axis():
+    batch = np.stack([_volume(channels=2, seed=s) * (s + 1) for s in range(3)])
+    out = pp.whiten(batch, axis=(1, 2, 3))
+    for i in range(3):
+        np.testing.assert_allclose(out[i], pp.whiten(batch[i]), atol=1e-5)
+
+
+def test_whiten_with_mask_uses_statistics_inside_only():
+    x = _volume()
+    mask = np.zeros(x.shape, bool)
+    mask[3:9, 4:10, 2:8] = True
+    out = pp.whiten(x, mask=mask)
+    inside = x[mask].astype(np.float64)
+    np.testing.assert_allclose(out, (x - inside.mean()) / inside.std(), atol=1e-5)
+    np.testing.assert_allclose(out[mask].mean(), 0, atol=1e-5)
+    np.testing.assert_allclose(out[mask].std(), 1, atol=1e-5)
+    # a spatial mask applies to every channel of a 4D image
+    x4 = _volume(channels=2)
+    out4 = pp.whiten(x4, mask=mask)
+    np.testing.assert_allclose(out4[..., 1], pp.whiten(x4[..., 1], mask=mask), atol=1e-5)
+
+
+def test_whiten_constant_volume_is_centred_not_nan():
+    out = pp.whiten(np.full((4, 5, 6), 7.0, np.float32))
+    assert np.all(out == 0)
+
+
+def test_whiten_bad_inputs():
+    labels = np.random.default_rng(0).integers(0, 5, (6, 6, 6)).astype(np.uint8)
+    with pytest.raises(DataError, match="label map"):
+        pp.whiten(labels)
+    with pytest.raises(DataError, match="label map"):
+        pp.whiten(labels > 2)
+    x = _volume()
+    x[0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        pp.whiten(x)
+    with pytest.raises(DataError, match="empty"):
+        pp.whiten(_volume(), mask=np.zeros((12, 14, 10), bool))
+    with pytest.raises(ShapeError, match="mask shape"):
+        pp.whiten(_volume(), mask=np.ones((3, 3, 3), bool))
+
+
+def test_integer_intensity_image_with_many_values_is_accepted():
+    ct = np.random.default_rng(1).integers(-1000, 2000, (10, 10, 10)).astype(np.int16)
+    out = pp.whiten(ct)
+    np.testing.assert_allclose(out.std(), 1, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- windowing
+def test_rescale_window_analytic_values():
+    hu = np.array([-1000.0, -20.0, 0.0, 40.0, 80.0, 100.0, 1500.0], np.float32)
+    out = pp.rescale_window(hu, 0, 80)
+    np.testing.assert_allclose(out, [-1, -1, -1, 0, 1, 1, 1], atol=1e-6)
+    ct = np.random.default_rng(2).integers(-1024, 3000, (8, 8, 8)).astype(np.int16)
+    out = pp.rescale_window(ct, -1000, 1000)
+    assert out.min() >= -1 and out.max() <= 1
+    np.testing.assert_allclose(out, (np.clip(ct, -1000, 1000) / 1000.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("low, high", [(80, 0), (10, 10), (0, np.inf)])
+def test_rescale_window_rejects_bad_window(low, high):
+    with pytest.raises(ConfigError, match="low < high"):
+        pp.rescale_window(_volume(), low, high)
+
+
+# --------------------------------------------------------------------------- label checks
+def test_check_label_map():
+    labels = np.arange(5, dtype=np.float32).repeat(4).reshape(4, 5)
+    assert pp.check_label_map(labels, 5).dtype.kind == "i"  # float labels from a NIfTI file
+    with pytest.raises(DataError, match="intensity image"):
+        pp.check_label_map(_volume())
+    with pytest.raises(DataError, match="outside the class range"):
+        pp.check_label_map(np.array([0, 1, 5]), n_classes=5)
+    with pytest.raises(DataError, match="outside the class range"):
+        pp.check_label_map(np.array([-1, 1, 2]), n_classes=5)
+
+
+def test_foreground_mask_finds_a_sphere():
+    z, y, x = np.indices((30, 30, 30))
+    sphere = (z - 15) ** 2 + (y - 14) ** 2 + (x - 16) ** 2 < 9**2
+    rng = np.random.default_rng(3)
+    image = np.where(sphere, 100.0, 5.0) + rng.normal(0, 5, sphere.shape)
+    mask = pp.foreground_mask(image.astype(np.float32))
+    dice = 2 * (mask & sphere).sum() / (mask.sum() + sphere.sum())
+    assert dice > 0.95
+    # the holes of a hollow object are filled
+    hollow = np.where(sphere & ~ndimage.binary_erosion(sphere, iterations=3), 100.0, 5.0)
+    assert pp.foreground_mask(hollow.astype(np.float32))[15, 14, 16]
