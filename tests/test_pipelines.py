@@ -1,0 +1,293 @@
+"""course_utils.pipelines: the DLTK read_fn, in-memory, TFRecord and streaming datasets."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tensorflow as tf
+
+from course_utils import io, pipelines, preprocessing
+from course_utils.errors import DataError, ShapeError
+
+SHAPE = (12, 14, 10)  # z, y, x
+
+
+def _coded(k: int = 0) -> np.ndarray:
+    """Subject k's volume, whose values tell where they are: k*1e6 + z*1e4 + y*100 + x."""
+    z, y, x = np.meshgrid(*[np.arange(n) for n in SHAPE], indexing="ij")
+    return (k * 1_000_000 + z * 10000 + y * 100 + x).astype(np.float32)  # exact in float32
+
+
+def _locate(value: float) -> tuple[int, int, int, int]:
+    """(subject, z, y, x) of a value of :func:`_coded`."""
+    v = int(round(float(value)))
+    return v // 1_000_000, v // 10000 % 100, v // 100 % 100, v % 100
+
+
+def _label_of(volume: np.ndarray) -> np.ndarray:
+    return (np.round(volume).astype(np.int64) % 5).astype(np.uint8)
+
+
+def _write(array: np.ndarray, path, spacing=(1.0, 1.2, 2.0)):
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing(spacing)
+    return str(io.write_image(img, path))
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    """Three subjects: t1 (coded), t1_ir (random), label (from t1), age; .nii.gz files."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(3):
+        t1 = _coded(k)
+        rows.append({
+            "subject_id": f"sub-{k}",
+            "t1": _write(t1, tmp_path / f"s{k}_t1.nii.gz"),
+            "t1_ir": _write(rng.normal(50, 7, SHAPE).astype(np.float32),
+                            tmp_path / f"s{k}_ir.nii.gz"),
+            "label": _write(_label_of(t1), tmp_path / f"s{k}_label.nii.gz"),
+            "age": 30.0 + k,
+        })
+    return rows
+
+
+def _array(path) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def _whitened(raw: np.ndarray) -> np.ndarray:
+    return (raw - raw.mean(dtype=np.float64)) / raw.std(dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- read_fn
+def test_read_fn_whole_volumes(cohort):
+    out = list(pipelines.read_fn(cohort, "train", {"sequences": ["t1", "t1_ir"]}))
+    assert len(out) == 3
+    for row, ex in zip(cohort, out, strict=True):
+        x, y = ex["features"]["x"], ex["labels"]["y"]
+        assert x.shape == (*SHAPE, 2) and x.dtype == np.float32
+        for c, seq in enumerate(["t1", "t1_ir"]):
+            np.testing.assert_allclose(x[..., c], _whitened(_array(row[seq])), atol=1e-4)
+        np.testing.assert_array_equal(y, _array(row["label"]))
+
+
+def test_read_fn_predict_yields_features_only(cohort):
+    out = list(pipelines.read_fn(cohort, "predict", {"example_size": (4, 4, 4)}))
+    assert len(out) == 3 and all(set(ex) == {"features"} for ex in out)
+    assert out[0]["features"]["x"].shape == (*SHAPE, 1)  # whole volumes in predict mode
+    assert out[1]["features"]["subject_id"] == "sub-1"
+
+
+def test_read_fn_random_patches_match_labels(cohort):
+    params = {"example_size": (4, 5, 6), "n_examples": 4, "whiten": False, "seed": 3}
+    out = list(pipelines.read_fn(cohort, "train", params))
+    assert len(out) == 12
+    for ex in out:
+        x, y = ex["features"]["x"][..., 0], ex["labels"]["y"]
+        assert x.shape == (4, 5, 6) and y.shape == (4, 5, 6)
+        np.testing.assert_array_equal(y, _label_of(x))  # cut at the same place
+        k, z, yy, xx = _locate(x.flat[0])
+        np.testing.assert_array_equal(x, _coded(k)[z:z + 4, yy:yy + 5, xx:xx + 6])
+    again = list(pipelines.read_fn(cohort, "train", params))
+    np.testing.assert_array_equal(out[5]["features"]["x"], again[5]["features"]["x"])
+
+
+def test_read_fn_scalar_target(cohort):
+    out = list(pipelines.read_fn(cohort, "eval", {"label": "age"}))
+    assert [float(ex["labels"]["y"]) for ex in out] == [30.0, 31.0, 32.0]
+
+
+def test_read_fn_bad_input(cohort, tmp_path):
+    cohort[1]["t1"] = str(tmp_path / "gone_t1.nii.gz")
+    with pytest.raises(DataError, match="gone_t1.nii.gz"):
+        list(pipelines.read_fn(cohort, "train", {}))
+    with pytest.raises(ShapeError, match=r"\(20, 4, 4\).*\(12, 14, 10\).*s0_t1.nii.gz"):
+        list(pipelines.read_fn(cohort[:1], "train", {"example_size": (20, 4, 4)}))
+
+
+def test_generator_dataset(cohort):
+    ds = pipelines.generator_dataset(cohort, "train", {"example_size": (4, 4, 4),
+                                                       "n_examples": 2}, batch_size=3)
+    x, y = next(iter(ds))
+    assert x.shape == (3, 4, 4, 4, 1) and x.dtype == tf.float32
+    assert y.shape == (3, 4, 4, 4) and y.dtype == tf.int32
+    assert sum(1 for _ in ds.unbatch()) == 6
+    xs = list(pipelines.generator_dataset(cohort, "predict", {}, batch_size=2))
+    assert [tuple(b.shape) for b in xs] == [(2, *SHAPE, 1), (1, *SHAPE, 1)]
+
+
+# --------------------------------------------------------------------------- in memory
+def test_memory_dataset_crops_image_and_label_together():
+    images = np.stack([_coded(k) for k in range(4)])[..., None]
+    labels = np.stack([_label_of(v) for v in images[..., 0]])
+    ds = pipelines.memory_dataset(images, labels, batch_size=3, patch_size=(4, 5, 6))
+    for x, y in ds.take(3):
+        assert x.shape == (3, 4, 5, 6, 1) and y.shape == (3, 4, 5, 6) and y.dtype == tf.uint8
+        np.testing.assert_array_equal(y.numpy(), _label_of(x.numpy()[..., 0]))
+    whole = pipelines.memory_dataset(images, batch_size=2, shuffle=False, repeat=False)
+    batches = [b.numpy() for b in whole]
+    np.testing.assert_array_equal(np.concatenate(batches), images)
+    with pytest.raises(ShapeError, match="does not fit"):
+        pipelines.memory_dataset(images, patch_size=(40, 4, 4))
+
+
+# --------------------------------------------------------------------------- TFRecords
+@pytest.mark.parametrize("encoding", pipelines.ENCODINGS)
+def test_tfrecord_roundtrip_sharded(tmp_path, encoding):
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(7, 6, 5, 4, 2)).astype(np.float32)
+    labels = rng.integers(0, 5, size=(7, 6, 5, 4)).astype(np.uint8)
+    files = pipelines.write_tfrecords(tmp_path / "train.tfrecord", zip(images, labels, strict=True),
+                                      shards=3, encoding=encoding)
+    assert [f.name for f in files] == [f"train-{i:05d}-of-00003.tfrecord" for i in range(3)]
+    assert pipelines.tfrecord_spec(files[0])["counts"] == [3, 2, 2]
+    assert not list(tmp_path.glob("*partial*"))
+    ds = pipelines.tfrecord_dataset(files[1], batch_size=2, shuffle=False, repeat=False)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    # round-robin shards read back by interleave come out in the original order
+    assert x.dtype == np.float32 and y.dtype == np.uint8
+    assert x.shape == images.shape and y.shape == labels.shape
+    np.testing.assert_array_equal(x, images)
+    np.testing.assert_array_equal(y, labels)
+    shuffled = pipelines.tfrecord_dataset(files[0], batch_size=7, shuffle=True, repeat=False)
+    x, _ = next(iter(shuffled))
+    assert sorted(map(float, x.numpy()[:, 0, 0, 0, 0])) == sorted(map(float, images[:, 0, 0, 0, 0]))
+
+
+def test_tfrecord_scalar_labels_and_no_labels(tmp_path):
+    images = np.arange(2 * 3 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 3, 1)
+    ages = np.array([31.5, 62.25], dtype=np.float32)
+    files = pipelines.write_tfrecords(tmp_path / "ages.tfrecord", zip(images, ages, strict=True),
+                                      encoding="float_list")
+    x, y = next(iter(pipelines.tfrecord_dataset(files[0], batch_size=2, shuffle=False)))
+    np.testing.assert_array_equal(y.numpy(), ages)
+    assert y.dtype == tf.float32
+    files = pipelines.write_tfrecords(tmp_path / "x.tfrecord", ((im, None) for im in images))
+    x = next(iter(pipelines.tfrecord_dataset(files[0], batch_size=2, shuffle=False)))
+    np.testing.assert_array_equal(x.numpy(), images)
+
+
+def test_tfrecord_wrong_feature_shape_names_file(tmp_path):
+    images = np.zeros((4, 3, 3, 3, 1), np.float32)
+    files = pipelines.write_tfrecords(tmp_path / "set.tfrecord", ((im, None) for im in images),
+                                      shards=2)
+    with pytest.raises(ShapeError, match=r"set-00000-of-00002.tfrecord.*\[3, 3, 3, 1\]"):
+        pipelines.tfrecord_dataset(files[0], image_shape=(4, 4, 4, 1))
+    # a shard replaced by one written with another example shape
+    other = pipelines.write_tfrecords(tmp_path / "other" / "set.tfrecord",
+                                      ((np.zeros((2, 2, 2, 1), np.float32), None),) * 2, shards=2)
+    other[1].replace(files[1])
+    with pytest.raises(ShapeError, match=r"set-00001-of-00002.tfrecord holds images of shape "
+                                         r"\[2, 2, 2, 1\]"):
+        pipelines.tfrecord_dataset(files[0])
+
+
+def test_tfrecord_writes_nothing_on_failure(tmp_path):
+    def examples():
+        yield np.zeros((2, 2, 2, 1), np.float32), None
+        yield np.zeros((3, 2, 2, 1), np.float32), None  # another shape
+
+    with pytest.raises(ShapeError, match="one shape"):
+        pipelines.write_tfrecords(tmp_path / "bad.tfrecord", examples(), shards=2)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="metadata"):
+        pipelines.tfrecord_spec(tmp_path / "bad.tfrecord")
+
+
+# --------------------------------------------------------------------------- streaming
+@pytest.fixture
+def nifti_files(tmp_path):
+    """int16 volumes with a scale slope (as scanners store them), .nii and .nii.gz."""
+    rng = np.random.default_rng(2)
+    out = {"nii": [], "gz": [], "label": [], "raw": []}
+    for k in range(4):
+        stored = rng.integers(0, 3000, size=SHAPE[::-1]).astype(np.int16)  # nibabel: x, y, z
+        img = nib.Nifti1Image(stored, np.diag([1.0, 1.2, 2.0, 1.0]))
+        img.header.set_slope_inter(0.5, 10.0)
+        for kind, ext in (("nii", ".nii"), ("gz", ".nii.gz")):
+            path = tmp_path / f"v{k}{ext}"
+            nib.save(img, str(path))
+            out[kind].append(str(path))
+        coded = _coded(k)
+        out["label"].append(_write(_label_of(coded), tmp_path / f"l{k}.nii"))
+        out["raw"].append(_write(coded, tmp_path / f"c{k}.nii"))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["nii", "gz"])
+def test_nifti_dataset_equals_simpleitk_reading(nifti_files, kind):
+    files = nifti_files[kind]
+    ds = pipelines.nifti_dataset(files, batch_size=2, shuffle=False, repeat=False)
+    x = np.concatenate([b.numpy() for b in ds])
+    assert x.shape == (4, *SHAPE, 1) and x.dtype == np.float32
+    for k, path in enumerate(files):
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(path, sitk.sitkFloat32))  # slope applied
+        np.testing.assert_allclose(x[k, ..., 0], preprocessing.whiten(ref), atol=1e-4)
+    raw = pipelines.nifti_dataset(files, batch_size=4, shuffle=False, whiten=False)
+    np.testing.assert_allclose(next(iter(raw)).numpy()[2, ..., 0],
+                               _array(files[2]).astype(np.float32), atol=1e-3)
+
+
+def test_nifti_dataset_labels(nifti_files):
+    ds = pipelines.nifti_dataset(nifti_files["raw"], nifti_files["label"], batch_size=4,
+                                 shuffle=False, whiten=False)
+    x, y = next(iter(ds))
+    assert y.dtype == tf.uint8 and y.shape == (4, *SHAPE)
+    np.testing.assert_array_equal(y.numpy(), _label_of(x.numpy()[..., 0]))
+    ages = [20.0, 30.0, 40.0, 50.0]
+    _, y = next(iter(pipelines.nifti_dataset(nifti_files["nii"], ages, batch_size=4,
+                                             shuffle=False)))
+    np.testing.assert_array_equal(y.numpy(), ages)
+
+
+def test_memmap_patches_are_the_right_voxels(nifti_files):
+    ds = pipelines.nifti_dataset(nifti_files["raw"], nifti_files["label"], batch_size=6,
+                                 patch_size=(4, 5, 6), n_patches=3, whiten=False, seed=7)
+    x, y = next(iter(ds))
+    assert x.shape == (6, 4, 5, 6, 1) and y.shape == (6, 4, 5, 6)
+    for patch, lab in zip(x.numpy()[..., 0], y.numpy(), strict=True):
+        k, z, yy, xx = _locate(patch.flat[0])
+        np.testing.assert_array_equal(patch, _coded(k)[z:z + 4, yy:yy + 5, xx:xx + 6])
+        np.testing.assert_array_equal(lab, _label_of(patch))
+    again = next(iter(pipelines.nifti_dataset(nifti_files["raw"], nifti_files["label"],
+                                              batch_size=6, patch_size=(4, 5, 6), n_patches=3,
+                                              whiten=False, seed=7)))
+    np.testing.assert_array_equal(again[0].numpy(), x.numpy())
+
+
+def test_read_nifti_patch_applies_scaling(nifti_files):
+    path = nifti_files["nii"][1]
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(path, sitk.sitkFloat32))
+    patch = pipelines.read_nifti_patch(path, (2, 3, 4), (5, 6, 3))
+    np.testing.assert_allclose(patch, ref[2:7, 3:9, 4:7])
+    with pytest.raises(DataError, match="compressed"):
+        pipelines.read_nifti_patch(nifti_files["gz"][1], (0, 0, 0), (2, 2, 2))
+    with pytest.raises(ShapeError, match=r"\(50, 2, 2\)"):
+        pipelines.read_nifti_patch(path, (0, 0, 0), (50, 2, 2))
+
+
+def test_nifti_dataset_bad_input(nifti_files, tmp_path):
+    odd = _write(np.zeros((5, 5, 5), np.int16), tmp_path / "odd.nii")
+    with pytest.raises(ShapeError, match="odd.nii"):
+        pipelines.nifti_dataset([*nifti_files["nii"], odd])
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(open(nifti_files["nii"][0], "rb").read()[:800])
+    with pytest.raises(DataError, match="cut.nii.*truncated"):
+        pipelines.nifti_dataset([nifti_files["nii"][1], str(cut)])
+    with pytest.raises(DataError, match="missing.nii"):
+        pipelines.nifti_dataset([str(tmp_path / "missing.nii")])
+    with pytest.raises(DataError, match="compressed"):
+        pipelines.nifti_dataset(nifti_files["gz"], patch_size=(4, 4, 4))
+    with pytest.raises(ShapeError, match="does not fit"):
+        pipelines.nifti_dataset(nifti_files["nii"], patch_size=(40, 4, 4))
+
+
+def test_whiten_tf_matches_preprocessing_whiten():
+    x = np.random.default_rng(4).normal(3, 2, size=(2, 5, 6, 7, 3)).astype(np.float32)
+    ours = pipelines.whiten_tf(tf.constant(x)).numpy()
+    ref = np.stack([preprocessing.whiten(v) for v in x])
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
