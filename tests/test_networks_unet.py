@@ -1,0 +1,108 @@
+"""Tests of the residual 3D U-Net section of course_utils.networks."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import networks
+from course_utils.errors import ConfigError
+
+
+def test_unet_output_is_a_probability_map_of_the_input_size():
+    model = networks.residual_unet_3d(n_classes=5, n_channels=3, filters=(4, 8, 16))
+    x = np.random.default_rng(0).normal(size=(2, 16, 24, 8, 3)).astype("float32")
+    y = np.asarray(model.predict_on_batch(x))
+    assert y.shape == (2, 16, 24, 8, 5)
+    np.testing.assert_allclose(y.sum(-1), 1, atol=1e-5)
+    assert model.size_multiple == (4, 4, 4)
+
+
+def test_anisotropic_strides_and_depth():
+    strides = [(1, 1, 1), (1, 2, 2), (2, 2, 2)]
+    model = networks.residual_unet_3d(n_classes=2, n_channels=1, filters=(4, 8, 8),
+                                      strides=strides, units_per_level=2, output_activation=None)
+    assert model.size_multiple == (2, 4, 4)
+    y = np.asarray(model.predict_on_batch(np.zeros((1, 6, 8, 12, 1), "float32")))
+    assert y.shape == (1, 6, 8, 12, 2)
+    names = [layer.name for layer in model.layers]
+    # 3 encoder levels and 2 decoder levels, 2 residual units each
+    assert sum(n.endswith("_add") for n in names) == 10
+    assert {"init_conv", "enc2_unit0_conv1", "dec0_upsample", "dec0_concat", "logits"} <= set(names)
+    assert "probabilities" not in names
+    encoder_deepest = model.get_layer("enc2_unit0_add").output.shape
+    assert encoder_deepest[1:] == (None, None, None, 8)
+
+
+def test_reference_configuration_has_the_dltk_filters():
+    model = networks.residual_unet_3d(filters=networks.REFERENCE_FILTERS, patch_size=32)
+    assert model.input_shape == (None, 32, 32, 32, 3)
+    assert model.get_layer("enc3_unit0_add").output.shape == (None, 4, 4, 4, 128)
+    assert model.output_shape == (None, 32, 32, 32, 5)
+
+
+def test_residual_unit_parameters_and_downsampling_match_hand_count():
+    inputs = keras.Input((9, 10, 11, 4))
+    out = networks.residual_unit_3d(inputs, 8, strides=2, name="u")
+    model = keras.Model(inputs, out)
+    # norm1 4x4, conv1 27*4*8+8, norm2 4x8, conv2 27*8*8+8, 1x1x1 shortcut 4*8+8
+    assert model.count_params() == 16 + 872 + 32 + 1736 + 40
+    assert out.shape[1:] == (5, 5, 6, 8)  # ceil(n / 2)
+
+
+def test_residual_unit_is_identity_when_its_branch_is_zero():
+    inputs = keras.Input((6, 6, 6, 4))
+    model = keras.Model(inputs, networks.residual_unit_3d(inputs, 4, name="u"))
+    assert "u_shortcut" not in [layer.name for layer in model.layers]
+    conv2 = model.get_layer("u_conv2")
+    conv2.set_weights([np.zeros_like(w) for w in conv2.get_weights()])
+    x = np.random.default_rng(1).normal(size=(1, 6, 6, 6, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model.predict_on_batch(x)), x, atol=1e-6)
+
+
+def test_bad_configurations_are_config_errors():
+    with pytest.raises(ConfigError, match="one stride per level"):
+        networks.residual_unet_3d(filters=(4, 8), strides=[1, 2, 2])
+    with pytest.raises(ConfigError, match="multiple of"):
+        networks.residual_unet_3d(filters=(4, 8, 16), patch_size=30)
+    with pytest.raises(ConfigError, match="normalization"):
+        networks.residual_unet_3d(filters=(4,), normalization="layer-ish")
+
+
+def test_softmax_stays_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = networks.residual_unet_3d(filters=(4, 8))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("enc0_unit0_conv1").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+
+
+def test_models_use_no_tensorflow_calls():
+    tree = ast.parse(inspect.getsource(networks))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names} | {node.module.split(".")[0] for node in ast.walk(tree)
+                                            if isinstance(node, ast.ImportFrom) and node.module}
+    assert "tensorflow" not in imported
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "tf"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
+def test_unet_runs_on_the_torch_backend():
+    code = ("import numpy as np; from course_utils import networks; "
+            "m = networks.residual_unet_3d(n_classes=3, filters=(4, 8)); "
+            "y = m.predict_on_batch(np.zeros((1, 8, 8, 8, 3), 'float32')); print(tuple(y.shape))")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert "(1, 8, 8, 8, 3)" in out.stdout
