@@ -1,0 +1,228 @@
+"""Tests of course_utils.applications: demographics checks, data, test-time crops, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
+
+from course_utils import applications as apps
+from course_utils.errors import DataError, ShapeError
+
+
+def _cohort(**columns) -> pd.DataFrame:
+    base = {"subject_id": ["s0", "s1", "s2"], "age": [25.0, 47.5, 80.0], "sex": ["F", "M", "F"]}
+    base.update(columns)
+    df = pd.DataFrame({k: v for k, v in base.items() if v is not None})
+    df.attrs["root"] = "/data/demo/demographics.csv"
+    return df
+
+
+# ---------------------------------------------------------------- demographics
+def test_targets_from_demographics():
+    df = _cohort()
+    np.testing.assert_array_equal(apps.ages(df), [25.0, 47.5, 80.0])
+    np.testing.assert_array_equal(apps.sex_labels(df), [0, 1, 0])
+
+
+def test_missing_demographic_column_names_the_table():
+    with pytest.raises(DataError, match=r"demographics.csv.*no column\(s\) age"):
+        apps.check_demographics(_cohort(age=None))
+    with pytest.raises(DataError, match="no column\\(s\\) sex"):
+        apps.sex_labels(_cohort(sex=None))
+
+
+@pytest.mark.parametrize("bad_age", [-3.0, 150.0, float("nan"), "unknown"])
+def test_implausible_age_names_the_subject(bad_age):
+    with pytest.raises(DataError, match=r"subject s1 has age .* outside the plausible range 0-120"):
+        apps.ages(_cohort(age=[30.0, bad_age, 40.0]))
+
+
+def test_unknown_sex_code_names_the_subject():
+    with pytest.raises(DataError, match="subject s2 has sex 'X'"):
+        apps.check_demographics(_cohort(sex=["F", "M", "X"]))
+
+
+# ---------------------------------------------------------------- loading
+def _write(path, array):
+    sitk.WriteImage(sitk.GetImageFromArray(array.astype("float32")), str(path))
+    return str(path)
+
+
+def test_load_volumes_whitens_each_subject(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(2):
+        t1 = rng.normal(100 * (i + 1), 10 * (i + 1), size=(6, 7, 5))
+        rows.append({"subject_id": f"s{i}", "t1": _write(tmp_path / f"t1_{i}.nii.gz", t1),
+                     "label": None})
+    images = apps.load_volumes(pd.DataFrame(rows), sequences=("t1",))
+    assert images.shape == (2, 6, 7, 5, 1) and images.dtype == np.float32
+    np.testing.assert_allclose(images.mean(axis=(1, 2, 3, 4)), 0, atol=1e-5)
+    np.testing.assert_allclose(images.std(axis=(1, 2, 3, 4)), 1, atol=1e-4)
+
+
+def test_load_volumes_rejects_mixed_grids(tmp_path):
+    rows = [{"subject_id": "a", "t1": _write(tmp_path / "a.nii.gz", np.ones((4, 4, 4))),
+             "label": None},
+            {"subject_id": "b", "t1": _write(tmp_path / "b.nii.gz", np.ones((4, 5, 4))),
+             "label": None}]
+    with pytest.raises(DataError, match="subject b has shape.*standardize=True"):
+        apps.load_volumes(pd.DataFrame(rows))
+
+
+def test_crop_to_multiple_centres_the_crop():
+    x = np.arange(1 * 9 * 10 * 7).reshape(1, 9, 10, 7, 1)
+    out = apps.crop_to_multiple(x, 4)
+    assert out.shape == (1, 8, 8, 4, 1)
+    np.testing.assert_array_equal(out, x[:, 0:8, 1:9, 1:5])
+
+
+# ---------------------------------------------------------------- training data
+def test_training_dataset_is_reproducible_and_augments():
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(3, 10, 12, 8, 1)).astype("float32")
+    targets = np.array([1.0, 2.0, 3.0], "float32")
+
+    def take(seed, n=6):
+        ds = apps.training_dataset(images, targets, (6, 8, 4), batch_size=2, seed=seed)
+        return [(x.numpy(), y.numpy()) for x, y in ds.take(n)]
+
+    a, b, c = take(0), take(0), take(1)
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert any(not np.array_equal(xa, xc) for (xa, _), (xc, _) in zip(a, c, strict=True))
+    x, y = a[0]
+    assert x.shape == (2, 6, 8, 4, 1) and y.shape == (2,)
+    # every crop is a block of its subject, possibly mirrored left/right (axis x)
+    flipped = 0
+    for crop, target in ((xx, yy) for xs, ys in a for xx, yy in zip(xs, ys, strict=True)):
+        vol = images[int(target) - 1]
+        found = None
+        for z in range(5):
+            for yy in range(5):
+                for xx in range(5):
+                    block = vol[z:z + 6, yy:yy + 8, xx:xx + 4]
+                    if np.array_equal(block, crop):
+                        found = "plain"
+                    elif np.array_equal(block[:, :, ::-1], crop):
+                        found = "flipped"
+        assert found is not None
+        flipped += found == "flipped"
+    assert 0 < flipped < 12
+
+
+def test_training_dataset_rejects_a_crop_larger_than_the_volume():
+    with pytest.raises(ShapeError, match="crop_size"):
+        apps.training_dataset(np.zeros((2, 8, 8, 8, 1)), np.zeros(2), (9, 8, 8), 2, 0)
+
+
+def test_super_resolution_pairs_are_consistent():
+    images = np.random.default_rng(2).normal(size=(2, 12, 12, 12, 1)).astype("float32")
+    low, high = next(iter(apps.super_resolution_dataset(images, (8, 8, 8), 4, 2, seed=0)))
+    assert low.shape == (2, 2, 2, 2, 1) and high.shape == (2, 8, 8, 8, 1)
+    np.testing.assert_allclose(low.numpy()[0], apps.downsample(high.numpy()[0], 4), rtol=1e-6)
+    with pytest.raises(ShapeError, match="axis z has 6 voxels"):
+        apps.super_resolution_dataset(images, (6, 8, 8), 4, 2, seed=0)
+
+
+# ---------------------------------------------------------------- test-time crops
+def test_crop_offsets_centre_first_and_inside():
+    offsets = apps.crop_offsets((10, 12, 8), (6, 8, 8), 9)
+    assert offsets[0] == (2, 2, 0)
+    assert len(offsets) == len(set(offsets)) == 5  # x has no margin: 4 distinct corners
+    assert all(0 <= o[0] <= 4 and 0 <= o[1] <= 4 and o[2] == 0 for o in offsets)
+    assert apps.crop_offsets((10, 12, 8), (6, 8, 8), 1) == [(2, 2, 0)]
+
+
+def test_predict_with_crops_averages_views():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Lambda(lambda t: t[:, :1])])  # the first voxel
+    images = np.random.default_rng(3).random((2, 6, 6, 6, 1)).astype("float32")
+    got = apps.predict_with_crops(model, images, (4, 4, 4), n_crops=2, flip=True)
+    # centre (1,1,1) and corner (0,0,0); flipped views see voxel x+3 as the first one
+    expected = (images[:, 1, 1, 1] + images[:, 1, 1, 4] + images[:, 0, 0, 0] + images[:, 0, 0, 3]) / 4
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- metrics vs baselines
+def test_regression_metrics_against_sklearn():
+    truth = np.array([20.0, 40.0, 60.0, 80.0])
+    pred = np.array([25.0, 35.0, 70.0, 80.0])
+    m = apps.regression_metrics(pred, truth, train_truth=np.array([40.0, 60.0]))
+    assert m["mae"] == pytest.approx(mean_absolute_error(truth, pred))
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((pred - truth) ** 2)))
+    assert m["baseline_value"] == 50.0
+    assert m["baseline_mae"] == pytest.approx(mean_absolute_error(truth, np.full(4, 50.0)))
+
+
+def test_classification_metrics_against_sklearn():
+    truth = np.array([0, 1, 1, 1, 0])
+    probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9], [0.45, 0.55]])
+    m = apps.classification_metrics(probs, truth, train_truth=np.array([1, 1, 0]))
+    assert m["accuracy"] == pytest.approx(accuracy_score(truth, probs.argmax(1)))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(truth, probs[:, 1]))
+    assert m["confusion"] == [[1, 1], [1, 2]]
+    assert m["baseline_class"] == 1 and m["baseline_accuracy"] == pytest.approx(0.6)
+
+
+# ---------------------------------------------------------------- image quality
+def test_psnr_analytic():
+    ref = np.zeros((4, 4, 4))
+    ref[0, 0, 0] = 2.0  # range 2
+    pred = ref + 0.1  # MSE 0.01
+    assert apps.psnr(pred, ref) == pytest.approx(10 * np.log10(4 / 0.01))
+    assert apps.psnr(ref, ref) == float("inf")
+    with pytest.raises(ShapeError):
+        apps.psnr(ref[:2], ref)
+
+
+def test_ssim_identical_and_constant_images():
+    rng = np.random.default_rng(4)
+    x = rng.random((12, 12, 12))
+    assert apps.ssim(x, x) == pytest.approx(1.0)
+    a, b, peak = 0.3, 0.7, 1.0
+    c1 = (0.01 * peak) ** 2
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)  # luminance term only: no variance
+    got = apps.ssim(np.full((12, 12, 12), a), np.full((12, 12, 12), b), data_range=peak)
+    assert got == pytest.approx(expected, rel=1e-9)
+    noise = rng.normal(0, 1, x.shape)
+    assert apps.ssim(x + 0.3 * noise, x) < apps.ssim(x + 0.1 * noise, x) < 1
+
+
+def test_ssim_matches_tensorflow_per_slice():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(5)
+    ref = ndimage.gaussian_filter(rng.random((3, 24, 20)), 1.0)
+    pred = ref + rng.normal(0, 0.02, ref.shape)
+    peak = float(np.ptp(ref))
+    ours = apps.ssim(pred, ref, data_range=peak, sigma=(0, 1.5, 1.5))
+    theirs = tf.image.ssim(pred[..., None].astype("float32"), ref[..., None].astype("float32"),
+                           max_val=peak, filter_size=11, filter_sigma=1.5)
+    assert ours == pytest.approx(float(np.mean(theirs)), abs=1e-4)
+
+
+def test_downsample_matches_average_pooling():
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(6).random((8, 12, 4, 2)).astype("float32")
+    pooled = keras.layers.AveragePooling3D(pool_size=4)(x[None])[0]
+    np.testing.assert_allclose(apps.downsample(x, 4), np.asarray(pooled), rtol=1e-5)
+
+
+def test_downsample_factor_must_divide_the_shape():
+    with pytest.raises(ShapeError, match=r"axis y has 58 voxels.*factor 4.*crop it to 56 or pad "
+                                         r"it to 60"):
+        apps.downsample(np.zeros((48, 58, 44)), 4)
+
+
+def test_upsample_linear_keeps_constants_and_undoes_nothing_magic():
+    x = np.full((3, 4, 5), 7.0, "float32")
+    np.testing.assert_allclose(apps.upsample_linear(x, 4), 7.0, rtol=1e-6)
+    ramp = np.arange(4, dtype="float32")[None, None, :].repeat(2, 0).repeat(2, 1)
+    up = apps.upsample_linear(ramp, 2)[0, 0]
+    np.testing.assert_allclose(up, [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3], atol=1e-6)

@@ -1,0 +1,121 @@
+"""Tests of the 07-10 models in course_utils.networks: ResNet, autoencoder, super-resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from course_utils import networks  # noqa: E402
+from course_utils.errors import ConfigError, ShapeError  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def _head_layers(model) -> set[str]:
+    return {layer.name for layer in model.layers}
+
+
+def test_resnet_heads_share_the_body():
+    reg = networks.resnet_3d((16, 16, 16, 1), head="regression", filters=(4, 8, 16))
+    cls = networks.resnet_3d((16, 16, 16, 1), head="classification", n_outputs=2,
+                             filters=(4, 8, 16))
+    assert reg.output_shape == (None, 1)
+    assert cls.output_shape == (None, 2)
+    assert _head_layers(reg) - _head_layers(cls) == {"prediction"}
+    assert _head_layers(cls) - _head_layers(reg) == {"probabilities"}
+    probs = cls.predict(np.random.rand(3, 16, 16, 16, 1).astype("float32"), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_resnet_strides_downsample_and_any_input_size():
+    model = networks.resnet_3d(head="regression", filters=(4, 8, 8), strides=(1, 2, (2, 2, 1)))
+    assert model.get_layer("scale2_unit0_add").output.shape[-1] == 8
+    out = model.predict(np.zeros((2, 12, 20, 9, 1), "float32"), verbose=0)
+    assert out.shape == (2, 1)
+
+
+def test_resnet_bad_configuration():
+    with pytest.raises(ConfigError, match="one output per class"):
+        networks.resnet_3d(head="classification", n_outputs=1)
+    with pytest.raises(ConfigError, match="one stride per scale"):
+        networks.resnet_3d(filters=(4, 8), strides=(1, 2, 2))
+    with pytest.raises(ConfigError, match="regression"):
+        networks.resnet_3d(head="segmentation")
+
+
+def test_resnet_overfits_a_tiny_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 8, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 0, 1], "int32")
+    model = networks.resnet_3d(x.shape[1:], head="classification", n_outputs=2, filters=(4, 8))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)
+    history = model.fit(x, y, batch_size=4, epochs=25, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+
+
+def test_autoencoder_shapes_and_submodels():
+    model = networks.autoencoder_3d((16, 24, 16, 3), latent_size=7, filters=(4, 8, 8))
+    assert model.output_shape == (None, 16, 24, 16, 3)
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    x = np.random.rand(2, 16, 24, 16, 3).astype("float32")
+    code = encoder.predict(x, verbose=0)
+    assert code.shape == (2, 7)
+    np.testing.assert_allclose(decoder.predict(code, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_autoencoder_rejects_sizes_that_do_not_halve():
+    with pytest.raises(ShapeError, match=r"axis y has 20 voxels.*multiple of 8.*crop"):
+        networks.autoencoder_3d((16, 20, 16, 1), filters=(4, 8, 8))
+
+
+def test_autoencoder_overfits_a_tiny_batch():
+    rng = np.random.default_rng(1)
+    x = ndimage.gaussian_filter(rng.normal(size=(2, 8, 8, 8, 2)), (0, 1, 1, 1, 0)).astype("float32")
+    x /= x.std()
+    model = networks.autoencoder_3d(x.shape[1:], latent_size=8, filters=(8, 8))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", jit_compile=False)
+    history = model.fit(x, x, batch_size=2, epochs=80, verbose=0)
+    assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_linear_upsampling_matches_scipy_and_tf(factor):
+    x = np.random.default_rng(2).random((2, 5, 6, 3, 2)).astype("float32")
+    up = networks.LinearUpsampling3D(factor)(x)
+    up = np.asarray(up)
+    assert up.shape == (2, 5 * factor, 6 * factor, 3 * factor, 2)
+    scipy_ref = ndimage.zoom(x[1, ..., 0], factor, order=1, grid_mode=True, mode="nearest")
+    np.testing.assert_allclose(up[1, ..., 0], scipy_ref, atol=1e-5)
+    # TensorFlow's bilinear resize on (z, y), then on x, is an independent trilinear reference.
+    zy = tf.image.resize(np.moveaxis(x, 3, 1).reshape(2 * 3, 5, 6, 2),
+                         (5 * factor, 6 * factor), method="bilinear")
+    zy = np.moveaxis(np.asarray(zy).reshape(2, 3, 5 * factor, 6 * factor, 2), 1, 3)
+    flat = zy.reshape(2 * 5 * factor, 6 * factor, 3, 2)
+    full = tf.image.resize(flat, (6 * factor, 3 * factor), method="bilinear")
+    tf_ref = np.asarray(full).reshape(up.shape)
+    np.testing.assert_allclose(up, tf_ref, atol=1e-5)
+
+
+def test_super_resolution_starts_as_trilinear_and_learns():
+    rng = np.random.default_rng(3)
+    high = ndimage.gaussian_filter(rng.normal(size=(4, 12, 12, 12)), 1.0)
+    high = np.sign(high).astype("float32")[..., None]  # sharp edges that trilinear blurs
+    low = high.reshape(4, 3, 4, 3, 4, 3, 4, 1).mean(axis=(2, 4, 6))
+    model = networks.super_resolution_3d(factor=4, filters=8, n_layers=2)
+    untrained = model.predict(low, verbose=0)
+    assert untrained.shape == high.shape
+    np.testing.assert_allclose(untrained, networks.LinearUpsampling3D(4)(low), atol=1e-6)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", jit_compile=False)
+    before = float(np.mean((untrained - high) ** 2))
+    model.fit(low, high, batch_size=4, epochs=30, verbose=0)
+    after = float(np.mean((model.predict(low, verbose=0) - high) ** 2))
+    assert after < 0.97 * before
