@@ -72,10 +72,8 @@ def gaussian_noise(image: Array, rng: np.random.Generator, sigma: float = 0.05) 
     """Add zero-mean Gaussian noise whose standard deviation is ``sigma`` x the image's std."""
     rng = _check_rng(rng)
     image = np.asarray(image, dtype=np.float32)
-    scale = float(sigma) * float(image.std())
-    return (image + rng.normal(0.0, 1.0, image.shape).astype(np.float32) * scale).astype(
-        np.float32
-    )
+    scale = np.float32(float(sigma) * float(image.std()))
+    return image + rng.standard_normal(image.shape, dtype=np.float32) * scale
 
 
 def random_offset(image: Array, rng: np.random.Generator, max_offset: float = 0.1) -> Array:
@@ -84,7 +82,8 @@ def random_offset(image: Array, rng: np.random.Generator, max_offset: float = 0.
     image = np.asarray(image, dtype=np.float32)
     n_channels = image.shape[-1] if image.ndim == 4 else 1
     offsets = rng.uniform(-max_offset, max_offset, n_channels)
-    std = image.reshape(-1, n_channels).std(axis=0)
+    std = np.array([image[..., c].std() for c in range(n_channels)]) if image.ndim == 4 \
+        else np.array([image.std()])
     shift = (offsets * std).astype(np.float32)
     return (image + (shift if image.ndim == 4 else shift[0])).astype(np.float32)
 
@@ -196,10 +195,14 @@ def rotate(image: Array, label: Array | None, degrees: Sequence[float]) -> Pair:
     shape = _spatial_shape(image, label)
     matrix = _rotation_matrix(np.deg2rad(np.asarray(degrees, dtype=float)))
     centre = (np.asarray(shape, dtype=float) - 1) / 2
-    grid = np.indices(shape, dtype=np.float32).reshape(3, -1)
     # output voxel q samples the input at R^T (q - c) + c (rotation of the content by R)
-    coords = (matrix.T @ (grid - centre[:, None])) + centre[:, None]
-    return _resample(image, label, coords.reshape((3, *shape)).astype(np.float32))
+    inverse, offset = matrix.T, centre - matrix.T @ centre
+
+    def one(x: Array, order: int) -> Array:
+        return ndimage.affine_transform(x, inverse, offset=offset, order=order, mode="nearest")
+
+    out_image = _per_channel(np.asarray(image, dtype=np.float32), lambda x: one(x, 1))
+    return out_image, None if label is None else one(np.asarray(label), 0)
 
 
 def random_rotation(
@@ -210,6 +213,19 @@ def random_rotation(
     rng = _check_rng(rng)
     limits = np.broadcast_to(np.asarray(max_degrees, dtype=float), (3,))
     return rotate(image, label, rng.uniform(-limits, limits))
+
+
+def upsample_cubic(coarse: Array, shape: Sequence[int]) -> Array:
+    """Cubic-spline upsampling of a small 3D grid to ``shape``; equals ``ndimage.zoom(order=3,
+    grid_mode=True, mode="nearest")`` but is applied one axis at a time (much faster)."""
+    out = np.asarray(coarse, dtype=np.float32)
+    for axis, n in enumerate(shape):
+        m = out.shape[axis]
+        # the 1D zoom is linear: zooming the identity gives its (n x m) matrix
+        weights = ndimage.zoom(np.eye(m, dtype=np.float64), (n / m, 1), order=3,
+                               mode="nearest", grid_mode=True).astype(np.float32)
+        out = np.moveaxis(np.tensordot(weights, out, axes=([1], [axis])), 0, axis)
+    return out
 
 
 def elastic(
@@ -228,10 +244,7 @@ def elastic(
     if strength < 0 or control_points < 2:
         raise ConfigError("elastic needs strength >= 0 and control_points >= 2")
     coarse = rng.normal(0.0, float(strength), (3, *(control_points,) * 3)).astype(np.float32)
-    zoom = [n / control_points for n in shape]
-    displacement = np.stack([
-        ndimage.zoom(c, zoom, order=3, mode="nearest", grid_mode=True) for c in coarse
-    ])
+    displacement = np.stack([upsample_cubic(c, shape) for c in coarse])
     coords = np.indices(shape, dtype=np.float32) + displacement
     return _resample(image, label, coords)
 
@@ -351,3 +364,39 @@ def map_dataset(
 
     parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, -1) else num_parallel_calls
     return dataset.enumerate().map(tf_step, num_parallel_calls=parallel, deterministic=True)
+
+
+def measure_cost(
+    image: Array, label: Array, repeats: int = 3, seed: int = 0,
+    crop_size: int | Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Seconds per volume of each augmentation in :data:`AUGMENTATIONS` (median of ``repeats``).
+
+    One row per augmentation: name, kind, milliseconds per volume, and volumes
+    per second on one core. Used by ``benchmarks/augmentation_cost.py`` and
+    notebook 04 (timing lives here, never in tests).
+    """
+    import time
+
+    rng = np.random.default_rng(seed)
+    shape = _spatial_shape(image, label)
+    if crop_size is None:
+        crop_size = tuple(max(1, n // 2) for n in shape)
+    rows = []
+    for name, (kind, fn) in AUGMENTATIONS.items():
+        times = []
+        for _ in range(max(1, int(repeats))):
+            start = time.perf_counter()
+            if kind == "intensity":
+                fn(image, rng)
+            elif name == "random_crop":
+                fn(image, label, crop_size, rng)
+            elif name == "random_flip":
+                fn(image, label, rng, p=1.0)
+            else:
+                fn(image, label, rng)
+            times.append(time.perf_counter() - start)
+        seconds = float(np.median(times))
+        rows.append({"augmentation": name, "kind": kind, "ms_per_volume": 1000 * seconds,
+                     "volumes_per_s": 1.0 / max(seconds, 1e-9)})
+    return rows

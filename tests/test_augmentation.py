@@ -185,3 +185,11 @@ def test_map_dataset_parallel_reproducible_and_shapes_restored():
                            image_shape=(8, 8, 8, 2), label_shape=(8, 8, 8))
     image, label = next(iter(crop.batch(2)))
     assert tuple(image.shape) == (2, 8, 8, 8, 2) and label.dtype == tf.uint8
+
+
+def test_upsample_cubic_equals_scipy_zoom():
+    coarse = np.random.default_rng(0).normal(size=(5, 4, 6)).astype(np.float32)
+    shape = (23, 31, 17)
+    reference = ndimage.zoom(coarse, np.divide(shape, coarse.shape), order=3, mode="nearest",
+                             grid_mode=True)
+    np.testing.assert_allclose(aug.upsample_cubic(coarse, shape), reference, atol=1e-5)

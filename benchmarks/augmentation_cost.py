@@ -1,0 +1,62 @@
+"""Cost of each augmentation per volume, at the binder shape (lesson 04).
+
+    python benchmarks/augmentation_cost.py                    # binder shape, 3 channels
+    python benchmarks/augmentation_cost.py --preset ci        # 4 mm volumes
+    python benchmarks/augmentation_cost.py --shape 95 117 99 --channels 1 --repeats 5
+
+The volume is the MNI152 template (shipped in nilearn) resampled to the
+preset's spacing, repeated as C channels, with a 5-class label map made by
+thresholding it; the shape therefore equals the cohort's standardised shape
+(binder: 2 mm, [z, y, x] = 95 x 117 x 99). Single-threaded numpy/scipy;
+inside tf.data, map(num_parallel_calls=AUTOTUNE) runs one per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from course_utils import augmentation, config, preprocessing  # noqa: E402
+
+
+def test_volume(preset: str = "binder", channels: int = 3, shape=None):
+    """A [z, y, x, C] float32 volume and a [z, y, x] uint8 label map at the preset's spacing."""
+    spacing = config.preset_defaults("04_augmentation", preset)["spacing"]
+    template = preprocessing.mni_template(2 if spacing >= 2 else 1)
+    template = preprocessing.resample_isotropic(template, spacing)
+    t1 = sitk.GetArrayFromImage(template).astype(np.float32)
+    if shape is not None:
+        t1 = sitk.GetArrayFromImage(preprocessing.crop_or_pad(
+            sitk.GetImageFromArray(t1), list(reversed(shape))))
+    label = np.digitize(t1, np.quantile(t1, [0.5, 0.7, 0.85, 0.99])).astype(np.uint8)
+    return np.repeat(t1[..., None], channels, axis=-1), label
+
+
+def main(argv=None) -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="binder", choices=config.PRESET_NAMES)
+    parser.add_argument("--shape", type=int, nargs=3, default=None, help="z y x")
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    image, label = test_volume(args.preset, args.channels, args.shape)
+    rows = augmentation.measure_cost(image, label, repeats=args.repeats)
+    print(f"augmentation cost per volume: image {image.shape} float32 + label {label.shape} "
+          f"uint8, median of {args.repeats}, 1 thread")
+    print(f"{'augmentation':<18}{'kind':<11}{'ms/volume':>11}{'volumes/s':>11}")
+    for row in rows:
+        print(f"{row['augmentation']:<18}{row['kind']:<11}{row['ms_per_volume']:>11.1f}"
+              f"{row['volumes_per_s']:>11.1f}")
+    total = sum(r["ms_per_volume"] for r in rows)
+    print(f"{'all of them':<29}{total:>11.1f}{1000 / total:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
