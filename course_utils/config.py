@@ -53,14 +53,28 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"example_shape": [128, 224, 224], "batch_size": 5, "iterations": 100},
     },
     # --- 03 normalisation ------------------------------------------------
-    "03_normalization": {"ci": {}, "binder": {}, "full": {}},
+    "03_normalization": {
+        # n_hist: subjects in the histograms; n_registered: subjects registered to MNI152
+        "ci": {"n_hist": 8, "n_registered": 6, "reg_iterations": 50, "reg_sampling": 0.1},
+        "binder": {"n_hist": 12, "n_registered": 8, "reg_iterations": 100, "reg_sampling": 0.05},
+        "full": {"n_hist": 40, "n_registered": 20, "reg_iterations": 200, "reg_sampling": 0.05},
+    },
     # --- 04 augmentation -------------------------------------------------
-    "04_augmentation": {"ci": {}, "binder": {}, "full": {}},
+    "04_augmentation": {
+        # n_volumes: volumes streamed through tf.data; repeats: timing repeats per augmentation
+        "ci": {"n_volumes": 8, "repeats": 1, "elastic_mm": 6.0, "rotation_degrees": 10.0},
+        "binder": {"n_volumes": 12, "repeats": 3, "elastic_mm": 6.0, "rotation_degrees": 10.0},
+        "full": {"n_volumes": 24, "repeats": 3, "elastic_mm": 6.0, "rotation_degrees": 10.0},
+    },
     # --- 05 class balancing ----------------------------------------------
     "05_class_balancing": {
-        "ci": {"patch_size": 16, "batch_size": 4, "steps": 30},
-        "binder": {"patch_size": 32, "batch_size": 4, "steps": 300},
-        "full": {"patch_size": 64, "batch_size": 4, "steps": 3000},
+        # steps: training steps per sampler/loss combination; freq_batches: batches counted
+        "ci": {"patch_size": 16, "batch_size": 4, "steps": 30, "filters": 8,
+               "learning_rate": 0.005, "freq_batches": 50},
+        "binder": {"patch_size": 32, "batch_size": 4, "steps": 300, "filters": 16,
+                   "learning_rate": 0.005, "freq_batches": 200},
+        "full": {"patch_size": 64, "batch_size": 4, "steps": 3000, "filters": 16,
+                 "learning_rate": 0.005, "freq_batches": 500},
     },
     # --- 06 segmentation -------------------------------------------------
     "06_segmentation": {
