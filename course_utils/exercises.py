@@ -85,14 +85,74 @@ def check_preset_choice(answer: Any) -> bool:
 # ---------------------------------------------------------------------------
 # 03 normalisation  (course_utils.preprocessing)
 # ---------------------------------------------------------------------------
+def check_masked_whitening(answer: Any, image: np.ndarray, mask: np.ndarray) -> bool:
+    """03: whiten ``image`` with the mean and standard deviation of the voxels inside ``mask``."""
+    x = np.asarray(image, dtype=np.float64)
+    inside = x[np.asarray(mask, dtype=bool)]
+    expected = (x - inside.mean()) / inside.std()
+    ok = close(answer, expected, rtol=1e-3, atol=1e-3)
+    hint = ("take the statistics from image[mask] only, then apply them to the whole image: "
+            "(image - m) / s.")
+    if not _missing(answer) and np.shape(answer) != x.shape:
+        hint = shape_hint(answer, x.shape)
+    return feedback(ok, "Inside the brain the result has mean 0 and standard deviation 1; the "
+                    "background no longer drags the statistics.", hint=hint, answer=answer)
+
+
+def check_brain_window(answer: Any) -> bool:
+    """03: a CT window (low, high) in HU that spreads brain tissue (CSF 15, WM 25, GM 40) out."""
+    ok = False
+    try:
+        low, high = (float(v) for v in answer)
+        # textbook brain window is about (0, 80); accept windows that keep CSF..GM inside
+        # and are narrow enough to separate them (at most 200 HU wide)
+        ok = low <= 10 and high >= 45 and high - low <= 200 and low > -200
+    except (TypeError, ValueError):
+        pass
+    return feedback(ok, "A narrow window around 0-80 HU spends the whole [-1, 1] range on the "
+                    "few tens of HU that separate CSF, white and grey matter.",
+                    hint="give two numbers (low, high): low below CSF (~15 HU), high above grey "
+                    "matter (~40 HU), and not much wider than 100-200 HU.", answer=answer)
 
 # ---------------------------------------------------------------------------
 # 04 augmentation  (course_utils.augmentation)
 # ---------------------------------------------------------------------------
+def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
+    """04: (image, label) mirrored left-right together ([z, y, x(, C)]: x is axis 2)."""
+    ok = False
+    hint = ("flip BOTH arrays along axis 2 (x runs left-right in the LPS layout [z, y, x]): "
+            "np.flip(array, axis=2).")
+    try:
+        got_image, got_label = answer
+        ok = (close(got_image, np.flip(image, axis=2))
+              and close(got_label, np.flip(label, axis=2)))
+        if close(got_image, np.flip(image, axis=2)) and close(got_label, label):
+            hint = "the image is flipped but the labels are not: they no longer match the image."
+    except (TypeError, ValueError):
+        pass
+    return feedback(ok, "Image and labels are mirrored together, so every voxel keeps its label.",
+                    hint=hint, answer=answer)
 
 # ---------------------------------------------------------------------------
 # 05 class balancing  (course_utils.sampling, losses, metrics)
 # ---------------------------------------------------------------------------
+def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes: int) -> bool:
+    """05: median-frequency class weights median(f) / f_c from a list of label volumes."""
+    voxels = np.zeros(n_classes)
+    present = np.zeros(n_classes)
+    for lab in labels:
+        counts = np.bincount(np.asarray(lab).ravel(), minlength=n_classes)[:n_classes]
+        voxels += counts
+        present += np.where(counts > 0, np.asarray(lab).size, 0)
+    freq = voxels / np.maximum(present, 1)
+    expected = np.median(freq) / freq
+    return feedback(
+        close(answer, expected, rtol=1e-3),
+        "Rare classes (the lesions) get weights far above 1, common ones (background) below 1.",
+        hint=("f_c = voxels of class c / voxels of the volumes that contain c; the weight is "
+              "np.median(f) / f_c, one per class."),
+        answer=answer,
+    )
 
 # ---------------------------------------------------------------------------
 # 06 segmentation  (course_utils.networks, training, inference)

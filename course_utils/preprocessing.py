@@ -256,12 +256,27 @@ def foreground_mask(image: sitk.Image | np.ndarray) -> np.ndarray:
 # =============================================================================
 
 
-def mni_template(resolution: int = 2) -> sitk.Image:
-    """The MNI152 T1 template shipped inside nilearn (no download), as a float32 SimpleITK image."""
+MNI_KINDS = {
+    "t1": "load_mni152_template",
+    "brain_mask": "load_mni152_brain_mask",
+    "gm": "load_mni152_gm_template",
+    "wm": "load_mni152_wm_template",
+}
+
+
+def mni_template(resolution: int = 2, kind: str = "t1") -> sitk.Image:
+    """An MNI152 template shipped inside nilearn (no download), as a float32 SimpleITK image.
+
+    ``kind``: ``"t1"`` (the T1 template), ``"brain_mask"``, ``"gm"`` or ``"wm"``
+    (grey/white matter probability maps); ``resolution`` 1 or 2 mm.
+    """
     import nibabel as nib
     from nilearn import datasets
 
-    nii = datasets.load_mni152_template(resolution=resolution)
+    if kind not in MNI_KINDS:
+        raise ConfigError(f"unknown MNI152 template kind {kind!r}; choose one of "
+                          f"{', '.join(MNI_KINDS)}")
+    nii = getattr(datasets, MNI_KINDS[kind])(resolution=resolution)
     nii = nib.as_closest_canonical(nii)
     data = np.asarray(nii.get_fdata(), dtype=np.float32)
     affine = np.asarray(nii.affine, dtype=float)
