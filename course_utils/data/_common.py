@@ -1,0 +1,453 @@
+"""Shared machinery of the datasets: checks, splits, manifests, standardisation."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from course_utils.errors import DataError
+from course_utils.files import atomic_path
+
+LABEL_NAMES: dict[int, str] = {
+    0: "background",
+    1: "CSF",
+    2: "grey matter",
+    3: "white matter",
+    4: "lesion",
+}
+BASE_COLUMNS = ("subject_id",)
+META_COLUMNS = ("label", "age", "sex", "split")
+DEMOGRAPHIC_COLUMNS = ("IXI_ID", "SEX_ID (1=m, 2=f)", "AGE")
+STANDARD_ORIENTATION = "LPS"
+MANIFEST = "manifest.json"
+
+# ---------------------------------------------------------------------------
+# Reading and checking files
+# ---------------------------------------------------------------------------
+
+_REGENERATE = (
+    "delete it (or its dataset folder) and call course_utils.data.load() again "
+    "to regenerate / re-download it"
+)
+
+
+def read_image(path: str | os.PathLike, header_only: bool = False) -> sitk.Image | sitk.ImageFileReader:
+    """Read an image (or only its header) and turn any reader failure into a DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; {_REGENERATE}")
+    try:
+        if header_only:
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            return reader
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        raise DataError(
+            f"{path} is unreadable, corrupt or truncated ({first}); {_REGENERATE}"
+        ) from None
+
+
+def check_finite(image: sitk.Image | str | os.PathLike, name: str | None = None) -> None:
+    """Raise a DataError if the image (or the file at that path) holds NaN or infinite voxels."""
+    if not isinstance(image, sitk.Image):
+        name = name or str(image)
+        image = read_image(image)
+    array = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise DataError(
+                f"{name or 'the image'} contains {bad} NaN or infinite voxel(s); "
+                f"{_REGENERATE}, or replace them (e.g. np.nan_to_num) before training"
+            )
+
+
+def _geometry(reader: Any) -> dict[str, tuple]:
+    return {
+        "size": tuple(int(v) for v in reader.GetSize()),
+        "spacing": tuple(float(v) for v in reader.GetSpacing()),
+        "origin": tuple(float(v) for v in reader.GetOrigin()),
+        "direction": tuple(float(v) for v in reader.GetDirection()),
+    }
+
+
+def _close(a: tuple, b: tuple, key: str) -> bool:
+    if key == "size":
+        return a == b
+    atol = {"spacing": 1e-4, "origin": 1e-3, "direction": 1e-4}[key]
+    return bool(np.allclose(a, b, rtol=1e-5, atol=atol))
+
+
+def image_columns(row: pd.Series | dict, sequences: Sequence[str] | None = None) -> list[str]:
+    """The image columns of a subject row (sequence paths then the label, if any)."""
+    keys = list(sequences) if sequences else [
+        k for k in row.keys() if k not in (*BASE_COLUMNS, *META_COLUMNS)
+    ]
+    cols = [k for k in keys if isinstance(row.get(k), (str, os.PathLike))]
+    if isinstance(row.get("label"), (str, os.PathLike)):
+        cols.append("label")
+    return cols
+
+
+def check_subject(
+    row: pd.Series | dict,
+    *,
+    sequences: Sequence[str] | None = None,
+    read_voxels: bool = True,
+) -> dict[str, Any]:
+    """Check one subject: every file readable, all sharing one geometry, no NaNs.
+
+    Returns the common geometry (size, spacing, origin, direction). Raises a
+    :class:`DataError` naming the file and what differs. With ``read_voxels``
+    the voxels are read too, which catches truncated files and NaNs.
+    """
+    cols = image_columns(row, sequences)
+    if not cols:
+        raise DataError(f"subject {row.get('subject_id')!r} has no image paths to check")
+    ref_col = cols[0]
+    ref_path = Path(row[ref_col])
+    ref = _geometry(read_image(ref_path, header_only=True))
+    for col in cols[1:]:
+        path = Path(row[col])
+        geo = _geometry(read_image(path, header_only=True))
+        for key in ("size", "spacing", "origin", "direction"):
+            if not _close(geo[key], ref[key], key):
+                raise DataError(
+                    f"{path} ({col}) does not share the geometry of {ref_path} ({ref_col}): "
+                    f"{key} {geo[key]} vs {ref[key]}; the sequences and label of a subject "
+                    "must lie on one voxel grid - resample it onto the reference "
+                    "(sitk.Resample(image, reference)) or "
+                    f"{_REGENERATE}"
+                )
+    if read_voxels:
+        for col in cols:
+            image = read_image(row[col])
+            if col != "label":
+                check_finite(image, str(row[col]))
+    return ref
+
+
+def read_demographics(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """Read an IXI-style demographics table (.csv, .xls, .xlsx) and check its columns."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise DataError(f"demographics file {path} does not exist; {_REGENERATE}")
+    try:
+        if path.suffix.lower() in (".xls", ".xlsx"):
+            engine = "xlrd" if path.suffix.lower() == ".xls" else None
+            table = pd.read_excel(path, engine=engine)
+        else:
+            table = pd.read_csv(path)
+    except Exception as exc:  # any parser error: report the file
+        raise DataError(
+            f"demographics file {path} could not be parsed ({type(exc).__name__}: {exc}); "
+            f"{_REGENERATE}"
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in DEMOGRAPHIC_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"demographics file {path} lacks the column(s) {', '.join(repr(m) for m in missing)} "
+            f"(it has {', '.join(repr(c) for c in table.columns)}); an IXI-style table needs "
+            f"{', '.join(repr(c) for c in DEMOGRAPHIC_COLUMNS)}"
+        )
+    return table
+
+
+def sex_from_code(code: Any) -> str:
+    """IXI's SEX_ID (1=m, 2=f) as "M"/"F" ("U" when unknown)."""
+    try:
+        return {1: "M", 2: "F"}.get(int(code), "U")
+    except (TypeError, ValueError):
+        return "U"
+
+
+# ---------------------------------------------------------------------------
+# Splits
+# ---------------------------------------------------------------------------
+
+_PATTERN = ("train", "val", "train", "test", "train")
+
+
+def assign_splits(sex: Sequence[str], age: Sequence[float], ids: Sequence[str]) -> list[str]:
+    """Deterministic, roughly stratified 60/20/20 split.
+
+    Subjects are ordered by sex, then age, then id, and dealt in turn into the
+    pattern train, val, train, test, train; so each split spans both sexes and
+    the whole age range. With >= 10 subjects, val and test get at least 2 each.
+    """
+    ages = [(-1.0 if not np.isfinite(a) else float(a)) for a in np.asarray(age, dtype=float)]
+    order = sorted(range(len(ids)), key=lambda i: (str(sex[i]), ages[i], str(ids[i])))
+    splits = [""] * len(ids)
+    for rank, i in enumerate(order):
+        splits[i] = _PATTERN[rank % len(_PATTERN)]
+    return splits
+
+
+# ---------------------------------------------------------------------------
+# Manifests, locks, parallel maps
+# ---------------------------------------------------------------------------
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A short stable hash of a parameter dict."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+
+
+def read_json(path: Path) -> Any | None:
+    """Read JSON, or ``None`` if the file is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def file_entries(root: Path, paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Relative path and size of each file, for a manifest."""
+    return [
+        {"path": str(Path(p).relative_to(root)), "bytes": Path(p).stat().st_size}
+        for p in sorted(paths)
+    ]
+
+
+def manifest_ok(root: Path, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest of ``root`` if it exists, matches ``params`` and all its files are there."""
+    manifest = read_json(Path(root) / MANIFEST)
+    if not manifest or manifest.get("params") != json.loads(json.dumps(params, default=str)):
+        return None
+    for entry in manifest.get("files", []):
+        path = Path(root) / entry["path"]
+        if not path.is_file() or path.stat().st_size != entry["bytes"]:
+            return None
+    return manifest
+
+
+@contextlib.contextmanager
+def folder_lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<root>.lock`` so parallel runs do not generate twice."""
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = root.parent / f".{root.name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # Windows: no locking
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reset_folder(root: Path) -> None:
+    """Empty ``root`` (it holds only data this package generated)."""
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def n_workers(requested: int | None = None) -> int:
+    """Worker processes to use: the CPUs this process may run on (at most 8)."""
+    if requested:
+        return max(1, int(requested))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
+def _init_worker() -> None:
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+def parallel_map(
+    func: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "",
+) -> list[Any]:
+    """``[func(item) for item in items]`` over worker processes, with a tqdm bar, in order."""
+    from tqdm.auto import tqdm
+
+    workers = min(n_workers(workers), max(1, len(items)))
+    results: list[Any] = [None] * len(items)
+    bar = tqdm(total=len(items), desc=desc, unit="subject", disable=not progress)
+    try:
+        if workers == 1:
+            _init_worker()
+            for i, item in enumerate(items):
+                results[i] = func(item)
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+            with ProcessPoolExecutor(
+                workers, mp_context=mp.get_context(method), initializer=_init_worker
+            ) as pool:
+                futures = {pool.submit(func, item): i for i, item in enumerate(items)}
+                from concurrent.futures import as_completed
+
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.update()
+    finally:
+        bar.close()
+    return results
+
+
+# ---------------------------------------------------------------------------
+# Standardisation: one orientation, isotropic spacing, one shape
+# ---------------------------------------------------------------------------
+
+
+def _round_up(n: float, multiple: int = 8) -> int:
+    return int(multiple * np.ceil(n / multiple))
+
+
+def standard_shape(
+    df: pd.DataFrame, sequences: Sequence[str], spacing: float, multiple: int = 8
+) -> list[int]:
+    """The smallest shape (x, y, z; a multiple of ``multiple``) holding every subject's
+    field of view after reorienting to LPS and resampling to ``spacing``."""
+    from course_utils.preprocessing import reorient
+
+    extent = np.zeros(3)
+    for _, row in df.iterrows():
+        reader = read_image(row[sequences[0]], header_only=True)
+        dummy = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+        dummy.SetDirection(reader.GetDirection())
+        oriented = reorient(dummy)
+        # the permutation DICOMOrient applies, read off the direction matrices
+        d_old = np.array(reader.GetDirection()).reshape(3, 3)
+        d_new = np.array(oriented.GetDirection()).reshape(3, 3)
+        perm = np.abs(np.round(d_new.T @ d_old)).astype(int)  # new axis <- old axis
+        size = perm @ (np.array(reader.GetSize()) * np.array(reader.GetSpacing()))
+        extent = np.maximum(extent, size)
+    return [_round_up(round(e / spacing), multiple) for e in extent]
+
+
+def standardize_subject(task: dict[str, Any]) -> dict[str, str]:
+    """Reorient, resample and crop/pad one subject's files (a worker task)."""
+    from course_utils.preprocessing import crop_or_pad, reorient, resample_isotropic
+
+    out = {}
+    for col, src in task["files"].items():
+        dst = Path(task["out_dir"]) / Path(src).name
+        if not dst.name.endswith(".nii.gz"):
+            dst = dst.with_name(dst.name.split(".")[0] + ".nii.gz")
+        is_label = col == "label"
+        image = read_image(src)
+        image = reorient(image, STANDARD_ORIENTATION)
+        image = resample_isotropic(image, task["spacing"], is_label=is_label)
+        image = crop_or_pad(image, task["shape"])
+        if not is_label:
+            check_finite(image, src)
+            array = sitk.GetArrayFromImage(image)
+            if image.GetPixelID() in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkUInt8):
+                # B-spline can overshoot: clip into the original integer range
+                info = np.iinfo(array.dtype)
+                clipped = sitk.GetImageFromArray(
+                    np.clip(array, max(info.min, 0), info.max).astype(array.dtype)
+                )
+                clipped.CopyInformation(image)
+                image = clipped
+        with atomic_path(dst) as tmp:
+            sitk.WriteImage(image, str(tmp), useCompression=True)
+        out[col] = str(dst)
+    return out
+
+
+def standardize_cohort(
+    df: pd.DataFrame,
+    out_root: Path,
+    *,
+    spacing: float,
+    shape: Sequence[int] | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Write (or reuse) the standardized copy of a cohort under ``out_root``; return its table."""
+    sequences = list(df.attrs["sequences"])
+    cols = sequences + (["label"] if df["label"].notna().any() else [])
+    if shape is None:
+        shape = standard_shape(df, sequences, spacing)
+    source_manifest = read_json(Path(df.attrs["root"]) / MANIFEST) or {}
+    params = {
+        "orientation": STANDARD_ORIENTATION,
+        "spacing": float(spacing),
+        "shape": [int(s) for s in shape],
+        "source": source_manifest.get("created", ""),
+        "source_params": source_manifest.get("params", {}),
+        "subjects": list(df["subject_id"]),
+    }
+    out_root = Path(out_root)
+    std = df.copy()
+    std.attrs = dict(df.attrs)
+    std.attrs.update(root=str(out_root), shape=[int(s) for s in shape],
+                     orientation=STANDARD_ORIENTATION, standardized=True)
+
+    def paths_for(row: pd.Series) -> dict[str, str]:
+        files = {}
+        for col in cols:
+            if isinstance(row[col], str):
+                name = Path(row[col]).name
+                if not name.endswith(".nii.gz"):
+                    name = name.split(".")[0] + ".nii.gz"
+                files[col] = str(out_root / row["subject_id"] / name)
+        return files
+
+    with folder_lock(out_root):
+        if manifest_ok(out_root, params) is None:
+            reset_folder(out_root)
+            tasks = []
+            for _, row in df.iterrows():
+                files = {c: row[c] for c in cols if isinstance(row[c], str)}
+                tasks.append({"files": files, "out_dir": str(out_root / row["subject_id"]),
+                              "spacing": float(spacing), "shape": list(shape)})
+            parallel_map(standardize_subject, tasks, workers=workers, progress=progress,
+                         desc="standardizing")
+            written = [Path(p) for _, row in df.iterrows() for p in paths_for(row).values()]
+            demo = Path(df.attrs["root"]) / "demographics.csv"
+            if demo.is_file():
+                with atomic_path(out_root / "demographics.csv") as tmp:
+                    shutil.copyfile(demo, tmp)
+                written.append(out_root / "demographics.csv")
+            import time
+
+            write_json(out_root / MANIFEST, {
+                "params": params,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "files": file_entries(out_root, written),
+            })
+    for i, row in df.iterrows():
+        for col, path in paths_for(row).items():
+            std.at[i, col] = path
+    return std
