@@ -45,12 +45,21 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 00 setup --------------------------------------------------------
     "00_setup": {"ci": {}, "binder": {}, "full": {}},
     # --- 01 headers ------------------------------------------------------
-    "01_headers_and_physical_space": {"ci": {}, "binder": {}, "full": {}},
+    "01_headers_and_physical_space": {
+        "ci": {"n_table": 8, "subject": 0},
+        "binder": {"n_table": 12, "subject": 0},
+        "full": {"n_table": 12, "subject": 0},
+    },
     # --- 02 io benchmark -------------------------------------------------
+    # The reference workload is 128x224x224x1, batch 5, 100 iterations (full);
+    # n_volumes: synthetic volumes written for the benchmark; repeats: timed rounds.
     "02_io_benchmark": {
-        "ci": {"example_shape": [32, 56, 56], "batch_size": 5, "iterations": 20},
-        "binder": {"example_shape": [64, 112, 112], "batch_size": 5, "iterations": 50},
-        "full": {"example_shape": [128, 224, 224], "batch_size": 5, "iterations": 100},
+        "ci": {"example_shape": [32, 56, 56], "batch_size": 5, "iterations": 20,
+               "n_volumes": 10, "repeats": 3},
+        "binder": {"example_shape": [64, 112, 112], "batch_size": 5, "iterations": 50,
+                   "n_volumes": 20, "repeats": 3},
+        "full": {"example_shape": [128, 224, 224], "batch_size": 5, "iterations": 100,
+                 "n_volumes": 40, "repeats": 3},
     },
     # --- 03 normalisation ------------------------------------------------
     "03_normalization": {

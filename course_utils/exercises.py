@@ -77,10 +77,64 @@ def check_preset_choice(answer: Any) -> bool:
 # ---------------------------------------------------------------------------
 # 01 headers and physical space  (course_utils.io)
 # ---------------------------------------------------------------------------
+def check_world_point(answer: Any, image: Any, index: Sequence[float]) -> bool:
+    """01: the world (LPS mm) position of voxel ``index`` (x, y, z) of a SimpleITK image."""
+    expected = image.TransformContinuousIndexToPhysicalPoint([float(i) for i in index])
+    return feedback(
+        close(answer, expected, rtol=0, atol=1e-3),
+        "origin + direction @ (spacing * index) is exactly what SimpleITK computes.",
+        hint="use the index in x, y, z order (not the array's z, y, x), multiply by the spacing "
+             "first, then by the 3x3 direction (np.reshape(image.GetDirection(), (3, 3))), then "
+             "add the origin. " + (shape_hint(answer, (3,)) if np.shape(answer) != (3,) else ""),
+        answer=answer,
+    )
+
+
+def check_orientation_code(answer: Any, image: Any) -> bool:
+    """01: the three-letter orientation code of a SimpleITK image's direction matrix."""
+    import SimpleITK as sitk
+
+    expected = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
+        image.GetDirection())
+    ok = isinstance(answer, str) and answer.strip().upper() == expected
+    return feedback(
+        ok,
+        f"{expected}: each letter says where one voxel axis (x, then y, then z) points.",
+        hint="read the direction matrix column by column: column k is where voxel axis k "
+             "points in LPS world space; +x is L, -x is R, +y is P, -y is A, +z is S, -z is I.",
+        answer=answer,
+    )
+
 
 # ---------------------------------------------------------------------------
 # 02 I/O benchmark  (course_utils.pipelines)
 # ---------------------------------------------------------------------------
+def check_batch_megabytes(answer: Any, example_shape: Sequence[int], batch_size: int) -> bool:
+    """02: megabytes (2**20 bytes) of one float32 batch of ``example_shape`` x 1 channel."""
+    expected = float(np.prod(example_shape)) * int(batch_size) * 4 / 2**20
+    return feedback(
+        close(answer, expected, rtol=1e-3),
+        f"{expected:.1f} MB per batch: that is what every pipeline must deliver each step.",
+        hint="multiply the voxels of one example by the batch size and by 4 bytes per float32, "
+             "then divide by 2**20 (1,048,576) for MB",
+        answer=answer,
+    )
+
+
+def check_io_bound(answer: Any, seconds_per_batch: dict, step_seconds: float) -> bool:
+    """02: which pipelines keep the model waiting (slower per batch than one training step)?"""
+    expected = sorted(k for k, v in seconds_per_batch.items() if v > step_seconds)
+    ok = (not _missing(answer) and not isinstance(answer, str)
+          and sorted(map(str, answer)) == expected)
+    return feedback(
+        ok,
+        f"{expected or 'none'}: only these make the training step wait; for the others the "
+        "step itself is the bottleneck, and a faster pipeline would not speed training up.",
+        hint="compare each pipeline's seconds per batch with the seconds of one training step; "
+             "answer a list of names (an empty list if none)",
+        answer=answer,
+    )
+
 
 # ---------------------------------------------------------------------------
 # 03 normalisation  (course_utils.preprocessing)
