@@ -80,9 +80,9 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         # steps: training steps per sampler/loss combination; freq_batches: batches counted
         "ci": {"patch_size": 16, "batch_size": 4, "steps": 30, "filters": 8,
                "learning_rate": 0.005, "freq_batches": 50},
-        "binder": {"patch_size": 32, "batch_size": 4, "steps": 300, "filters": 16,
+        "binder": {"patch_size": 24, "batch_size": 4, "steps": 150, "filters": 8,
                    "learning_rate": 0.005, "freq_batches": 200},
-        "full": {"patch_size": 64, "batch_size": 4, "steps": 3000, "filters": 16,
+        "full": {"patch_size": 48, "batch_size": 4, "steps": 3000, "filters": 16,
                  "learning_rate": 0.005, "freq_batches": 500},
     },
     # --- 06 segmentation -------------------------------------------------
