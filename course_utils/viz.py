@@ -122,6 +122,7 @@ def orthogonal_views(
     axes: Sequence[Any] | None = None,
     legend: bool = True,
     reorient: bool = True,
+    ticks: bool = True,
 ) -> Figure:
     """Axial, coronal and sagittal slices drawn in millimetres, so voxels keep their true shape.
 
@@ -129,6 +130,7 @@ def orthogonal_views(
     numpy array ``[z, y, x]``/``[z, y, x, C]`` with ``spacing`` in x, y, z order.
     ``index``: the (z, y, x) voxel the three slices pass through (default: centre).
     ``label``: optional label map on the same grid, overlaid with ``alpha``.
+    ``ticks``: millimetre ticks on the axes (off is quicker to draw).
     """
     array, spacing = _as_array(image, spacing, reorient)
     if array.ndim == 4:
@@ -166,8 +168,13 @@ def orthogonal_views(
                       vmax=n_labels - 1, alpha=alpha, extent=extent, origin=origin,
                       aspect="equal", interpolation="nearest")
         ax.set_title(f"{view} ({'zyx'[VIEWS.index(view)]}={k})", fontsize="small")
-        ax.tick_params(labelsize="x-small")
-        ax.set_xlabel("mm", fontsize="x-small")
+        if ticks:
+            ax.locator_params(nbins=4)
+            ax.tick_params(labelsize="x-small")
+            ax.set_xlabel("mm", fontsize="x-small")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
     if lab is not None and legend:
         label_legend(axes[-1], label_names, labels=np.unique(lab), loc="upper left",
                      bbox_to_anchor=(1.02, 1.0))
@@ -197,17 +204,18 @@ def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = N
     fig, grid = plt.subplots(n_rows, 3, figsize=(10, row_h * n_rows + 0.5), squeeze=False,
                              gridspec_kw={"width_ratios": widths})
     for axes, (name, img) in zip(grid, images.items(), strict=False):
-        orthogonal_views(img, axes=axes, reorient=False)
+        orthogonal_views(img, axes=axes, reorient=False, ticks=False)
         axes[0].set_ylabel(name, fontsize="medium")
     if label is not None:
         base = images.get("t1", first)
         orthogonal_views(base, label, axes=grid[-1], alpha=alpha, label_names=label_names,
-                         reorient=False)
+                         reorient=False, ticks=False)
         grid[-1][0].set_ylabel("labels", fontsize="medium")
     title = row.get("subject_id") if hasattr(row, "get") else None
     if title is not None:
-        fig.suptitle(str(title), fontsize="medium")
-    fig.tight_layout()
+        fig.suptitle(f"{title} (reoriented to LPS, drawn in mm: spacing "
+                     f"{tuple(round(s, 2) for s in first.GetSpacing())})", fontsize="medium")
+    fig.subplots_adjust(left=0.05, right=0.85, bottom=0.02, top=0.92, wspace=0.05, hspace=0.2)
     return fig
 
 
@@ -268,8 +276,9 @@ def _viewer_inputs(image: Any, label: Any, spacing, names):
     """Normalise the viewer's input to ({name: array z,y,x}, label array or None, spacing)."""
     from course_utils import io
 
-    if isinstance(image, Mapping) and any(
-            isinstance(image.get(s), (str, os.PathLike)) for s in io.SEQUENCES):
+    if (not isinstance(image, (np.ndarray, sitk.Image)) and hasattr(image, "get")
+            and any(isinstance(image.get(s), (str, os.PathLike)) for s in io.SEQUENCES)):
+        # a cohort row (dict or pandas Series)
         row = image
         seqs = names or io._present_sequences(row)
         image = {s: io.read_image(row[s]) for s in seqs}
