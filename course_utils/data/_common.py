@@ -53,20 +53,80 @@ def read_image(path: str | os.PathLike, header_only: bool = False) -> sitk.Image
             reader.SetFileName(str(path))
             reader.ReadImageInformation()
             return reader
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
         raise DataError(
             f"{path} is unreadable, corrupt or truncated ({first}); {_REGENERATE}"
         ) from None
+    _check_complete(path, image)
+    return image
+
+
+def _check_complete(path: Path, image: sitk.Image) -> None:
+    """ITK pads a truncated NIfTI with zeros: check the bytes are really all there."""
+    import gzip
+    import zlib
+
+    name = path.name.lower()
+    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+        return
+    expected = (int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel()
+                * sitk.GetArrayViewFromImage(image).dtype.itemsize + 348)
+    try:
+        if name.endswith(".gz"):
+            total = 0
+            with gzip.open(path, "rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    total += len(chunk)
+        else:
+            total = path.stat().st_size
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path} is truncated or corrupt ({exc}); {_REGENERATE}") from None
+    if total < expected:
+        raise DataError(
+            f"{path} is truncated: {total} bytes of voxel data and header, {expected} expected; "
+            f"{_REGENERATE}"
+        )
+
+
+def write_image(image: sitk.Image, path: str | os.PathLike) -> Path:
+    """Write an image atomically (compressed); a full disk becomes a DataError naming it."""
+    import errno
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            sitk.WriteImage(image, str(tmp), useCompression=True)
+        except RuntimeError as exc:
+            free = shutil.disk_usage(tmp.parent).free
+            if free < 4 * 1024 * 1024 or "space" in str(exc).lower():
+                raise OSError(errno.ENOSPC, f"No space left on device: {path}") from exc
+            raise DataError(f"could not write {path}: {str(exc).strip()[-200:]}") from None
+    return path
 
 
 def check_finite(image: sitk.Image | str | os.PathLike, name: str | None = None) -> None:
-    """Raise a DataError if the image (or the file at that path) holds NaN or infinite voxels."""
-    if not isinstance(image, sitk.Image):
+    """Raise a DataError if the image (or the file at that path) holds NaN or infinite voxels.
+
+    Files are checked with nibabel: SimpleITK's NIfTI reader silently turns NaN into 0,
+    so a NaN in the file would pass unnoticed (and bite any other reader).
+    """
+    if isinstance(image, sitk.Image):
+        array = sitk.GetArrayViewFromImage(image)
+    else:
         name = name or str(image)
-        image = read_image(image)
-    array = sitk.GetArrayViewFromImage(image)
+        path = Path(image)
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            import nibabel as nib
+
+            read_image(path, header_only=True)  # clear message if missing/unreadable
+            try:
+                array = np.asanyarray(nib.load(str(path)).dataobj)
+            except Exception as exc:  # nibabel's own errors: report the file
+                raise DataError(f"{path} is unreadable or corrupt ({exc}); {_REGENERATE}") from None
+        else:
+            array = sitk.GetArrayViewFromImage(read_image(path))
     if np.issubdtype(array.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:
@@ -135,9 +195,9 @@ def check_subject(
                 )
     if read_voxels:
         for col in cols:
-            image = read_image(row[col])
+            read_image(row[col])  # catches truncated files
             if col != "label":
-                check_finite(image, str(row[col]))
+                check_finite(row[col])
     return ref
 
 
@@ -231,6 +291,23 @@ def file_entries(root: Path, paths: Iterable[Path]) -> list[dict[str, Any]]:
     ]
 
 
+def write_done(folder: Path, paths: Iterable[Path]) -> None:
+    """Mark a subject folder complete: record its files' sizes (written last, atomically)."""
+    write_json(Path(folder) / "done.json", file_entries(Path(folder), paths))
+
+
+def done_ok(folder: Path) -> bool:
+    """Whether a subject folder was completed and its files are unchanged since."""
+    entries = read_json(Path(folder) / "done.json")
+    if not entries:
+        return False
+    for entry in entries:
+        path = Path(folder) / entry["path"]
+        if not path.is_file() or path.stat().st_size != entry["bytes"]:
+            return False
+    return True
+
+
 def manifest_ok(root: Path, params: dict[str, Any]) -> dict[str, Any] | None:
     """The manifest of ``root`` if it exists, matches ``params`` and all its files are there."""
     manifest = read_json(Path(root) / MANIFEST)
@@ -297,11 +374,12 @@ def parallel_map(
     from tqdm.auto import tqdm
 
     workers = min(n_workers(workers), max(1, len(items)))
+    if len(items) <= 3:  # starting processes costs more than it saves
+        workers = 1
     results: list[Any] = [None] * len(items)
     bar = tqdm(total=len(items), desc=desc, unit="subject", disable=not progress)
     try:
         if workers == 1:
-            _init_worker()
             for i, item in enumerate(items):
                 results[i] = func(item)
                 bar.update()
@@ -379,8 +457,7 @@ def standardize_subject(task: dict[str, Any]) -> dict[str, str]:
                 )
                 clipped.CopyInformation(image)
                 image = clipped
-        with atomic_path(dst) as tmp:
-            sitk.WriteImage(image, str(tmp), useCompression=True)
+        write_image(image, dst)
         out[col] = str(dst)
     return out
 

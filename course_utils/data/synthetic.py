@@ -340,10 +340,8 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
         image.SetSpacing([float(v) for v in voxel])
         image.SetOrigin([float(v) for v in origin])
         image = sitk.DICOMOrient(image, p["orientation"])  # lossless: header changes only
-        path = out_dir / FILE_NAMES[key]
-        with atomic_path(path) as tmp:
-            sitk.WriteImage(image, str(tmp), useCompression=True)
-        row[key] = str(path)
+        row[key] = str(_common.write_image(image, out_dir / FILE_NAMES[key]))
+    _common.write_done(out_dir, [Path(v) for k, v in row.items() if k != "subject_id"])
     return row
 
 
@@ -429,8 +427,7 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
         _common.write_json(root / "params.json", params)
     todo = []
     for sid, p in zip(ids, subj, strict=True):
-        files = [root / sid / FILE_NAMES[k] for k in (*SEQUENCES, "label")]
-        if all(f.is_file() for f in files):  # written atomically by an interrupted run
+        if _common.done_ok(root / sid):  # completed by an interrupted run, unchanged since
             continue
         todo.append({"subject_id": sid, "out_dir": str(root / sid), "spacing": params["spacing"],
                      "params": p})
@@ -443,7 +440,7 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
     })
     with atomic_path(root / "demographics.csv") as tmp:
         demo.to_csv(tmp, index=False)
-    files = [root / sid / FILE_NAMES[k] for sid in ids for k in (*SEQUENCES, "label")]
+    files = [root / sid / name for sid in ids for name in (*FILE_NAMES.values(), "done.json")]
     files += [root / "demographics.csv", root / "params.json"]
     _common.write_json(root / _common.MANIFEST, {
         "params": params,
