@@ -65,25 +65,38 @@ def residual_unit_3d(
     kernel_size: int = 3,
     normalization: str | None = "batch",
     activation: str = "relu",
+    downsampling: str = "strided",
 ):
     """Pre-activation residual unit (He et al. 2016, as in DLTK): x + conv(act(norm(conv(act(norm(x)))))).
 
-    The first convolution carries ``strides`` (downsampling); when the shape or
-    the number of channels changes, the shortcut is a strided 1x1x1 convolution.
-    Layers are named ``{name}_norm1``, ``{name}_conv1``, ..., ``{name}_add``.
+    With ``strides`` > 1 the unit downsamples: ``downsampling="strided"`` puts the
+    strides on the first convolution (DLTK); ``"pool"`` average-pools first and
+    convolves at the lower resolution (same output shape; several times faster
+    to train with TensorFlow on a CPU, whose strided 3D convolution gradients
+    are slow). When the shape or the number of channels changes, the shortcut
+    is a (pooled or strided) 1x1x1 convolution. Layers are named
+    ``{name}_norm1``, ``{name}_conv1``, ..., ``{name}_add``.
     """
     strides = _triple(strides)
+    if downsampling not in ("strided", "pool"):
+        raise ConfigError(f"downsampling must be 'strided' or 'pool', got {downsampling!r}")
+    pool = downsampling == "pool" and strides != (1, 1, 1)
     y = normalization_layer(normalization, f"{name}_norm1")(x)
     y = keras.layers.Activation(activation, name=f"{name}_act1")(y)
-    y = keras.layers.Conv3D(filters, kernel_size, strides=strides, padding="same",
+    if pool:
+        y = keras.layers.AveragePooling3D(strides, padding="same", name=f"{name}_pool")(y)
+    y = keras.layers.Conv3D(filters, kernel_size, strides=1 if pool else strides, padding="same",
                             name=f"{name}_conv1")(y)
     y = normalization_layer(normalization, f"{name}_norm2")(y)
     y = keras.layers.Activation(activation, name=f"{name}_act2")(y)
     y = keras.layers.Conv3D(filters, kernel_size, padding="same", name=f"{name}_conv2")(y)
     shortcut = x
-    if strides != (1, 1, 1) or x.shape[-1] != filters:
-        shortcut = keras.layers.Conv3D(filters, 1, strides=strides, padding="same",
-                                       name=f"{name}_shortcut")(x)
+    if pool:
+        shortcut = keras.layers.AveragePooling3D(strides, padding="same",
+                                                 name=f"{name}_shortcut_pool")(shortcut)
+    if (strides != (1, 1, 1) and not pool) or x.shape[-1] != filters:
+        shortcut = keras.layers.Conv3D(filters, 1, strides=1 if pool else strides,
+                                       padding="same", name=f"{name}_shortcut")(shortcut)
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
 
@@ -116,6 +129,8 @@ def residual_unet_3d(
     normalization: str | None = "batch",
     output_activation: str | None = "softmax",
     patch_size: int | Sequence[int] | None = None,
+    downsampling: str = "pool",
+    upsampling: str = "nearest",
     name: str = "residual_unet_3d",
 ) -> keras.Model:
     """A residual 3D U-Net: residual units in the encoder and decoder, skip connections by concatenation.
@@ -128,6 +143,12 @@ def residual_unet_3d(
     under mixed precision) or logits (``None``). ``patch_size=None`` builds a
     fully convolutional model that accepts any spatial size that is a multiple
     of :func:`size_multiple` (``model.size_multiple`` holds it).
+
+    DLTK's reference used strided convolutions to downsample and transposed
+    convolutions to upsample (``downsampling="strided", upsampling="transposed"``).
+    The defaults, average pooling before the convolution and a 1x1x1 convolution
+    followed by nearest-neighbour upsampling, give the same shapes and train
+    several times faster with TensorFlow on a CPU (see ``benchmarks/backends.py``).
     """
     filters = [int(f) for f in filters]
     if len(filters) < 1 or min(filters) < 1:
@@ -140,6 +161,8 @@ def residual_unet_3d(
         )
     if units_per_level < 1:
         raise ConfigError(f"units_per_level must be at least 1, got {units_per_level}")
+    if upsampling not in ("nearest", "transposed"):
+        raise ConfigError(f"upsampling must be 'nearest' or 'transposed', got {upsampling!r}")
     multiple = size_multiple(strides)
     spatial = (None, None, None) if patch_size is None else _triple(patch_size, "patch_size")
     if patch_size is not None and any(s % m for s, m in zip(spatial, multiple, strict=True)):
@@ -155,13 +178,17 @@ def residual_unet_3d(
     for level, (f, s) in enumerate(zip(filters, strides, strict=True)):
         for unit in range(units_per_level):
             x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"enc{level}_unit{unit}",
-                                 normalization=normalization)
+                                 normalization=normalization, downsampling=downsampling)
         skips.append(x)
 
     for level in reversed(range(len(filters) - 1)):
         up = strides[level + 1]
-        x = keras.layers.Conv3DTranspose(filters[level], up, strides=up, padding="same",
-                                         name=f"dec{level}_upsample")(x)
+        if upsampling == "transposed":
+            x = keras.layers.Conv3DTranspose(filters[level], up, strides=up, padding="same",
+                                             name=f"dec{level}_upsample")(x)
+        else:  # a 1x1x1 convolution commutes with nearest upsampling: do it on fewer voxels
+            x = keras.layers.Conv3D(filters[level], 1, name=f"dec{level}_project")(x)
+            x = keras.layers.UpSampling3D(up, name=f"dec{level}_upsample")(x)
         x = keras.layers.Concatenate(name=f"dec{level}_concat")([skips[level], x])
         for unit in range(units_per_level):
             x = residual_unit_3d(x, filters[level], 1, name=f"dec{level}_unit{unit}",
@@ -193,6 +220,8 @@ def resnet_3d(
     strides: Sequence[int | Sequence[int]] | None = None,
     units_per_scale: int = 1,
     normalization: str | None = "batch",
+    batch_norm_momentum: float = 0.99,
+    downsampling: str = "pool",
     name: str | None = None,
 ) -> keras.Model:
     """A scalable 3D ResNet: residual units per scale, global average pooling, then a head.
@@ -203,6 +232,10 @@ def resnet_3d(
     named ``probabilities`` (train with cross-entropy, lesson 08). ``filters[i]``
     channels and ``strides[i]`` downsampling at scale ``i`` (default: 1, then 2 per
     axis). Global pooling makes it accept any input size (``input_shape`` may hold None).
+    ``batch_norm_momentum``: lower it (e.g. 0.9) for short runs, so that the running
+    statistics used at inference have caught up with the data after a few hundred steps.
+    ``downsampling``: ``"strided"`` convolutions as in DLTK, or ``"pool"`` (average
+    pooling, then convolution: same shapes, much faster to train with TensorFlow on a CPU).
     """
     if head not in ("regression", "classification"):
         raise ConfigError(f"head must be 'regression' or 'classification', got {head!r}")
@@ -227,7 +260,7 @@ def resnet_3d(
     for scale, (f, s) in enumerate(zip(filters, strides, strict=True)):
         for unit in range(units_per_scale):
             x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"scale{scale}_unit{unit}",
-                                 normalization=normalization)
+                                 normalization=normalization, downsampling=downsampling)
     x = normalization_layer(normalization, "final_norm")(x)
     x = keras.layers.Activation("relu", name="final_act")(x)
     x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)
@@ -236,23 +269,35 @@ def resnet_3d(
     else:
         outputs = keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
                                      dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
+    model = keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
+    return _set_batch_norm_momentum(model, batch_norm_momentum)
+
+
+def _set_batch_norm_momentum(model: keras.Model, momentum: float) -> keras.Model:
+    """Set the running-statistics momentum of every BatchNormalization layer in ``model``."""
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
+    return model
 
 
 def autoencoder_3d(
     input_shape: Sequence[int],
     latent_size: int = 64,
     filters: Sequence[int] = (8, 16, 32, 64),
+    batch_norm_momentum: float = 0.99,
     name: str = "autoencoder_3d",
 ) -> keras.Model:
     """A 3D convolutional autoencoder: volume -> ``latent_size`` numbers -> volume.
 
-    The encoder halves the grid ``len(filters)`` times with strided convolutions and
-    a dense layer squeezes the result into the code; the decoder mirrors it with
-    transposed convolutions and outputs as many channels as it was given. Both halves
+    The encoder halves the grid ``len(filters)`` times (average pooling, then a
+    convolution) and a dense layer squeezes the result into the code; the decoder mirrors
+    it (nearest-neighbour upsampling, then a convolution) and outputs as many channels as
+    it was given. Both halves
     are sub-models: ``model.get_layer("encoder")`` maps volumes to codes and
     ``model.get_layer("decoder")`` codes to volumes. Spatial sizes must be multiples of
-    ``2 ** len(filters)``. Train with mean squared error.
+    ``2 ** len(filters)``. Train with mean squared error. ``batch_norm_momentum`` as in
+    :func:`resnet_3d`.
     """
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 4:
@@ -273,7 +318,8 @@ def autoencoder_3d(
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for i, f in enumerate(filters):
-        x = keras.layers.Conv3D(f, 3, strides=2, padding="same", name=f"enc{i}_down")(x)
+        x = keras.layers.AveragePooling3D(2, name=f"enc{i}_pool")(x)
+        x = keras.layers.Conv3D(f, 3, padding="same", name=f"enc{i}_conv")(x)
         x = keras.layers.BatchNormalization(name=f"enc{i}_norm")(x)
         x = keras.layers.Activation("relu", name=f"enc{i}_act")(x)
     bottleneck = tuple(int(n) for n in x.shape[1:])
@@ -286,14 +332,16 @@ def autoencoder_3d(
     y = keras.layers.Reshape(bottleneck, name="unflatten")(y)
     for i in reversed(range(len(filters))):
         out = filters[i - 1] if i > 0 else filters[0]
-        y = keras.layers.Conv3DTranspose(out, 3, strides=2, padding="same", name=f"dec{i}_up")(y)
+        y = keras.layers.UpSampling3D(2, name=f"dec{i}_up")(y)
+        y = keras.layers.Conv3D(out, 3, padding="same", name=f"dec{i}_conv")(y)
         y = keras.layers.BatchNormalization(name=f"dec{i}_norm")(y)
         y = keras.layers.Activation("relu", name=f"dec{i}_act")(y)
     recon = keras.layers.Conv3D(channels, 3, padding="same", name="reconstruction",
                                 dtype="float32")(y)
     decoder = keras.Model(code_in, recon, name="decoder")
 
-    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
+    model = keras.Model(inputs, decoder(encoder(inputs)), name=name)
+    return _set_batch_norm_momentum(model, batch_norm_momentum)
 
 
 def _linear_upsample_axis(x, factor: int, axis: int):

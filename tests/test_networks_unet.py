@@ -49,13 +49,35 @@ def test_reference_configuration_has_the_dltk_filters():
     assert model.output_shape == (None, 32, 32, 32, 5)
 
 
-def test_residual_unit_parameters_and_downsampling_match_hand_count():
+@pytest.mark.parametrize("downsampling", ["strided", "pool"])
+def test_residual_unit_parameters_and_downsampling_match_hand_count(downsampling):
     inputs = keras.Input((9, 10, 11, 4))
-    out = networks.residual_unit_3d(inputs, 8, strides=2, name="u")
+    out = networks.residual_unit_3d(inputs, 8, strides=2, name="u", downsampling=downsampling)
     model = keras.Model(inputs, out)
     # norm1 4x4, conv1 27*4*8+8, norm2 4x8, conv2 27*8*8+8, 1x1x1 shortcut 4*8+8
     assert model.count_params() == 16 + 872 + 32 + 1736 + 40
     assert out.shape[1:] == (5, 5, 6, 8)  # ceil(n / 2)
+
+
+def test_pooled_shortcut_is_average_pooling():
+    inputs = keras.Input((8, 8, 8, 2))
+    model = keras.Model(inputs, networks.residual_unit_3d(inputs, 2, strides=2, name="u",
+                                                          normalization=None, activation="linear",
+                                                          downsampling="pool"))
+    assert "u_shortcut" not in [layer.name for layer in model.layers]  # same channels
+    conv2 = model.get_layer("u_conv2")
+    conv2.set_weights([np.zeros_like(w) for w in conv2.get_weights()])
+    x = np.random.default_rng(4).normal(size=(1, 8, 8, 8, 2)).astype("float32")
+    blocks = x.reshape(1, 4, 2, 4, 2, 4, 2, 2).mean(axis=(2, 4, 6))  # 2x2x2 block means
+    np.testing.assert_allclose(np.asarray(model.predict_on_batch(x)), blocks, atol=1e-5)
+
+
+@pytest.mark.parametrize("resampling", [("pool", "nearest"), ("strided", "transposed")])
+def test_both_resampling_variants_give_the_same_shapes(resampling):
+    down, up = resampling
+    model = networks.residual_unet_3d(n_classes=3, n_channels=1, filters=(4, 8), patch_size=8,
+                                      downsampling=down, upsampling=up)
+    assert model.get_layer("dec0_upsample").output.shape == (None, 8, 8, 8, 4)
 
 
 def test_residual_unit_is_identity_when_its_branch_is_zero():
