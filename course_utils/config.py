@@ -95,28 +95,50 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
                  "filters": [16, 32, 64, 128]},
     },
     # --- 07 age regression -----------------------------------------------
+    # 07 and 08 share every knob: only the head and the loss differ.
     "07_age_regression": {
-        "ci": {"epochs": 10, "batch_size": 4, "filters": [8, 16, 32]},
-        "binder": {"epochs": 30, "batch_size": 4, "filters": [8, 16, 32, 64]},
-        "full": {"epochs": 200, "batch_size": 8, "filters": [16, 32, 64, 128, 256]},
+        "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
+               "strides": [2, 2, 2], "crop_size": [40, 48, 40], "test_crops": 3,
+               "learning_rate": 0.003},
+        "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
+                   "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
+                   "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
+        "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
+                 "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
+                 "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
     },
     # --- 08 sex classification -------------------------------------------
     "08_sex_classification": {
-        "ci": {"epochs": 10, "batch_size": 4, "filters": [8, 16, 32]},
-        "binder": {"epochs": 30, "batch_size": 4, "filters": [8, 16, 32, 64]},
-        "full": {"epochs": 200, "batch_size": 8, "filters": [16, 32, 64, 128, 256]},
+        "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
+               "strides": [2, 2, 2], "crop_size": [40, 48, 40], "test_crops": 3,
+               "learning_rate": 0.003},
+        "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
+                   "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
+                   "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
+        "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
+                 "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
+                 "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
     },
     # --- 09 representation learning ----------------------------------------
     "09_representation_learning": {
-        "ci": {"epochs": 10, "batch_size": 4, "latent_size": 32},
-        "binder": {"epochs": 30, "batch_size": 4, "latent_size": 64},
-        "full": {"epochs": 200, "batch_size": 8, "latent_size": 256},
+        "ci": {"epochs": 12, "steps_per_epoch": 8, "batch_size": 4, "latent_size": 32,
+               "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4},
+        "binder": {"epochs": 25, "steps_per_epoch": 12, "batch_size": 4, "latent_size": 64,
+                   "filters": [8, 16, 32, 64], "learning_rate": 0.002, "raw_factor": 8},
+        "full": {"epochs": 200, "steps_per_epoch": 25, "batch_size": 8, "latent_size": 256,
+                 "filters": [16, 32, 64, 128], "learning_rate": 0.001, "raw_factor": 8},
     },
     # --- 10 super-resolution -----------------------------------------------
     "10_super_resolution": {
-        "ci": {"epochs": 10, "batch_size": 4, "factor": 4},
-        "binder": {"epochs": 30, "batch_size": 4, "factor": 4},
-        "full": {"epochs": 200, "batch_size": 8, "factor": 4},
+        "ci": {"epochs": 8, "steps_per_epoch": 15, "batch_size": 4, "factor": 4,
+               "crop_size": [24, 24, 24], "filters": 16, "n_layers": 3,
+               "learning_rate": 0.002},
+        "binder": {"epochs": 15, "steps_per_epoch": 25, "batch_size": 4, "factor": 4,
+                   "crop_size": [40, 40, 40], "filters": 16, "n_layers": 4,
+                   "learning_rate": 0.002},
+        "full": {"epochs": 100, "steps_per_epoch": 200, "batch_size": 8, "factor": 4,
+                 "crop_size": [64, 64, 64], "filters": 32, "n_layers": 6,
+                 "learning_rate": 0.001},
     },
 }
 
