@@ -215,3 +215,54 @@ def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes:
 # ---------------------------------------------------------------------------
 # 07-10 applications
 # ---------------------------------------------------------------------------
+def check_baseline_mae(answer: Any, truth: Sequence[float], train_truth: Sequence[float]) -> bool:
+    """07: MAE of always predicting the training mean, on held-out subjects."""
+    truth = np.asarray(truth, dtype=float)
+    expected = np.mean(np.abs(truth - np.mean(train_truth)))
+    return feedback(
+        close(answer, expected, rtol=1e-3),
+        f"The baseline is off by {expected:.1f} years on average: the bar a model must clear.",
+        hint=("the baseline predicts np.mean(age[train]) for everyone; average the absolute "
+              "differences to age[held_out] (mean of the TRAINING ages, not the held-out ones)."),
+        answer=answer,
+    )
+
+
+def check_majority_accuracy(answer: Any, truth: Sequence[int], train_truth: Sequence[int]) -> bool:
+    """08: accuracy of always predicting the most common training class, on held-out subjects."""
+    majority = np.bincount(np.asarray(train_truth, dtype=int)).argmax()
+    expected = np.mean(np.asarray(truth, dtype=int) == majority)
+    return feedback(
+        close(answer, expected, rtol=1e-3),
+        f"Always answering class {majority} is right {expected:.0%} of the time: accuracy "
+        "alone flatters a classifier when the classes are unbalanced.",
+        hint=("find the most common class of the TRAINING labels (np.bincount(...).argmax()), "
+              "then the share of held-out labels equal to it."),
+        answer=answer,
+    )
+
+
+def check_psnr(answer: Any, predicted: np.ndarray, reference: np.ndarray) -> bool:
+    """09/10: PSNR in dB of ``predicted`` against ``reference`` (range of the reference)."""
+    predicted = np.asarray(predicted, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    mse = np.mean((predicted - reference) ** 2)
+    expected = 10 * np.log10(np.ptp(reference) ** 2 / mse)
+    return feedback(
+        close(answer, expected, rtol=1e-3),
+        f"{expected:.2f} dB. Every halving of the MSE adds about 3 dB.",
+        hint=("PSNR = 10 * log10(range**2 / MSE), with range = reference.max() - reference.min() "
+              "and MSE the mean squared difference."),
+        answer=answer,
+    )
+
+
+def check_low_res_shape(answer: Any, shape: Sequence[int], factor: int) -> bool:
+    """10: the spatial shape of a volume average-pooled by ``factor`` along each axis."""
+    expected = [int(n) // int(factor) for n in shape[:3]]
+    return feedback(
+        close(answer, expected),
+        f"{tuple(expected)}: each low-resolution voxel averages {factor}**3 = {factor**3} voxels.",
+        hint=shape_hint(answer, (3,)) + f" Divide each of the first three sizes by {factor}.",
+        answer=answer,
+    )
