@@ -386,9 +386,10 @@ def parallel_map(
         else:
             import multiprocessing as mp
 
-            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+            # spawn: safe after TensorFlow started threads, same on every OS; scripts that
+            # call load() need the usual `if __name__ == "__main__":` guard
             with ProcessPoolExecutor(
-                workers, mp_context=mp.get_context(method), initializer=_init_worker
+                workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
             ) as pool:
                 futures = {pool.submit(func, item): i for i, item in enumerate(items)}
                 from concurrent.futures import as_completed

@@ -19,9 +19,9 @@ Notation: ``age`` in years (uniform on 20-86), ``t = (age - 20) / 66`` in [0, 1]
 * **Biological age.** ``tb = t + N(0, 0.08)`` (about 5 years of individual
   variation) drives the atrophy below; lesions follow ``t``.
 * **Ventricles (age).** The backward map is pushed towards the ventricles by
-  ``alpha * grad(G_4mm * V)`` with ``alpha = 40 + 350 * tb`` mm^2 (V: template
+  ``alpha * grad(G_4mm * V)`` with ``alpha = 40 + 450 * tb`` mm^2 (V: template
   ventricle mask, G: Gaussian smoothing), so they enlarge with age.
-* **Grey matter thinning (age).** A share ``g = clip((0.04 + 0.45 * tb) * C, 0, 0.9)``
+* **Grey matter thinning (age).** A share ``g = clip((0.04 + 0.6 * tb) * C, 0, 0.9)``
   of the grey matter becomes CSF, where ``C`` (0..1) is the amount of CSF or
   background within ~2 mm: cortex is eroded from its CSF side.
 * **White-matter lesions (age).** ``1 + Poisson(0.5 + 7 * t**2)`` balls of radius
@@ -293,7 +293,7 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
         base = (tcentre[a] + (axes[a] - tcentre[a]) / p["scale"]).reshape(shape)
         coords[a] = (base + disp[a] - tori[a]) / spacing
     del disp
-    alpha = max(40.0 + 350.0 * p["tb"], 0.0)
+    alpha = max(40.0 + 450.0 * p["tb"], 0.0)
     push = [ndi.map_coordinates(g, coords, order=1, mode="nearest") for g in tpl["grad_v"]]
     for a in range(3):
         coords[a] += alpha * push[a] / spacing
@@ -305,7 +305,7 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
     csf, gm, wm = (sample(tpl["maps"][k], coords) for k in ("csf", "gm", "wm"))
     les = np.minimum(sample(lesion_map, coords), wm)
     wm -= les
-    thin = np.clip((0.04 + 0.45 * p["tb"]) * sample(tpl["near_csf"], coords), 0.0, 0.9)
+    thin = np.clip((0.04 + 0.6 * p["tb"]) * sample(tpl["near_csf"], coords), 0.0, 0.9)
     loss = gm * thin
     gm -= loss
     csf += loss

@@ -1,0 +1,150 @@
+"""Spatial preprocessing: reorient, resample_isotropic, crop_or_pad against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from course_utils.errors import ConfigError, ShapeError
+from course_utils.preprocessing import crop_or_pad, reorient, resample_isotropic
+
+
+def _image(size=(20, 24, 12), spacing=(1.0, 1.2, 3.0), origin=(-10.0, 5.0, 30.0),
+           orientation="RAS", seed=0, label=False) -> sitk.Image:
+    rng = np.random.default_rng(seed)
+    shape = size[::-1]
+    if label:
+        array = np.zeros(shape, np.uint8)
+        z, y, x = np.indices(shape)
+        array[(x - 9) ** 2 + (y - 12) ** 2 + (4 * (z - 6)) ** 2 < 40] = 3
+        array[(x - 5) ** 2 + (y - 6) ** 2 < 8] = 1
+    else:
+        array = ndi.gaussian_filter(rng.normal(size=shape), 2).astype(np.float32)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    return sitk.DICOMOrient(image, orientation)
+
+
+def _centre(image: sitk.Image) -> np.ndarray:
+    return np.array(image.TransformContinuousIndexToPhysicalPoint(
+        [(n - 1) / 2 for n in image.GetSize()]))
+
+
+def _extent(image: sitk.Image) -> np.ndarray:
+    return np.array(image.GetSize()) * np.array(image.GetSpacing())
+
+
+def test_reorient_is_lossless_and_physical() -> None:
+    image = _image(orientation="PIL")
+    out = reorient(image, "LPS")
+    assert np.allclose(out.GetDirection(), np.eye(3).ravel())
+    # every voxel keeps its value at its physical point (checked via SimpleITK's own transform)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        idx = [int(rng.integers(n)) for n in out.GetSize()]
+        point = out.TransformIndexToPhysicalPoint(idx)
+        src = image.TransformPhysicalPointToIndex(point)
+        assert out[idx] == image[src]
+    back = reorient(out, "PIL")
+    assert back.GetDirection() == pytest.approx(image.GetDirection())
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
+    with pytest.raises(ConfigError):
+        reorient(image, "LLS")
+
+
+@pytest.mark.parametrize("spacing", [2.0, 1.5, 0.8])
+def test_resample_preserves_extent_and_centre(spacing: float) -> None:
+    image = _image()
+    out = resample_isotropic(image, spacing)
+    expected_size = [int(round(n * s / spacing)) for n, s in zip(image.GetSize(),
+                                                                 image.GetSpacing(), strict=True)]
+    assert list(out.GetSize()) == expected_size
+    assert out.GetSpacing() == pytest.approx((spacing,) * 3)
+    assert out.GetOrigin() == pytest.approx(image.GetOrigin())
+    assert out.GetDirection() == pytest.approx(image.GetDirection())
+    old_s, new_s = np.array(image.GetSpacing()), np.array(out.GetSpacing())
+    # extent: within half a new voxel (the size is rounded)
+    assert np.all(np.abs(_extent(out) - _extent(image)) <= new_s / 2 + 1e-6)
+    # centre: the origin (first voxel centre) is kept, so the centre moves by the rounding
+    # plus half the change of voxel size: within half a voxel of the coarser grid
+    shift = np.abs(np.array(out.GetDirection()).reshape(3, 3).T @ (_centre(out) - _centre(image)))
+    assert np.all(shift <= np.maximum(old_s, new_s) / 2 + new_s / 4 + 1e-6)
+    expected = np.abs((_extent(out) - _extent(image)) / 2 - (new_s - old_s) / 2)
+    np.testing.assert_allclose(shift, expected, atol=1e-6)
+
+
+def test_resample_matches_an_independent_reference() -> None:
+    """A smooth field sampled on the new grid ~ B-spline resampled values (scipy as reference)."""
+    size, spacing = (30, 30, 30), (1.0, 1.0, 2.0)
+    z, y, x = np.indices(size[::-1]).astype(float)
+    field = np.sin(x / 5) + np.cos(y / 7) + np.sin(z * 2 / 9)
+    image = sitk.GetImageFromArray(field.astype(np.float32))
+    image.SetSpacing(spacing)
+    out = resample_isotropic(image, 1.0)
+    zz, yy, xx = np.indices(out.GetSize()[::-1]).astype(float)
+    expected = np.sin(xx / 5) + np.cos(yy / 7) + np.sin(zz / 9)  # z in mm = index * 1
+    got = sitk.GetArrayFromImage(out)
+    inner = (slice(3, -3),) * 3  # away from the border
+    np.testing.assert_allclose(got[inner], expected[inner], atol=0.02)
+    # scipy's spline zoom of the same data agrees too
+    ref = ndi.map_coordinates(field, [zz / 2, yy, xx], order=3, mode="nearest")
+    np.testing.assert_allclose(got[inner], ref[inner], atol=0.02)
+
+
+def test_labels_gain_no_new_values() -> None:
+    label = _image(label=True)
+    out = resample_isotropic(label, 0.7, is_label=True)
+    assert set(np.unique(sitk.GetArrayFromImage(out))) <= set(
+        np.unique(sitk.GetArrayFromImage(label)))
+    assert out.GetPixelID() == label.GetPixelID()
+    # volume of each label kept within 10 %
+    for value in (1, 3):
+        before = np.count_nonzero(sitk.GetArrayViewFromImage(label) == value) * np.prod(
+            label.GetSpacing())
+        after = np.count_nonzero(sitk.GetArrayViewFromImage(out) == value) * 0.7**3
+        assert after == pytest.approx(before, rel=0.1)
+
+
+def test_already_isotropic_comes_back_unchanged() -> None:
+    image = _image(spacing=(2.0, 2.0, 2.0))
+    out = resample_isotropic(image, 2.0)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(out), sitk.GetArrayFromImage(image))
+    assert out.GetOrigin() == image.GetOrigin() and out.GetSpacing() == image.GetSpacing()
+    assert out.GetDirection() == image.GetDirection()
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), (1.0, 0.0, 1.0)])
+def test_bad_spacing_is_a_config_error(bad) -> None:
+    with pytest.raises(ConfigError, match="spacing"):
+        resample_isotropic(_image(), bad)
+
+
+@pytest.mark.parametrize("size", [(16, 30, 12), (21, 19, 15), (20, 24, 12)])
+def test_crop_or_pad_keeps_physical_positions(size) -> None:
+    image = _image(orientation="LIP")
+    out = crop_or_pad(image, size)
+    assert out.GetSize() == size
+    assert out.GetSpacing() == image.GetSpacing() and out.GetDirection() == image.GetDirection()
+    # centre preserved within half a voxel
+    assert np.all(np.abs(_centre(out) - _centre(image)) <= np.max(image.GetSpacing()) / 2 + 1e-6)
+    # every voxel that exists in both holds the same value at the same physical point
+    arr = sitk.GetArrayViewFromImage(out)
+    for idx in np.ndindex(*out.GetSize()):
+        if idx[0] % 3 or idx[1] % 3:
+            continue
+        point = out.TransformIndexToPhysicalPoint([int(i) for i in idx])
+        src = image.TransformPhysicalPointToContinuousIndex(point)
+        src = [round(s) for s in src]
+        inside = all(0 <= s < n for s, n in zip(src, image.GetSize(), strict=True))
+        value = arr[idx[2], idx[1], idx[0]]
+        assert value == (image[src] if inside else 0)
+
+
+def test_crop_or_pad_rejects_bad_sizes() -> None:
+    with pytest.raises(ShapeError):
+        crop_or_pad(_image(), (10, 10))
+    with pytest.raises(ShapeError):
+        crop_or_pad(_image(), (10, 0, 10))
