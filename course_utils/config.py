@@ -88,11 +88,15 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 06 segmentation -------------------------------------------------
     "06_segmentation": {
         "ci": {"patch_size": 24, "batch_size": 4, "epochs": 4, "steps_per_epoch": 15,
-               "filters": [8, 16, 32]},
+               "filters": [8, 16, 32], "learning_rate": 0.01, "patches_per_volume": 8,
+               "augment": True, "window": 48, "overlap": 0.5, "restart": False},
         "binder": {"patch_size": 32, "batch_size": 4, "epochs": 10, "steps_per_epoch": 60,
-                   "filters": [16, 32, 64]},
+                   "filters": [16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
+                   "augment": True, "window": 64, "overlap": 0.5, "restart": False},
         "full": {"patch_size": 64, "batch_size": 8, "epochs": 100, "steps_per_epoch": 200,
-                 "filters": [16, 32, 64, 128]},
+                 "filters": [16, 32, 64, 128], "learning_rate": 0.001,
+                 "patches_per_volume": 8, "augment": True, "window": 128, "overlap": 0.5,
+                 "restart": False},
     },
     # --- 07 age regression -----------------------------------------------
     # 07 and 08 share every knob: only the head and the loss differ.

@@ -204,6 +204,23 @@ def residual_unet_3d(
     return model
 
 
+def block_table(model: keras.Model):
+    """A compact summary: one row per block (``init_conv``, ``enc0_unit0``, ``dec1_upsample``...)
+    with its output shape and number of parameters; ``model.summary()`` lists every layer."""
+    import pandas as pd
+
+    rows: dict[str, dict] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        parts = layer.name.split("_")
+        block = "_".join(parts[:2]) if parts[0][:3] in ("enc", "dec") else layer.name
+        row = rows.setdefault(block, {"block": block, "params": 0})
+        row["output shape"] = tuple(layer.output.shape[1:])
+        row["params"] += layer.count_params()
+    return pd.DataFrame(list(rows.values()), columns=["block", "output shape", "params"])
+
+
 # --- 3D ResNet, autoencoder, super-resolution (07-10) ---
 # The models of the application lessons, from the same named Keras layers and keras.ops.
 

@@ -29,9 +29,69 @@ from course_utils import config
 from course_utils.errors import ModelError
 from course_utils.files import atomic_path
 
-# Colours of the label classes in TensorBoard images (background, CSF, GM, WM, lesion, ...).
-_COLOURS = np.array([[0, 0, 0], [70, 130, 255], [150, 150, 150], [255, 255, 230], [255, 60, 60],
-                     [60, 200, 60], [240, 200, 40], [200, 80, 200]], dtype=np.float32) / 255.0
+# Colours of the label classes in TensorBoard images: those of course_utils.viz.LABEL_COLOURS.
+_COLOURS = np.array([[0x00, 0x00, 0x00], [0x2e, 0x86, 0xde], [0x27, 0xae, 0x60],
+                     [0xf1, 0xc4, 0x0f], [0xe7, 0x4c, 0x3c], [0x9b, 0x59, 0xb6],
+                     [0xe6, 0x7e, 0x22], [0x1a, 0xbc, 0x9c], [0xff, 0x6e, 0xc7]],
+                    dtype=np.float32) / 255.0
+
+
+# =============================================================================
+# Input: an endless stream of class-balanced, augmented patches
+# =============================================================================
+
+
+def balanced_patch_dataset(
+    volumes: Sequence,
+    patch_size: int | Sequence[int],
+    batch_size: int,
+    *,
+    n_classes: int,
+    seed: int = 42,
+    patches_per_volume: int = 8,
+    class_weights: Sequence[float] | None = None,
+    augment=None,
+    shuffle_buffer: int | None = None,
+):
+    """A repeating ``tf.data`` stream of batches ``(patches [b, p, p, p, C], labels [b, p, p, p])``.
+
+    ``volumes``: ``(image [z, y, x, C], label [z, y, x])`` pairs already in memory,
+    or functions returning one (read on demand, for cohorts too big for memory).
+    Each visit picks a volume at random and cuts ``patches_per_volume``
+    class-balanced patches (:func:`course_utils.sampling.balanced_patches`); a
+    shuffle buffer mixes patches of different subjects; ``augment(image, label,
+    rng)`` (e.g. from :func:`course_utils.augmentation.compose`) runs on the fly in
+    parallel; batches are prefetched while the model trains. Reproducible from ``seed``.
+    """
+    from course_utils import augmentation, sampling
+
+    tf = config.require_tensorflow()
+    if not len(volumes):
+        raise ModelError("balanced_patch_dataset: no training volumes given")
+
+    def load(k: int):
+        item = volumes[k]
+        return item() if callable(item) else item
+
+    image0, _ = load(0)
+    size = tuple(int(s) for s in np.broadcast_to(np.asarray(patch_size), (3,)))
+    channels = np.asarray(image0).shape[-1]
+
+    def generate():
+        rng = np.random.default_rng(seed)
+        while True:
+            image, label = load(int(rng.integers(len(volumes))))
+            patches, labels = sampling.balanced_patches(
+                image, label, size, patches_per_volume, rng, class_weights=class_weights,
+                n_classes=n_classes)
+            yield from zip(patches.astype(np.float32), labels.astype(np.int32), strict=True)
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec((*size, channels), tf.float32), tf.TensorSpec(size, tf.int32)))
+    dataset = dataset.shuffle(shuffle_buffer or 4 * patches_per_volume, seed=seed)
+    if augment is not None:
+        dataset = augmentation.map_dataset(dataset, augment, seed=seed)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 # =============================================================================
@@ -330,6 +390,32 @@ def read_scalars(run_dir: str | Path):
     frame = pd.DataFrame(rows, columns=["run", "tag", "step", "value", "wall_time"])
     frame = frame.sort_values("wall_time").drop_duplicates(["run", "tag", "step"], keep="last")
     return frame.sort_values(["run", "tag", "step"]).reset_index(drop=True)
+
+
+def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
+    """The logged scalars of every epoch as a Keras-History-like dict (for ``viz.plot_history``).
+
+    ``train/epoch_loss`` -> ``loss``, ``validation/epoch_loss`` -> ``val_loss``,
+    ``examples/dice/1_CSF`` -> ``example dice CSF``; ``epoch`` holds the epoch numbers (1-based).
+    """
+    scalars = read_scalars(run_dir)
+    history: dict[str, list[float]] = {}
+    for (run, tag), group in scalars.groupby(["run", "tag"], sort=False):
+        if run == "train" and tag.startswith("epoch_"):
+            key = tag[len("epoch_"):]
+        elif run == "validation" and tag.startswith("epoch_"):
+            key = "val_" + tag[len("epoch_"):]
+        elif run == "examples":
+            key = "example " + tag.replace("/", " ").replace("_", " ")
+            key = " ".join(word for word in key.split() if not word.isdigit())
+        else:
+            continue
+        if key in ("learning_rate",):
+            continue
+        history[key] = group.sort_values("step").value.tolist()
+    steps = sorted(scalars.step.unique()) if len(scalars) else []
+    history["epoch"] = [int(s) + 1 for s in steps]
+    return history
 
 
 def scalar_table(scalars, tags: Sequence[str] | None = None):
