@@ -222,6 +222,12 @@ def crop_offsets(shape: Sequence[int], crop_size: Sequence[int], n_crops: int) -
     return offsets[: max(1, int(n_crops))]
 
 
+def centre_crop(images: np.ndarray, crop_size: Sequence[int]) -> np.ndarray:
+    """The central ``crop_size`` block of every volume of ``[N, z, y, x, C]``."""
+    z, y, x = crop_offsets(np.shape(images)[1:], crop_size, 1)[0]
+    return images[:, z:z + crop_size[0], y:y + crop_size[1], x:x + crop_size[2]]
+
+
 def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
                        n_crops: int = 5, flip: bool = True, batch_size: int = 4) -> np.ndarray:
     """Test-time averaging: the mean prediction over ``n_crops`` fixed crops (and their flips)."""
@@ -236,6 +242,37 @@ def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
             total = total + model.predict(view, batch_size=batch_size, verbose=0)
             views += 1
     return np.asarray(total / views)
+
+
+def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validation_data=None,
+        validation_steps: int | None = None, verbose: int | str = 0):
+    """``training.fit`` for models whose output is not a label map (a number, a class, an image).
+
+    Same run folder layout as :func:`course_utils.training.fit`: TensorBoard logs under
+    ``run_dir/logs``, a checkpoint after every epoch, and resuming where a run stopped;
+    only the segmentation-specific example logger (Dice per label, a predicted label
+    slice) is left out, since these models predict no labels.
+    """
+    from pathlib import Path
+
+    import keras
+
+    from course_utils import training
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    initial_epoch = training.restore(model, run_dir)
+    if initial_epoch >= epochs:
+        print(f"{run_dir.name}: already trained for {initial_epoch} epochs; nothing to do")
+    elif initial_epoch:
+        print(f"{run_dir.name}: resuming after epoch {initial_epoch} of {epochs}")
+    callbacks = [
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        training._checkpoint_callback(run_dir, training.architecture_fingerprint(model), 2),
+    ]
+    return model.fit(train_ds, epochs=epochs, initial_epoch=min(initial_epoch, epochs),
+                     steps_per_epoch=steps_per_epoch, validation_data=validation_data,
+                     validation_steps=validation_steps, callbacks=callbacks, verbose=verbose)
 
 
 # =============================================================================
