@@ -135,3 +135,11 @@ def test_fit_and_save_load_round_trip(loss, tmp_path):
     np.testing.assert_allclose(float(loaded.loss(y, model.predict(x, verbose=0))),
                                float(loss(y, model.predict(x, verbose=0))), rtol=1e-6)
     assert type(loss).from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_exercise_check_median_frequency():
+    from course_utils import exercises
+
+    labels = [np.array([0, 0, 0, 1, 2, 2]), np.array([0, 0, 1, 1, 1, 1])]
+    assert exercises.check_median_frequency(losses.median_frequency_weights(labels, 3), labels, 3)
+    assert not exercises.check_median_frequency(np.ones(3), labels, 3)

@@ -130,3 +130,18 @@ def test_foreground_mask_finds_a_sphere():
     # the holes of a hollow object are filled
     hollow = np.where(sphere & ~ndimage.binary_erosion(sphere, iterations=3), 100.0, 5.0)
     assert pp.foreground_mask(hollow.astype(np.float32))[15, 14, 16]
+
+
+def test_exercise_checks_03(capsys):
+    from course_utils import exercises
+
+    x = _volume()
+    mask = x > np.median(x)
+    inside = x[mask].astype(np.float64)
+    assert exercises.check_masked_whitening((x - inside.mean()) / inside.std(), x, mask)
+    assert not exercises.check_masked_whitening(pp.whiten(x), x, mask)  # whole-volume stats
+    assert not exercises.check_masked_whitening(None, x, mask)
+    assert exercises.check_brain_window((0, 80))
+    assert not exercises.check_brain_window((-1000, 1000))
+    assert not exercises.check_brain_window("brain")
+    assert "Hint" in capsys.readouterr().out
