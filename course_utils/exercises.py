@@ -126,10 +126,13 @@ def check_io_bound(answer: Any, seconds_per_batch: dict, step_seconds: float) ->
     expected = sorted(k for k, v in seconds_per_batch.items() if v > step_seconds)
     ok = (not _missing(answer) and not isinstance(answer, str)
           and sorted(map(str, answer)) == expected)
+    success = (f"{expected}: only these make the training step wait; for the others the step "
+               "itself is the bottleneck." if expected else
+               "none: every pipeline delivers a batch faster than one training step, so a faster "
+               "pipeline would not speed this training up.")
     return feedback(
         ok,
-        f"{expected or 'none'}: only these make the training step wait; for the others the "
-        "step itself is the bottleneck, and a faster pipeline would not speed training up.",
+        success,
         hint="compare each pipeline's seconds per batch with the seconds of one training step; "
              "answer a list of names (an empty list if none)",
         answer=answer,

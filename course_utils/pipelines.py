@@ -113,7 +113,8 @@ def read_fn(file_references: Any, mode: Any, params: Mapping[str, Any] | None = 
     ``"label"``, or a scalar column such as ``"age"``; default ``"label"``),
     ``whiten`` (default True), ``example_size`` (z, y, x patch size; None = whole
     volume), ``n_examples`` (patches per subject), ``seed``. In predict mode only
-    features (plus ``subject_id``) are yielded, always for whole volumes.
+    features (plus ``subject_id``) are yielded, always for whole volumes; with
+    ``label=None`` (or an empty target) train/eval examples have features only.
     """
     from course_utils import preprocessing
 
@@ -146,23 +147,27 @@ def read_fn(file_references: Any, mode: Any, params: Mapping[str, Any] | None = 
         if mode == "predict":
             yield {"features": {"x": image, "subject_id": subject}}
             continue
-        y = label if is_map else np.asarray(target, dtype=np.float32)
+        has_target = target is not None and not (isinstance(target, float) and np.isnan(target))
+        y = label if is_map else (np.asarray(target, dtype=np.float32) if has_target else None)
         if example_size is None:
-            yield {"features": {"x": image}, "labels": {"y": y}}
-            continue
-        where = row[sequences[0]]
-        patches, label_patches = extract_random_example_array(
-            image, label if is_map else None, example_size, n_examples, rng, where=str(where))
+            patches, label_patches = image[None], None if label is None else label[None]
+        else:
+            patches, label_patches = extract_random_example_array(
+                image, label if is_map else None, example_size, n_examples, rng,
+                where=str(row[sequences[0]]))
         for k in range(len(patches)):
-            yield {"features": {"x": patches[k]},
-                   "labels": {"y": label_patches[k] if is_map else y}}
+            example = {"features": {"x": patches[k]}}
+            if has_target:  # no target given (label=None): features only
+                example["labels"] = {"y": label_patches[k] if is_map else y}
+            yield example
 
 
 def generator_dataset(file_references: Any, mode: Any = "train",
                       params: Mapping[str, Any] | None = None, batch_size: int | None = None,
                       repeat: bool = False):
     """``tf.data.Dataset.from_generator`` around :func:`read_fn`: elements ``(x, y)``
-    (``x`` alone in predict mode); one Python thread reads, whitens and cuts everything."""
+    (``x`` alone in predict mode or without a target); one Python thread reads, whitens and
+    cuts everything."""
     tf = _tf()
     mode = _mode(mode)
     rows = _rows(file_references)
@@ -173,7 +178,7 @@ def generator_dataset(file_references: Any, mode: Any = "train",
     x_spec = tf.TensorSpec((None, None, None, x0.shape[-1]) if params is None or params.get(
         "example_size") is None else x0.shape, tf.float32)
 
-    if mode == "predict":
+    if "labels" not in first:  # predict mode, or no target column
         def gen():
             for ex in read_fn(rows, mode, params):
                 yield ex["features"]["x"]
@@ -549,29 +554,28 @@ def whiten_tf(x, axis=(-4, -3, -2), eps: float = 1e-8):
     return (x - mean) / tf.where(std < eps, tf.ones_like(std), std)
 
 
-_XLA_WHITEN: dict[bool, Any] = {}
+_FUSED: dict[bool, Any] = {}
 
 
-def _whiten_flat(flat, whiten: bool, slope: float, inter: float, jit: bool):
-    """Raw voxels ``[batch, n]`` (any dtype) -> float32, scaled, whitened per row.
+def _fused_whitener(jit: bool = True):
+    """A compiled ``(raw [batch, n], slope, inter, whiten) -> float32 [batch, n]`` function.
 
-    One XLA-compiled function, so the cast, scaling and both statistics are
-    fused into a few passes over the batch instead of one pass per TF op.
+    Cast, scaling and whitening (statistics per row) in one XLA-compiled function,
+    so they are fused into a few passes over the batch instead of one per TF op.
+    Built once, eagerly (not inside a tf.data trace).
     """
     tf = _tf()
-    key = jit
-    if key not in _XLA_WHITEN:
-        @tf.function(jit_compile=jit, reduce_retracing=True)
-        def fused(v, slope, inter, do_whiten):
+    if jit not in _FUSED:
+        @tf.function(jit_compile=jit, reduce_retracing=True, autograph=False)
+        def fused(v, slope, inter, do_whiten: bool):
             v = tf.cast(v, tf.float32) * slope + inter
             if not do_whiten:
                 return v
             mean = tf.reduce_mean(v, axis=1, keepdims=True)
             var = tf.reduce_mean(tf.square(v - mean), axis=1, keepdims=True)
             return (v - mean) * tf.math.rsqrt(tf.maximum(var, 1e-16))
-        _XLA_WHITEN[key] = fused
-    return _XLA_WHITEN[key](flat, tf.constant(slope, tf.float32), tf.constant(inter, tf.float32),
-                            bool(whiten))
+        _FUSED[jit] = fused
+    return _FUSED[jit]
 
 
 def volume_stats(path: PathLike, info: Mapping[str, Any] | None = None,
@@ -656,6 +660,8 @@ def nifti_dataset(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
         ds = ds.repeat()
 
     if size is None:
+        fused = _fused_whitener(jit)
+
         def records(file, footer, info):
             nbytes = int(np.prod(shape)) * info["dtype"].itemsize
             return tf.data.FixedLengthRecordDataset(
@@ -676,7 +682,8 @@ def nifti_dataset(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
 
         def decode_batch(*element):
             flat = decode(element[0], layout)
-            x = _whiten_flat(flat, whiten, layout["slope"], layout["inter"], jit)
+            x = fused(flat, tf.constant(layout["slope"], tf.float32),
+                      tf.constant(layout["inter"], tf.float32), bool(whiten))
             x = tf.reshape(x, (-1, *shape, 1))
             if len(element) == 1:
                 return x
@@ -746,9 +753,50 @@ def time_per_batch(dataset, n_batches: int, warmup: int = 1) -> float:
     return (time.perf_counter() - start) / max(1, int(n_batches))
 
 
+# =============================================================================
+# Volumes for the benchmark (lesson 02)
+# =============================================================================
+
+
+def synthetic_volume(shape: Sequence[int], seed: int) -> np.ndarray:
+    """An int16 head-like volume ``[z, y, x]``: smooth texture in an ellipsoid, noise, zero
+    outside (int16, as scanners store MR)."""
+    from scipy import ndimage
+
+    shape = tuple(int(s) for s in shape)
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(size=[max(2, s // 8) for s in shape])
+    texture = ndimage.zoom(coarse, [s / c for s, c in zip(shape, coarse.shape, strict=True)],
+                           order=1)[: shape[0], : shape[1], : shape[2]]
+    grid = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij", sparse=True)
+    inside = sum(g**2 for g in grid) < 0.8
+    vol = np.where(inside, 600 + 150 * texture + rng.normal(0, 20, shape), 0)
+    return np.clip(vol, 0, 32000).astype(np.int16)
+
+
+def write_synthetic_volumes(folder: PathLike, n: int, shape: Sequence[int],
+                            spacing: float = 1.0) -> dict[str, list[str]]:
+    """Write ``n`` synthetic volumes as ``.nii.gz`` and uncompressed ``.nii`` (kept if already
+    there); returns ``{"gz": [...], "nii": [...]}``."""
+    import SimpleITK as sitk
+
+    folder = Path(folder)
+    out: dict[str, list[str]] = {"gz": [], "nii": []}
+    for k in range(int(n)):
+        p_gz, p_nii = folder / f"vol{k:04d}.nii.gz", folder / f"vol{k:04d}.nii"
+        if not (p_gz.is_file() and p_nii.is_file()):
+            img = sitk.GetImageFromArray(synthetic_volume(shape, seed=k))
+            img.SetSpacing((float(spacing),) * 3)
+            io.write_image(img, p_gz)
+            io.write_image(img, p_nii)
+        out["gz"].append(str(p_gz))
+        out["nii"].append(str(p_nii))
+    return out
+
+
 __all__ = [
     "AUTOTUNE", "MODES", "extract_random_example_array", "generator_dataset", "memory_dataset",
     "nifti_dataset", "nifti_info", "read_fn", "read_nifti_patch", "serialize_example",
-    "tfrecord_dataset", "tfrecord_spec", "time_per_batch", "volume_stats", "whiten_tf",
-    "write_tfrecords",
+    "synthetic_volume", "tfrecord_dataset", "tfrecord_spec", "time_per_batch", "volume_stats",
+    "whiten_tf", "write_synthetic_volumes", "write_tfrecords",
 ]

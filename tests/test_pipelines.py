@@ -291,3 +291,27 @@ def test_whiten_tf_matches_preprocessing_whiten():
     ours = pipelines.whiten_tf(tf.constant(x)).numpy()
     ref = np.stack([preprocessing.whiten(v) for v in x])
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_read_fn_without_target_yields_features_only(cohort):
+    out = list(pipelines.read_fn(cohort, "train", {"label": None, "example_size": (4, 4, 4),
+                                                   "n_examples": 2}))
+    assert len(out) == 6 and all(set(ex) == {"features"} for ex in out)
+    ds = pipelines.generator_dataset(cohort, "train", {"label": None}, batch_size=3)
+    assert next(iter(ds)).shape == (3, *SHAPE, 1)
+
+
+def test_memmap_patches_are_whitened_with_volume_statistics(nifti_files):
+    files = nifti_files["nii"]
+    for path in files[:2]:
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(path, sitk.sitkFloat64))
+        assert pipelines.volume_stats(path) == pytest.approx((ref.mean(), ref.std()), rel=1e-9)
+        assert pipelines.volume_stats(path, chunk_voxels=100) == pytest.approx(
+            (ref.mean(), ref.std()), rel=1e-9)
+    ds = pipelines.nifti_dataset(files[:1], batch_size=2, patch_size=(4, 5, 6), n_patches=2,
+                                 seed=1)
+    raw = pipelines.nifti_dataset(files[:1], batch_size=2, patch_size=(4, 5, 6), n_patches=2,
+                                  seed=1, whiten=False)
+    ref = sitk.GetArrayFromImage(sitk.ReadImage(files[0], sitk.sitkFloat64))
+    np.testing.assert_allclose(next(iter(ds)).numpy(),
+                               (next(iter(raw)).numpy() - ref.mean()) / ref.std(), atol=1e-4)
