@@ -5,10 +5,10 @@
     python benchmarks/augmentation_cost.py --shape 95 117 99 --channels 1 --repeats 5
 
 The volume is the MNI152 template (shipped in nilearn) resampled to the
-preset's spacing, repeated as C channels, with a 5-class label map made by
-thresholding it; the shape therefore equals the cohort's standardised shape
-(binder: 2 mm, [z, y, x] = 95 x 117 x 99). Single-threaded numpy/scipy;
-inside tf.data, map(num_parallel_calls=AUTOTUNE) runs one per core.
+preset's spacing and cropped/padded to the standardised cohort's shape
+(data.synthetic.standard_shape), repeated as C channels, with a 5-class label
+map made by thresholding it. No cohort files are needed. Single-threaded
+numpy/scipy; inside tf.data, map(num_parallel_calls=AUTOTUNE) runs one per core.
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ def test_volume(preset: str = "binder", channels: int = 3, shape=None):
     spacing = config.preset_defaults("04_augmentation", preset)["spacing"]
     template = preprocessing.mni_template(2 if spacing >= 2 else 1)
     template = preprocessing.resample_isotropic(template, spacing)
+    if shape is None:
+        from course_utils.data import synthetic
+
+        size_xyz = synthetic.standard_shape(spacing)
+    else:
+        size_xyz = list(reversed(shape))
+    template = preprocessing.crop_or_pad(preprocessing.reorient(template, "LPS"), size_xyz)
     t1 = sitk.GetArrayFromImage(template).astype(np.float32)
-    if shape is not None:
-        t1 = sitk.GetArrayFromImage(preprocessing.crop_or_pad(
-            sitk.GetImageFromArray(t1), list(reversed(shape))))
     label = np.digitize(t1, np.quantile(t1, [0.5, 0.7, 0.85, 0.99])).astype(np.uint8)
     return np.repeat(t1[..., None], channels, axis=-1), label
 

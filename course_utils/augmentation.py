@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from course_utils.errors import ConfigError, ShapeError
+from course_utils.preprocessing import check_intensity_image, check_label_map
 
 Array = np.ndarray
 Pair = tuple[Array, Array | None]
@@ -39,6 +40,8 @@ def _spatial_shape(image: Array, label: Array | None) -> tuple[int, int, int]:
             f"image must be [z, y, x] or [z, y, x, C], got shape {image.shape}"
         )
     shape = tuple(image.shape[:3])
+    if label is not None:
+        check_label_map(label)  # an intensity image passed as labels is an error
     if label is not None and tuple(np.shape(label)) != shape:
         raise ShapeError(
             f"label shape {np.shape(label)} does not match the image's spatial shape {shape}; "
@@ -71,7 +74,7 @@ def _per_channel(image: Array, fn: Callable[[Array], Array]) -> Array:
 def gaussian_noise(image: Array, rng: np.random.Generator, sigma: float = 0.05) -> Array:
     """Add zero-mean Gaussian noise whose standard deviation is ``sigma`` x the image's std."""
     rng = _check_rng(rng)
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(check_intensity_image(image), dtype=np.float32)
     scale = np.float32(float(sigma) * float(image.std()))
     return image + rng.standard_normal(image.shape, dtype=np.float32) * scale
 
@@ -79,7 +82,7 @@ def gaussian_noise(image: Array, rng: np.random.Generator, sigma: float = 0.05) 
 def random_offset(image: Array, rng: np.random.Generator, max_offset: float = 0.1) -> Array:
     """Add one random offset per channel, uniform in +-``max_offset`` x the channel's std."""
     rng = _check_rng(rng)
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(check_intensity_image(image), dtype=np.float32)
     n_channels = image.shape[-1] if image.ndim == 4 else 1
     offsets = rng.uniform(-max_offset, max_offset, n_channels)
     std = np.array([image[..., c].std() for c in range(n_channels)]) if image.ndim == 4 \
@@ -101,7 +104,7 @@ def gamma_contrast(
     if not 0 < low <= high:
         raise ConfigError(f"gamma_range must be 0 < low <= high, got {gamma_range}")
     gamma = float(np.exp(rng.uniform(np.log(low), np.log(high))))
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(check_intensity_image(image), dtype=np.float32)
 
     def one(x: Array) -> Array:
         lo, hi = float(x.min()), float(x.max())
@@ -122,7 +125,7 @@ def bias_field(
     One field for all channels.
     """
     rng = _check_rng(rng)
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(check_intensity_image(image), dtype=np.float32)
     shape = image.shape[:3]
     z, y, x = (np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in shape)
     log_field = np.zeros(shape, dtype=np.float32)
@@ -158,6 +161,7 @@ def random_flip(
 ) -> Pair:
     """Flip along ``axis`` with probability ``p`` (image and labels together)."""
     rng = _check_rng(rng)
+    _spatial_shape(image, label)
     if rng.uniform() < p:
         return flip_lr(image, label, axis=axis)
     return np.array(image, copy=True), None if label is None else np.array(label, copy=True)
@@ -193,6 +197,7 @@ def rotate(image: Array, label: Array | None, degrees: Sequence[float]) -> Pair:
     Assumes (near-)isotropic voxels, as after resample_isotropic.
     """
     shape = _spatial_shape(image, label)
+    check_intensity_image(image)  # labels in the image slot would be interpolated linearly
     matrix = _rotation_matrix(np.deg2rad(np.asarray(degrees, dtype=float)))
     centre = (np.asarray(shape, dtype=float) - 1) / 2
     # output voxel q samples the input at R^T (q - c) + c (rotation of the content by R)
@@ -241,6 +246,7 @@ def elastic(
     """
     rng = _check_rng(rng)
     shape = _spatial_shape(image, label)
+    check_intensity_image(image)  # labels in the image slot would be interpolated linearly
     if strength < 0 or control_points < 2:
         raise ConfigError("elastic needs strength >= 0 and control_points >= 2")
     coarse = rng.normal(0.0, float(strength), (3, *(control_points,) * 3)).astype(np.float32)

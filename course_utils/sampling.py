@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from course_utils.errors import ConfigError, DataError, ShapeError
-from course_utils.preprocessing import check_label_map
+from course_utils.preprocessing import check_intensity_image, check_label_map
 
 
 def _patch_size(patch_size: int | Sequence[int]) -> tuple[int, int, int]:
@@ -37,7 +37,7 @@ def _patch_size(patch_size: int | Sequence[int]) -> tuple[int, int, int]:
 
 def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int]):
     """Check shapes; return image as [z, y, x, C], the label, the patch size and the shape."""
-    image = np.asarray(image)
+    image = check_intensity_image(image)  # a label map passed as the image is an error
     if image.ndim == 3:
         image = image[..., None]
     if image.ndim != 4:

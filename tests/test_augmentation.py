@@ -203,3 +203,19 @@ def test_exercise_check_flip_pair(capsys):
     assert not exercises.check_flip_pair((np.flip(image, 2), label), image, label)
     assert "labels are not" in capsys.readouterr().out
     assert not exercises.check_flip_pair(aug.flip_lr(image, label, axis=1), image, label)
+
+
+def test_label_map_and_image_swapped_are_errors():
+    from course_utils.errors import DataError
+
+    image, label = _pair()
+    rng = np.random.default_rng(0)
+    for fn in INTENSITY.values():
+        with pytest.raises(DataError, match="label map"):
+            fn(label, rng)
+    with pytest.raises(DataError, match="label map"):  # would be interpolated linearly
+        aug.random_rotation(label, None, rng)
+    with pytest.raises(DataError, match="label map"):
+        aug.elastic(label, None, rng)
+    with pytest.raises(DataError, match="intensity image"):
+        aug.random_flip(image, image[..., 1], rng)

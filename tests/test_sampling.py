@@ -117,3 +117,9 @@ def test_class_frequencies_matches_bincount():
     freq = sampling.class_frequencies([label, label[:5]], 4)
     counts = np.bincount(np.concatenate([label.ravel(), label[:5].ravel()]), minlength=4)
     np.testing.assert_allclose(freq, counts / counts.sum())
+
+
+def test_label_map_given_as_image_is_an_error():
+    _, label = _volume()
+    with pytest.raises(DataError, match="label map"):
+        sampling.random_patches(label, label, 4, 2, np.random.default_rng(0))
