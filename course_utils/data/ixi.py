@@ -1,0 +1,348 @@
+"""IXI: the real brain MR database, downloaded on request (never by default).
+
+``load("ixi", preset, site="HH", modalities=("t1",))`` downloads ``IXI-T1.tar``
+(and ``IXI-T2.tar`` / ``IXI-PD.tar`` when asked; several GB each) and the
+demographics ``IXI.xls`` with pooch, with a progress bar. Downloads resume
+after an interruption (HTTP range requests into a ``.part`` file), land under
+their final name only once complete, and are hash-checked: IXI publishes no
+checksums, so the SHA-256 of each file is recorded on the first successful
+download and every later use is verified against it (delete
+``downloads/hashes.json`` if the server's files legitimately change).
+
+Archives are extracted safely (regular files only; nothing may land outside
+the target folder). Kept: one site (``HH`` = Hammersmith by default, as DLTK;
+also ``Guys``, ``IOP``), subjects having every requested modality and an age
+and sex in the table, the first ``n_subjects`` of them (default: the preset's).
+The ``.xls`` becomes ``demographics.csv`` with the IXI columns. Each image is
+also resampled (B-spline) to 1 mm and 2 mm isotropic under ``resampled_1mm/``
+and ``resampled_2mm/`` (option ``resample_to``), as DLTK did.
+
+Note: IXI's T1, T2 and PD are not acquired on one voxel grid, so
+:func:`~course_utils.data.check_subject` will report their geometries differ;
+``standardize=True`` gives them one shape, not one alignment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from course_utils import config
+from course_utils.data import _common
+from course_utils.errors import ConfigError, DataError, DownloadError
+from course_utils.files import atomic_dir, atomic_path
+
+BASE_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI/"
+ARCHIVES = {"t1": "IXI-T1.tar", "t2": "IXI-T2.tar", "pd": "IXI-PD.tar"}
+MODALITY_TAGS = {"t1": "T1", "t2": "T2", "pd": "PD"}
+DEMOGRAPHICS = "IXI.xls"
+SITES = ("HH", "Guys", "IOP")
+# IXI publishes no checksums: hashes are recorded on first download (downloads/hashes.json).
+PUBLISHED_HASHES: dict[str, str | None] = {name: None for name in [*ARCHIVES.values(),
+                                                                    DEMOGRAPHICS]}
+OPTIONS = ("site", "modalities", "base_url", "n_subjects", "resample_to", "spacing",
+           "demographics_file", "workers", "timeout")
+
+
+class ResumableDownloader:
+    """A pooch downloader that resumes into ``<final>.part`` with HTTP range requests."""
+
+    def __init__(self, part: Path, progress: bool = True, timeout: float = 60.0) -> None:
+        self.part = Path(part)
+        self.progress = progress
+        self.timeout = timeout
+
+    def __call__(self, url: str, output_file: str, pooch_obj: Any = None,
+                 check_only: bool = False) -> bool | None:
+        import requests
+        from tqdm.auto import tqdm
+
+        if check_only:
+            return True
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        done = self.part.stat().st_size if self.part.exists() else 0
+        headers = {"Range": f"bytes={done}-"} if done else {}
+        try:
+            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as resp:
+                if resp.status_code == 416 and done:  # nothing left: the part is complete
+                    total = done
+                else:
+                    if resp.status_code == 404:
+                        raise DownloadError(
+                            f"{url} was not found (HTTP 404); check the `base_url` option "
+                            f"(default {BASE_URL}) and your network, then run again"
+                        )
+                    resp.raise_for_status()
+                    if resp.status_code != 206:  # server ignored the range: start over
+                        done = 0
+                    length = resp.headers.get("Content-Length")
+                    total = done + int(length) if length is not None else None
+                    mode = "ab" if done else "wb"
+                    with open(self.part, mode) as handle, tqdm(
+                        total=total, initial=done, unit="B", unit_scale=True,
+                        desc=Path(url).name, disable=not self.progress,
+                    ) as bar:
+                        for chunk in resp.iter_content(1 << 16):
+                            handle.write(chunk)
+                            bar.update(len(chunk))
+        except DownloadError:
+            raise
+        except (requests.RequestException, OSError) as exc:
+            if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+                raise DataError(f"the disk is full while downloading {url} into {self.part}; "
+                                "free some space and run again (it resumes)") from None
+            raise DownloadError(
+                f"downloading {url} failed ({type(exc).__name__}: {exc}); "
+                f"{self._got()} kept in {self.part}; run again to resume"
+            ) from None
+        got = self.part.stat().st_size
+        if total is not None and got != total:
+            raise DownloadError(
+                f"the connection dropped while downloading {url}: {got} of {total} bytes; "
+                f"the partial file {self.part} is never used as is - run again to resume"
+            )
+        shutil.move(str(self.part), output_file)
+        return None
+
+    def _got(self) -> str:
+        size = self.part.stat().st_size if self.part.exists() else 0
+        return f"{size} bytes"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(name: str, downloads: Path, base_url: str, progress: bool = True,
+          timeout: float = 60.0) -> Path:
+    """Download ``name`` (or reuse it) and verify it against the published/recorded hash."""
+    import pooch
+
+    registry_path = downloads / "hashes.json"
+    registry = _common.read_json(registry_path) or {}
+    known = PUBLISHED_HASHES.get(name) or registry.get(name)
+    url = base_url.rstrip("/") + "/" + name
+    target = downloads / name
+    downloader = ResumableDownloader(downloads / f"{name}.part", progress, timeout)
+    try:
+        path = Path(pooch.retrieve(url, known_hash=f"sha256:{known}" if known else None,
+                                   fname=name, path=downloads, downloader=downloader,
+                                   progressbar=False))
+    except ValueError as exc:  # pooch: hash mismatch; it has removed the download
+        target.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{url} does not match the SHA-256 recorded for it ({known[:12]}...): {exc}. "
+            "Nothing was kept. Run again to retry; if the server's file really changed, "
+            f"delete {registry_path}"
+        ) from None
+    if not known:
+        registry[name] = sha256(path)
+        _common.write_json(registry_path, registry)
+    return path
+
+
+def _forget(name: str, downloads: Path) -> None:
+    """Remove a bad download and its recorded hash so that the next run fetches it afresh."""
+    (downloads / name).unlink(missing_ok=True)
+    registry = _common.read_json(downloads / "hashes.json") or {}
+    if name in registry and not PUBLISHED_HASHES.get(name):
+        registry.pop(name)
+        _common.write_json(downloads / "hashes.json", registry)
+
+
+def safe_members(tar: tarfile.TarFile, target: Path, wanted: set[str]) -> list[tarfile.TarInfo]:
+    """Regular-file members in ``wanted`` whose paths stay inside ``target``."""
+    root = target.resolve()
+    members = []
+    for member in tar.getmembers():
+        name = Path(member.name).name
+        if name not in wanted or not member.isfile():
+            continue
+        dest = (root / member.name).resolve()
+        if root not in dest.parents:
+            raise DataError(f"archive member {member.name!r} would escape {target}; refusing "
+                            "to extract - the archive is not a genuine IXI file, delete it")
+        members.append(member)
+    return members
+
+
+def extract(archive: Path, target: Path, wanted: set[str]) -> None:
+    """Safely extract the wanted files of ``archive`` flat into ``target`` (atomically)."""
+    try:
+        with tarfile.open(archive) as tar, atomic_dir(target) as tmp:
+            for member in safe_members(tar, tmp, wanted):
+                src = tar.extractfile(member)
+                if src is None:
+                    continue
+                with atomic_path(tmp / Path(member.name).name) as out, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno == 28:
+            raise
+        raise DataError(f"{archive} is corrupt or truncated ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def list_archive(archive: Path) -> list[str]:
+    try:
+        with tarfile.open(archive) as tar:
+            return [Path(m.name).name for m in tar.getmembers() if m.isfile()]
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(f"{archive} is corrupt or truncated ({_one_line(exc)})") from None
+
+
+def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for dataset 'ixi'; "
+                          f"valid options: {', '.join(OPTIONS)}")
+    site = options.get("site") or "HH"
+    if site not in SITES:
+        raise ConfigError(f"unknown IXI site {site!r}; choose one of {', '.join(SITES)}")
+    mods = options.get("modalities") or ("t1",)
+    mods = (mods,) if isinstance(mods, str) else tuple(mods)
+    bad = [m for m in mods if m not in ARCHIVES]
+    if bad:
+        raise ConfigError(f"unknown IXI modality {bad}; choose from {', '.join(ARCHIVES)}")
+    n = options.get("n_subjects") or config.COMMON[preset]["n_subjects"]
+    resample_to = tuple(float(s) for s in (options.get("resample_to") or (1.0, 2.0)))
+    return {
+        "site": site, "modalities": list(mods), "n_subjects": int(n),
+        "base_url": str(options.get("base_url") or BASE_URL),
+        "resample_to": list(resample_to),
+        "spacing": float(options.get("spacing") or config.COMMON[preset]["spacing"]),
+        "demographics_file": str(options.get("demographics_file") or DEMOGRAPHICS),
+        "timeout": float(options.get("timeout") or 60.0),
+        "workers": options.get("workers"),
+    }
+
+
+def _resample_task(task: dict[str, Any]) -> None:
+    from course_utils.preprocessing import resample_isotropic
+
+    image = _common.read_image(task["src"])
+    _common.write_image(resample_isotropic(image, task["spacing"]), task["dst"])
+
+
+def load(preset: str, *, dest: Path | None = None, progress: bool = True,
+         **options: Any) -> pd.DataFrame:
+    """Download (once), extract, select, convert demographics, resample; return the table."""
+    opts = resolve_options(preset, options)
+    base = Path(dest) if dest is not None else config.data_dir() / "ixi"
+    downloads = base / "downloads"
+    root = base / f"{opts['site']}_{'_'.join(opts['modalities'])}_n{opts['n_subjects']}"
+    downloads.mkdir(parents=True, exist_ok=True)
+
+    with _common.folder_lock(downloads):
+        demo_file = fetch(opts["demographics_file"], downloads, opts["base_url"], progress,
+                          opts["timeout"])
+        archives = {m: fetch(ARCHIVES[m], downloads, opts["base_url"], progress, opts["timeout"])
+                    for m in opts["modalities"]}
+    registry = _common.read_json(downloads / "hashes.json") or {}
+    params = {key: opts[key] for key in ("site", "modalities", "n_subjects", "resample_to")}
+    params["hashes"] = {p.name: registry.get(p.name) for p in [demo_file, *archives.values()]}
+
+    with _common.folder_lock(root):
+        if _common.manifest_ok(root, params) is None:
+            try:
+                _prepare(root, params, opts, demo_file, archives, progress)
+            except DataError as exc:
+                if "corrupt or truncated" in str(exc):
+                    bad = [p for p in [demo_file, *archives.values()] if str(p) in str(exc)]
+                    for path in bad:
+                        _forget(path.name, downloads)
+                    raise DataError(f"{exc}; it has been deleted - run again to download it "
+                                    "afresh") from None
+                raise
+    manifest = _common.read_json(root / _common.MANIFEST)
+    df = pd.DataFrame(manifest["rows"])
+    for col in ["t1", "t2", "pd"]:
+        if col in df:
+            df[col] = [str(root / p) for p in df[col]]
+    df["label"] = None
+    df = df[["subject_id", *opts["modalities"], "label", "age", "sex"]]
+    df["split"] = _common.assign_splits(list(df["sex"]), list(df["age"]), list(df["subject_id"]))
+    df.attrs.update(name="ixi", sequences=list(opts["modalities"]), spacing=opts["spacing"],
+                    root=str(root), site=opts["site"],
+                    resampled={f"{s:g}mm": str(root / f"resampled_{s:g}mm")
+                               for s in opts["resample_to"]})
+    return df
+
+
+def _prepare(root: Path, params: dict[str, Any], opts: dict[str, Any], demo_file: Path,
+             archives: dict[str, Path], progress: bool) -> None:
+    _common.reset_folder(root)
+    table = _common.read_demographics(demo_file)
+    table = table.dropna(subset=["AGE", "SEX_ID (1=m, 2=f)"])
+    table = table.drop_duplicates(subset="IXI_ID", keep="first").set_index("IXI_ID")
+    names = {m: list_archive(a) for m, a in archives.items()}
+    subjects: dict[str, dict[str, str]] = {}
+    for mod, files in names.items():
+        tag = f"-{MODALITY_TAGS[mod]}.nii.gz"
+        for fname in files:
+            if not fname.endswith(tag):
+                continue
+            sid = fname[: -len(tag)]
+            parts = sid.split("-")
+            if len(parts) < 2 or parts[1] != opts["site"]:
+                continue
+            subjects.setdefault(sid, {})[mod] = fname
+    selected = []
+    for sid in sorted(subjects):
+        try:
+            ixi_id = int(sid.split("-")[0].removeprefix("IXI"))
+        except ValueError:
+            continue
+        if set(subjects[sid]) == set(opts["modalities"]) and ixi_id in table.index:
+            selected.append((sid, ixi_id))
+    selected = selected[: opts["n_subjects"]]
+    if not selected:
+        raise DataError(f"no IXI subject of site {opts['site']} has all of "
+                        f"{opts['modalities']} and demographics in {demo_file}")
+    raw = root / "raw"
+    for mod, archive in archives.items():
+        wanted = {subjects[sid][mod] for sid, _ in selected}
+        extract(archive, raw / mod, wanted)
+    rows, tasks, written = [], [], []
+    for sid, ixi_id in selected:
+        entry = table.loc[ixi_id]
+        row: dict[str, Any] = {"subject_id": sid, "ixi_id": ixi_id,
+                               "age": float(entry["AGE"]),
+                               "sex": _common.sex_from_code(entry["SEX_ID (1=m, 2=f)"])}
+        for mod in opts["modalities"]:
+            src = raw / mod / subjects[sid][mod]
+            _common.read_image(src, header_only=True)  # a clear error if unreadable
+            row[mod] = str(src.relative_to(root))
+            written.append(src)
+            for s in params["resample_to"]:
+                dst = root / f"resampled_{s:g}mm" / sid / f"{MODALITY_TAGS[mod]}.nii.gz"
+                tasks.append({"src": str(src), "dst": str(dst), "spacing": s})
+                written.append(dst)
+        rows.append(row)
+    _common.parallel_map(_resample_task, tasks, workers=opts["workers"], progress=progress,
+                         desc="resampling IXI")
+    demo = pd.DataFrame({"IXI_ID": [r["ixi_id"] for r in rows],
+                         "SEX_ID (1=m, 2=f)": [1 if r["sex"] == "M" else 2 for r in rows],
+                         "AGE": [r["age"] for r in rows]})
+    with atomic_path(root / "demographics.csv") as tmp:
+        demo.to_csv(tmp, index=False)
+    written.append(root / "demographics.csv")
+    _common.write_json(root / _common.MANIFEST, {
+        "params": params,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z") + f"/{time.time_ns()}",
+        "files": _common.file_entries(root, written),
+        "rows": rows,
+    })
