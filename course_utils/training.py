@@ -278,7 +278,8 @@ def _example_callback(log_dir: Path, example, label_names: Mapping[int, str] | N
             with self.writer.as_default(step=epoch):
                 for k in range(n_classes):
                     if np.isfinite(dice[k]):
-                        tf.summary.scalar(f"dice/{k}_{names.get(k, k)}", float(dice[k]))
+                        tf.summary.scalar(f"dice/{k}_{str(names.get(k, k)).replace(' ', '_')}",
+                                          float(dice[k]))
                 foreground = dice[1:][np.isfinite(dice[1:])]
                 if foreground.size:
                     tf.summary.scalar("dice/mean_foreground", float(foreground.mean()))
@@ -357,6 +358,7 @@ def fit(
         validation_steps=validation_steps,
         callbacks=all_callbacks,
         verbose=verbose,
+        shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset),
     )
 
 
@@ -378,7 +380,8 @@ def read_scalars(run_dir: str | Path):
     rows = []
     for path in sorted(root.rglob("events.out.tfevents.*")):
         run = path.parent.relative_to(root).as_posix()
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.HasField("simple_value"):
                     number = float(value.simple_value)
