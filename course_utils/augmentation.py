@@ -344,7 +344,13 @@ def map_dataset(
     """
     import tensorflow as tf
 
-    spec_image, spec_label = dataset.element_spec
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ConfigError(
+            f"map_dataset needs a dataset of (image, label) pairs, got elements {spec}; "
+            "map it to pairs first, e.g. dataset.map(lambda d: (d['image'], d['label']))"
+        )
+    spec_image, spec_label = spec
     out_image_shape = tf.TensorShape(image_shape if image_shape is not None
                                      else spec_image.shape)
     out_label_shape = tf.TensorShape(label_shape if label_shape is not None

@@ -12,6 +12,9 @@ perfectly that it is not there), so results are never NaN and a mean over
 classes is always defined. A class absent from the truth but predicted has
 Dice 0. Report the voxel count next to the Dice of rare classes: Dice 1.0 on
 an empty class says nothing about lesion detection.
+
+Labels outside ``0..n_classes-1``: the numpy functions raise DataError; the
+Keras metrics turn NaN (they cannot raise inside a compiled step).
 """
 
 from __future__ import annotations
@@ -94,8 +97,13 @@ def _label_pair(y_true, y_pred, n_classes: int):
     if len(y_true.shape) == len(y_pred.shape):
         y_true = ops.squeeze(y_true, axis=-1)
     pred = ops.argmax(y_pred, axis=-1)
-    true_oh = ops.one_hot(ops.cast(y_true, "int32"), n_classes, dtype="float32")
+    labels = ops.cast(y_true, "int32")
+    true_oh = ops.one_hot(labels, n_classes, dtype="float32")
     pred_oh = ops.one_hot(ops.cast(pred, "int32"), n_classes, dtype="float32")
+    # labels outside 0..n_classes-1 would become all-zero rows and be silently ignored:
+    # poison the accumulated counts with NaN instead (same policy as course_utils.losses)
+    invalid = ops.any(ops.logical_or(labels < 0, labels >= n_classes))
+    true_oh = true_oh + ops.where(invalid, float("nan"), 0.0)
     return true_oh, pred_oh
 
 
@@ -132,8 +140,8 @@ class DicePerClass(keras.metrics.Metric):
     def per_class(self):
         """Dice of every class so far (a vector of n_classes)."""
         total = self.pred_size + self.true_size
-        safe = ops.where(total > 0, total, 1.0)
-        return ops.where(total > 0, 2.0 * self.intersection / safe, 1.0)
+        empty = ops.equal(total, 0.0)  # NaN (labels out of range) is not empty: stays NaN
+        return ops.where(empty, 1.0, 2.0 * self.intersection / ops.where(empty, 1.0, total))
 
     def result(self):
         """Dice of ``class_id``, or the mean over classes."""

@@ -118,3 +118,13 @@ def test_dice_metrics_in_fit():
     pred = model.predict(x, verbose=0)
     np.testing.assert_allclose(result["dice_grey_matter"],
                                metrics.dice_per_class(pred, y, 2)[1], rtol=1e-5)
+
+
+def test_keras_metric_with_labels_out_of_range_is_nan_not_silent():
+    pred, truth = _masks(7)
+    probs = np.eye(K, dtype=np.float32)[pred]
+    bad = truth.copy()
+    bad[0, 0, 0, 0] = K
+    metric = metrics.DicePerClass(K)
+    metric.update_state(bad, probs)
+    assert np.isnan(float(metric.result()))
