@@ -71,7 +71,8 @@ def load(
         from course_utils.data import synthetic
 
         df = synthetic.load(preset, dest=dest_path, progress=progress, **options)
-        shape = synthetic.standard_shape(df.attrs["spacing"])
+        if standardize:  # the template's grid: every subject lands on it
+            shape = synthetic.standard_shape(df.attrs["spacing"])
     elif key == "ixi":
         from course_utils.data import ixi
 
