@@ -354,12 +354,14 @@ def autoencoder_3d(
     code_in = keras.Input(shape=(latent_size,), name="code_in")
     y = keras.layers.Dense(int(np.prod(bottleneck)), activation="relu", name="expand")(code_in)
     y = keras.layers.Reshape(bottleneck, name="unflatten")(y)
-    for i in reversed(range(len(filters))):
-        out = filters[i - 1] if i > 0 else filters[0]
+    for i in reversed(range(1, len(filters))):
         y = keras.layers.UpSampling3D(2, name=f"dec{i}_up")(y)
-        y = keras.layers.Conv3D(out, 3, padding="same", name=f"dec{i}_conv")(y)
+        y = keras.layers.Conv3D(filters[i - 1], 3, padding="same", name=f"dec{i}_conv")(y)
         y = keras.layers.BatchNormalization(name=f"dec{i}_norm")(y)
         y = keras.layers.Activation("relu", name=f"dec{i}_act")(y)
+    # the last step back to the full grid goes straight to the output sequences: a wide
+    # convolution at full resolution would cost most of the compute for little gain
+    y = keras.layers.UpSampling3D(2, name="dec0_up")(y)
     recon = keras.layers.Conv3D(channels, 3, padding="same", name="reconstruction",
                                 dtype="float32")(y)
     decoder = keras.Model(code_in, recon, name="decoder")
