@@ -72,7 +72,8 @@ from course_utils.data import _common
 from course_utils.errors import ConfigError, DataError
 from course_utils.files import atomic_path
 
-GENERATOR_VERSION = 1
+# Bump whenever generated images or demographics change: caches of another version are regenerated.
+GENERATOR_VERSION = 2
 SEQUENCES = ("t1", "t1_ir", "t2_flair")
 FILE_NAMES = {"t1": "T1.nii.gz", "t1_ir": "T1_IR.nii.gz", "t2_flair": "T2_FLAIR.nii.gz",
               "label": "label.nii.gz"}
