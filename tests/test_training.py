@@ -108,6 +108,40 @@ def test_read_scalars_matches_keras_history_and_has_dice(tmp_path):
     assert dice.value.between(0, 1).all()
     table = training.scalar_table(scalars, ["epoch_loss"])
     assert list(table.columns) == ["train/epoch_loss", "validation/epoch_loss"]
+    logged = training.logged_history(run)
+    np.testing.assert_allclose(logged["val_loss"], history.history["val_loss"], rtol=1e-5)
+    assert logged["epoch"] == [1, 2] and "example dice background" in logged
+
+
+def test_balanced_patch_dataset_is_reproducible_balanced_and_paired():
+    from course_utils import augmentation
+
+    volumes = []
+    for k in range(2):
+        label = np.zeros((20, 20, 20), dtype=np.uint8)
+        label[:, :10] = 1
+        label[5 + k:8 + k, 5:8, 12:15] = 2  # a rare class: 27 of 8000 voxels
+        image = np.stack([label.astype("float32"), np.full(label.shape, k, "float32")], -1)
+        volumes.append((image, label))
+    flip = augmentation.compose(augmentation.random_flip)
+
+    def batches(seed):
+        ds = training.balanced_patch_dataset(volumes, 8, 4, n_classes=3, seed=seed,
+                                             patches_per_volume=4, augment=flip)
+        return [(np.asarray(x), np.asarray(y)) for x, y in ds.take(6)]
+
+    first, again, other = batches(1), batches(1), batches(2)
+    assert first[0][0].shape == (4, 8, 8, 8, 2) and first[0][1].shape == (4, 8, 8, 8)
+    for (x1, y1), (x2, y2) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(first, other, strict=True))
+    labels = np.concatenate([y for _, y in first])
+    patches = np.concatenate([x for x, _ in first])
+    np.testing.assert_array_equal(patches[..., 0], labels)  # flips moved image and label together
+    share_in_patches = (labels == 2).mean()
+    assert share_in_patches > 5 * 27 / 8000  # class-balanced: the rare class is over-sampled
+    assert (labels == 2).reshape(len(labels), -1).any(1).mean() > 0.2
 
 
 def test_example_panel_and_dice():
