@@ -186,6 +186,7 @@ def time_configs(names: list[str], db: dict, shape, batch: int, iterations: int,
                 ratios = [a / b for a, b in zip(res["all_seconds"], results[base]["all_seconds"],
                                                 strict=True)]
                 res["ratio"] = statistics.median(ratios)
+                res["ratio_range"] = [min(ratios), max(ratios)]
     return results
 
 
@@ -284,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"I/O benchmark: {args.subjects} volumes of {shape} (z, y, x), batch {batch}, "
         f"{iterations} iterations, median of {args.repeats}; {os.cpu_count()} CPU cores")
+    load_before = os.getloadavg()[0]
     results = time_configs(names, db, shape, batch, iterations, args.repeats, log)
+    load_after = os.getloadavg()[0]
     mem_iters = max(5, iterations // 5)
     for name in names:
         r = results[name]
@@ -316,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_mb_large": round(r["peak_mb_large"]) if "peak_mb_large" in r else None,
             "pipeline_peak_mb_large": (round(r["pipeline_peak_mb_large"])
                                        if "pipeline_peak_mb_large" in r else None),
+            "ratio_range": [round(v, 2) for v in r["ratio_range"]] if "ratio_range" in r else None,
             "all_seconds": [round(t, 3) for t in r["all_seconds"]],
         })
     streaming = [r for r in rows if not r["second_copy"] and r["config"].startswith("stream")
@@ -327,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "shape": list(shape), "batch": batch, "iterations": iterations,
         "subjects": args.subjects, "subjects_large": big_n if args.scale > 1 else None,
         "cpu_count": os.cpu_count(), "repeats": args.repeats,
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "fastest_streaming": best and best["config"],
         "fastest_streaming_ratio": best and best["ratio"],
         "fastest_tfrecords": best_tfr and best_tfr["config"],
@@ -346,18 +351,22 @@ def main(argv: list[str] | None = None) -> int:
 def _print_table(summary: dict) -> None:
     small = f"MB n={summary['subjects']}"
     large = f"MB n={summary.get('subjects_large') or '-'}"
-    head = (f"{'config':15s} {'2nd copy':8s} {'time s':>8s} {'x memory':>8s} "
+    head = (f"{'config':15s} {'2nd copy':8s} {'time s':>8s} {'x memory':>8s} {'x range':>11s} "
             f"{'ref s':>6s} {'ref x':>6s} {small:>9s} {large:>10s}")
     print(f"\nshape {tuple(summary['shape'])}, batch {summary['batch']}, "
           f"{summary['iterations']} iterations, {summary['subjects']} subjects, "
-          f"{summary['cpu_count']} cores (median of {summary['repeats']})")
+          f"{summary['cpu_count']} cores (median of {summary['repeats']}; load average "
+          f"{summary['load_average'][0]} -> {summary['load_average'][1]})")
     print(head)
     print("-" * len(head))
     for r in summary["rows"]:
+        spread = "{:.2f}-{:.2f}".format(*r["ratio_range"]) if r.get("ratio_range") else "-"
+
         def fmt(v, spec):
             return format(v, spec) if v is not None else "-".rjust(len(format(0, spec)))
         print(f"{r['config']:15s} {('yes' if r['second_copy'] else 'no'):8s} "
-              f"{r['seconds']:8.2f} {fmt(r['ratio'], '8.2f')} {fmt(r['reference_s'], '6.1f')} "
+              f"{r['seconds']:8.2f} {fmt(r['ratio'], '8.2f')} {spread:>11s} "
+              f"{fmt(r['reference_s'], '6.1f')} "
               f"{fmt(r['reference_ratio'], '6.1f')} {r['pipeline_peak_mb']:9d} "
               f"{fmt(r['pipeline_peak_mb_large'], '10d')}")
     print("(MB: the pipeline's peak resident memory above the process's TensorFlow baseline)")

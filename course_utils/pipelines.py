@@ -664,8 +664,9 @@ def nifti_dataset(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
 
         def records(file, footer, info):
             nbytes = int(np.prod(shape)) * info["dtype"].itemsize
-            return tf.data.FixedLengthRecordDataset(
+            return tf.data.FixedLengthRecordDataset(  # one read call per volume
                 file, nbytes, header_bytes=info["offset"], footer_bytes=footer,
+                buffer_size=min(nbytes, 1 << 26),
                 compression_type="GZIP" if info["compressed"] else None)
 
         def open_subject(item):
