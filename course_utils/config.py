@@ -90,8 +90,8 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         "ci": {"patch_size": 24, "batch_size": 4, "epochs": 4, "steps_per_epoch": 15,
                "filters": [8, 16, 32], "learning_rate": 0.01, "patches_per_volume": 8,
                "augment": True, "window": 48, "overlap": 0.5, "restart": False},
-        "binder": {"patch_size": 32, "batch_size": 4, "epochs": 10, "steps_per_epoch": 60,
-                   "filters": [16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
+        "binder": {"patch_size": 32, "batch_size": 4, "epochs": 8, "steps_per_epoch": 40,
+                   "filters": [8, 16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
                    "augment": True, "window": 64, "overlap": 0.5, "restart": False},
         "full": {"patch_size": 64, "batch_size": 8, "epochs": 100, "steps_per_epoch": 200,
                  "filters": [16, 32, 64, 128], "learning_rate": 0.001,
@@ -134,7 +134,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # --- 10 super-resolution -----------------------------------------------
     "10_super_resolution": {
-        "ci": {"epochs": 8, "steps_per_epoch": 15, "batch_size": 4, "factor": 4,
+        "ci": {"epochs": 6, "steps_per_epoch": 10, "batch_size": 4, "factor": 4,
                "crop_size": [24, 24, 24], "filters": 16, "n_layers": 3,
                "learning_rate": 0.002},
         "binder": {"epochs": 15, "steps_per_epoch": 25, "batch_size": 4, "factor": 4,

@@ -403,6 +403,7 @@ def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
     """
     scalars = read_scalars(run_dir)
     history: dict[str, list[float]] = {}
+    steps: set[int] = set()
     for (run, tag), group in scalars.groupby(["run", "tag"], sort=False):
         if run == "train" and tag.startswith("epoch_"):
             key = tag[len("epoch_"):]
@@ -416,8 +417,8 @@ def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
         if key in ("learning_rate",):
             continue
         history[key] = group.sort_values("step").value.tolist()
-    steps = sorted(scalars.step.unique()) if len(scalars) else []
-    history["epoch"] = [int(s) + 1 for s in steps]
+        steps.update(int(s) for s in group.step)
+    history["epoch"] = [s + 1 for s in sorted(steps)]
     return history
 
 
