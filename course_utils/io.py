@@ -207,7 +207,7 @@ def read_subject(
         )
     images: list[sitk.Image] = []
     for name in sequences:
-        if name not in row or row[name] is None:
+        if name not in row or not isinstance(row[name], (str, os.PathLike)):
             raise DataError(f"read_subject: the row has no file for sequence {name!r}; "
                             f"available: {_present_sequences(row)}")
         images.append(read_image(row[name], sitk.sitkFloat32))
