@@ -102,7 +102,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # 07 and 08 share every knob: only the head and the loss differ.
     "07_age_regression": {
         "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
-               "strides": [2, 2, 2], "crop_size": [40, 48, 40], "test_crops": 3,
+               "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
                "learning_rate": 0.003},
         "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
                    "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
@@ -114,7 +114,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 08 sex classification -------------------------------------------
     "08_sex_classification": {
         "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
-               "strides": [2, 2, 2], "crop_size": [40, 48, 40], "test_crops": 3,
+               "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
                "learning_rate": 0.003},
         "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
                    "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
