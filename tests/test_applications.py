@@ -226,3 +226,28 @@ def test_upsample_linear_keeps_constants_and_undoes_nothing_magic():
     ramp = np.arange(4, dtype="float32")[None, None, :].repeat(2, 0).repeat(2, 1)
     up = apps.upsample_linear(ramp, 2)[0, 0]
     np.testing.assert_allclose(up, [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3], atol=1e-6)
+
+
+def test_fit_logs_checkpoints_and_resumes(tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(7).random((4, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")])
+        m.compile(optimizer="sgd", loss="mse", jit_compile=False)
+        return m
+
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).repeat()
+    first = model()
+    history = apps.fit(first, ds, epochs=2, steps_per_epoch=2, run_dir=tmp_path / "run")
+    assert len(history.history["loss"]) == 2
+    assert (tmp_path / "run" / "state.json").exists()
+    assert list((tmp_path / "run" / "logs").rglob("*tfevents*"))
+    again = model()
+    apps.fit(again, ds, epochs=2, steps_per_epoch=2, run_dir=tmp_path / "run")
+    assert "already trained" in capsys.readouterr().out
+    np.testing.assert_allclose(again.get_weights()[0], first.get_weights()[0])
