@@ -15,6 +15,7 @@ runs left-right, so a left/right flip reverses it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -244,6 +245,18 @@ def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
     return np.asarray(total / views)
 
 
+def run_dir(notebook: str, params: dict) -> Path:
+    """The run folder of ``notebook`` for these knobs: same knobs resume, new knobs start afresh."""
+    import hashlib
+    import json
+
+    from course_utils import config
+
+    knobs = json.dumps({k: params[k] for k in sorted(params)}, sort_keys=True, default=str)
+    digest = hashlib.sha1(knobs.encode()).hexdigest()[:8]
+    return config.reports_dir() / "runs" / f"{notebook}_{params.get('preset', 'run')}_{digest}"
+
+
 def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validation_data=None,
         validation_steps: int | None = None, verbose: int | str = 0):
     """``training.fit`` for models whose output is not a label map (a number, a class, an image).
@@ -253,8 +266,6 @@ def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validati
     only the segmentation-specific example logger (Dice per label, a predicted label
     slice) is left out, since these models predict no labels.
     """
-    from pathlib import Path
-
     import keras
 
     from course_utils import training
