@@ -283,7 +283,8 @@ def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validati
     ]
     return model.fit(train_ds, epochs=epochs, initial_epoch=min(initial_epoch, epochs),
                      steps_per_epoch=steps_per_epoch, validation_data=validation_data,
-                     validation_steps=validation_steps, callbacks=callbacks, verbose=verbose)
+                     validation_steps=validation_steps, callbacks=callbacks, verbose=verbose,
+                     shuffle=False)  # the datasets shuffle themselves
 
 
 # =============================================================================

@@ -101,7 +101,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 07 age regression -----------------------------------------------
     # 07 and 08 share every knob: only the head and the loss differ.
     "07_age_regression": {
-        "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
+        "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
                "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
                "learning_rate": 0.003},
         "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
@@ -113,7 +113,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # --- 08 sex classification -------------------------------------------
     "08_sex_classification": {
-        "ci": {"epochs": 8, "steps_per_epoch": 12, "batch_size": 4, "filters": [8, 16, 32],
+        "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
                "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
                "learning_rate": 0.003},
         "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
