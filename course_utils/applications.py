@@ -87,17 +87,22 @@ def _read_subject(row: pd.Series, sequences: Sequence[str]) -> np.ndarray:
     return np.asarray(image, dtype="float32")
 
 
-def load_volumes(cohort: pd.DataFrame, sequences: Sequence[str] = ("t1",)) -> np.ndarray:
+def load_volumes(cohort: pd.DataFrame, sequences: Sequence[str] = ("t1",),
+                 factor: int = 1) -> np.ndarray:
     """Read every subject of ``cohort`` and whiten each volume and channel: [N, z, y, x, C].
 
     Use a standardized cohort (``data.load(..., standardize=True)``) so that all
     subjects share one grid; a subject with another shape raises a DataError naming it.
+    ``factor`` > 1 average-pools each volume as it is read (after a central crop to a
+    multiple of ``factor``), to keep big cohorts within a small memory.
     """
     from course_utils import preprocessing
 
     volumes = []
     for _, row in cohort.iterrows():
         image = _read_subject(row, sequences)
+        if factor > 1:
+            image = downsample(crop_to_multiple(image[None], factor)[0], factor)
         if volumes and image.shape != volumes[0].shape:
             raise DataError(
                 f"subject {row.get('subject_id', '?')} has shape {image.shape} but the first "

@@ -126,11 +126,14 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 09 representation learning ----------------------------------------
     "09_representation_learning": {
         "ci": {"epochs": 12, "steps_per_epoch": 8, "batch_size": 4, "latent_size": 32,
-               "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4},
+               "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4,
+               "input_factor": 1},
         "binder": {"epochs": 25, "steps_per_epoch": 12, "batch_size": 4, "latent_size": 64,
-                   "filters": [8, 16, 32, 64], "learning_rate": 0.002, "raw_factor": 8},
+                   "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4,
+                   "input_factor": 2},
         "full": {"epochs": 200, "steps_per_epoch": 25, "batch_size": 8, "latent_size": 256,
-                 "filters": [16, 32, 64, 128], "learning_rate": 0.001, "raw_factor": 8},
+                 "filters": [16, 32, 64, 128], "learning_rate": 0.001, "raw_factor": 8,
+                 "input_factor": 1},
     },
     # --- 10 super-resolution -----------------------------------------------
     "10_super_resolution": {
