@@ -65,6 +65,16 @@ def test_load_volumes_whitens_each_subject(tmp_path):
     np.testing.assert_allclose(images.std(axis=(1, 2, 3, 4)), 1, atol=1e-4)
 
 
+def test_load_volumes_can_average_pool_as_it_reads(tmp_path):
+    volume = np.random.default_rng(8).normal(size=(9, 8, 6))
+    rows = [{"subject_id": "a", "t1": _write(tmp_path / "a.nii.gz", volume), "label": None}]
+    images = apps.load_volumes(pd.DataFrame(rows), factor=2)
+    assert images.shape == (1, 4, 4, 3, 1)
+    pooled = volume[:8].reshape(4, 2, 4, 2, 3, 2).mean(axis=(1, 3, 5))
+    np.testing.assert_allclose(images[0, ..., 0], (pooled - pooled.mean()) / pooled.std(),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_load_volumes_rejects_mixed_grids(tmp_path):
     rows = [{"subject_id": "a", "t1": _write(tmp_path / "a.nii.gz", np.ones((4, 4, 4))),
              "label": None},
