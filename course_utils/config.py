@@ -125,7 +125,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # --- 09 representation learning ----------------------------------------
     "09_representation_learning": {
-        "ci": {"epochs": 12, "steps_per_epoch": 8, "batch_size": 4, "latent_size": 32,
+        "ci": {"epochs": 8, "steps_per_epoch": 6, "batch_size": 4, "latent_size": 32,
                "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4,
                "input_factor": 1},
         "binder": {"epochs": 25, "steps_per_epoch": 12, "batch_size": 4, "latent_size": 64,

@@ -320,8 +320,9 @@ def autoencoder_3d(
     it was given. Both halves
     are sub-models: ``model.get_layer("encoder")`` maps volumes to codes and
     ``model.get_layer("decoder")`` codes to volumes. Spatial sizes must be multiples of
-    ``2 ** len(filters)``. Train with mean squared error. ``batch_norm_momentum`` as in
-    :func:`resnet_3d`.
+    ``2 ** len(filters)``. Train with mean squared error. The output layer starts at
+    zero, so an untrained model returns 0 (feed it scans minus their mean and it starts at
+    the mean). ``batch_norm_momentum`` as in :func:`resnet_3d`.
     """
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 4:
@@ -362,8 +363,8 @@ def autoencoder_3d(
     # the last step back to the full grid goes straight to the output sequences: a wide
     # convolution at full resolution would cost most of the compute for little gain
     y = keras.layers.UpSampling3D(2, name="dec0_up")(y)
-    recon = keras.layers.Conv3D(channels, 3, padding="same", name="reconstruction",
-                                dtype="float32")(y)
+    recon = keras.layers.Conv3D(channels, 3, padding="same", kernel_initializer="zeros",
+                                name="reconstruction", dtype="float32")(y)  # starts at 0
     decoder = keras.Model(code_in, recon, name="decoder")
 
     model = keras.Model(inputs, decoder(encoder(inputs)), name=name)
