@@ -83,7 +83,7 @@ def test_autoencoder_overfits_a_tiny_batch():
     x /= x.std()
     model = networks.autoencoder_3d(x.shape[1:], latent_size=8, filters=(8, 8))
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse", jit_compile=False)
-    history = model.fit(x, x, batch_size=2, epochs=80, verbose=0)
+    history = model.fit(x, x, batch_size=2, epochs=50, verbose=0)
     assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
 
 
