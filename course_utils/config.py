@@ -72,7 +72,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "04_augmentation": {
         # n_volumes: volumes streamed through tf.data; repeats: timing repeats per augmentation
         "ci": {"n_volumes": 8, "repeats": 1, "elastic_mm": 6.0, "rotation_degrees": 10.0},
-        "binder": {"n_volumes": 12, "repeats": 3, "elastic_mm": 6.0, "rotation_degrees": 10.0},
+        "binder": {"n_volumes": 8, "repeats": 3, "elastic_mm": 6.0, "rotation_degrees": 10.0},
         "full": {"n_volumes": 24, "repeats": 3, "elastic_mm": 6.0, "rotation_degrees": 10.0},
     },
     # --- 05 class balancing ----------------------------------------------
