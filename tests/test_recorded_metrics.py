@@ -42,3 +42,62 @@ def test_papermill_injects_parameters_into_a_report(tmp_path):
     record = json.loads((tmp_path / "00_setup.metrics.json").read_text())
     assert record["preset"] == "ci"  # -p preset beat COURSE_PRESET=binder
     assert record["metrics"]["n_subjects"] == config.COMMON["ci"]["n_subjects"]
+
+
+def metrics(notebook):
+    return recorded(notebook)["metrics"]
+
+
+def test_01_geometry_round_trips_and_one_orientation():
+    m = metrics("01_headers_and_physical_space")
+    assert m["voxel_to_world_max_error_mm"] < 1e-3  # our formula vs SimpleITK
+    assert m["dicom_geometry_max_error"] < 1e-3  # DICOM series keeps the geometry
+    assert len(m["orientations_before"]) > 1 and len(m["orientations_after"]) == 1
+
+
+def test_02_streaming_reads_the_same_values():
+    m = metrics("02_io_benchmark")
+    assert m["stream_max_difference"] < 1e-4
+    methods = {name.split(",")[0] for name in m["seconds"]}
+    assert {"in memory", "TFRecords", "generator"} <= methods
+    assert m["ratio_to_memory"]["in memory"] == 1.0
+
+
+def test_03_normalisation_removes_what_it_should():
+    m = metrics("03_normalization")
+    assert m["wm_spread_per_volume"] < m["wm_spread_raw"] / 3  # whitening aligns tissue intensities
+    assert m["brain_dice_after"] > m["brain_dice_before"]  # registration improves overlap
+    assert m["volume_cv_registered"] < m["volume_cv_native"]  # affine registration removes size
+
+
+def test_05_balanced_sampling_sees_more_lesions():
+    m = metrics("05_class_balancing")
+    share = m["lesion_patch_share"]
+    assert share["balanced"] > share["uniform"]
+    assert m["class_share"]["lesion"] < 0.01
+
+
+def test_06_segmentation_learns_tissues():
+    m = metrics("06_segmentation")
+    assert m["mean_tissue_dice"] > 0.5
+    assert m["n_test_subjects"] >= 2
+
+
+def test_07_age_model_beats_the_mean():
+    m = metrics("07_age_regression")
+    assert m["mae"] < m["baseline_mae"]
+
+
+def test_08_sex_model_beats_the_majority():
+    m = metrics("08_sex_classification")
+    assert m["accuracy"] > m["baseline_accuracy"] and m["roc_auc"] > 0.5
+
+
+def test_09_autoencoder_beats_the_mean_image():
+    m = metrics("09_representation_learning")
+    assert m["mse"] < m["baseline_mse"] and m["psnr"] > m["baseline_psnr"]
+
+
+def test_10_super_resolution_beats_trilinear():
+    m = metrics("10_super_resolution")
+    assert m["psnr"] > m["baseline_psnr"]
