@@ -264,32 +264,16 @@ def run_dir(notebook: str, params: dict) -> Path:
 
 def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validation_data=None,
         validation_steps: int | None = None, verbose: int | str = 0):
-    """``training.fit`` for models whose output is not a label map (a number, a class, an image).
+    """:func:`course_utils.training.fit` for models whose output is not a label map.
 
-    Same run folder layout as :func:`course_utils.training.fit`: TensorBoard logs under
-    ``run_dir/logs``, a checkpoint after every epoch, and resuming where a run stopped;
-    only the segmentation-specific example logger (Dice per label, a predicted label
-    slice) is left out, since these models predict no labels.
+    Same run folder (TensorBoard logs, a checkpoint every epoch, resuming), without the
+    per-label Dice and predicted-slice logger, since these models predict no labels.
     """
-    import keras
-
     from course_utils import training
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    initial_epoch = training.restore(model, run_dir)
-    if initial_epoch >= epochs:
-        print(f"{run_dir.name}: already trained for {initial_epoch} epochs; nothing to do")
-    elif initial_epoch:
-        print(f"{run_dir.name}: resuming after epoch {initial_epoch} of {epochs}")
-    callbacks = [
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
-        training._checkpoint_callback(run_dir, training.architecture_fingerprint(model), 2),
-    ]
-    return model.fit(train_ds, epochs=epochs, initial_epoch=min(initial_epoch, epochs),
-                     steps_per_epoch=steps_per_epoch, validation_data=validation_data,
-                     validation_steps=validation_steps, callbacks=callbacks, verbose=verbose,
-                     shuffle=False)  # the datasets shuffle themselves
+    return training.fit(model, train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        run_dir=run_dir, validation_data=validation_data,
+                        validation_steps=validation_steps, log_examples=False, verbose=verbose)
 
 
 # =============================================================================

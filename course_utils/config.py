@@ -15,6 +15,7 @@ listing the valid ones.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
@@ -37,6 +38,19 @@ COMMON: dict[str, dict[str, Any]] = {
     "ci": {"dataset": "synthetic", "seed": 42, "n_subjects": 24, "spacing": 4.0},
     "binder": {"dataset": "synthetic", "seed": 42, "n_subjects": 40, "spacing": 2.0},
     "full": {"dataset": "synthetic", "seed": 42, "n_subjects": 200, "spacing": 1.0},
+}
+
+# 07 and 08 share every knob: only the head and the loss differ (see notebook 08).
+_RESNET_KNOBS: dict[str, dict[str, Any]] = {
+    "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
+           "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
+           "learning_rate": 0.003},
+    "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
+               "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
+               "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
+    "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
+             "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
+             "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
 }
 
 # Knobs of each notebook, per preset. Keys are notebook stems.
@@ -98,31 +112,9 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
                  "patches_per_volume": 8, "augment": True, "window": 128, "overlap": 0.5,
                  "restart": False},
     },
-    # --- 07 age regression -----------------------------------------------
-    # 07 and 08 share every knob: only the head and the loss differ.
-    "07_age_regression": {
-        "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
-               "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
-               "learning_rate": 0.003},
-        "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
-                   "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
-                   "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
-        "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
-                 "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
-                 "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
-    },
-    # --- 08 sex classification -------------------------------------------
-    "08_sex_classification": {
-        "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
-               "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
-               "learning_rate": 0.003},
-        "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
-                   "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
-                   "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
-        "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
-                 "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
-                 "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
-    },
+    # --- 07 age regression / 08 sex classification ------------------------
+    "07_age_regression": _RESNET_KNOBS,
+    "08_sex_classification": _RESNET_KNOBS,
     # --- 09 representation learning ----------------------------------------
     "09_representation_learning": {
         "ci": {"epochs": 8, "steps_per_epoch": 6, "batch_size": 4, "latent_size": 32,
@@ -206,7 +198,7 @@ def preset_defaults(notebook: str, preset: str) -> dict[str, Any]:
     check_preset(preset)
     merged = dict(COMMON[preset])
     merged.update(NOTEBOOKS[notebook][preset])
-    return merged
+    return copy.deepcopy(merged)  # a notebook may change its lists; the presets stay as they are
 
 
 def resolve(notebook: str, preset: str | None = None, **params: Any) -> Params:

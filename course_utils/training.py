@@ -224,14 +224,12 @@ def restore(model, run_dir: str | Path) -> int:
 
 
 def _dice_per_label(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Dice of each label over a batch; NaN where the label is in neither prediction nor truth."""
-    dice = np.full(n_classes, np.nan)
-    for k in range(n_classes):
-        p, t = pred == k, truth == k
-        denominator = p.sum() + t.sum()
-        if denominator:
-            dice[k] = 2.0 * np.logical_and(p, t).sum() / denominator
-    return dice
+    """Dice of each label over a batch (metrics.dice_per_class); NaN where a label is in neither."""
+    from course_utils import metrics
+
+    intersection, n_pred, n_true = metrics.confusion_counts(pred, truth, n_classes)
+    dice = metrics.dice_from_counts(intersection, n_pred, n_true)
+    return np.where(n_pred + n_true > 0, dice, np.nan)
 
 
 def colour_labels(labels: np.ndarray) -> np.ndarray:
@@ -315,6 +313,7 @@ def fit(
     callbacks: Iterable = (),
     example: tuple[np.ndarray, np.ndarray] | None = None,
     label_names: Mapping[int, str] | None = None,
+    log_examples: bool = True,
     keep_checkpoints: int = 2,
     verbose: int | str = 0,
 ):
@@ -322,7 +321,8 @@ def fit(
 
     Logs to TensorBoard under ``run_dir/logs`` (losses and metrics per epoch; the
     Dice of every label and a predicted middle slice of ``example``, a batch
-    ``(x, y)``, by default the first validation or training batch), and saves
+    ``(x, y)``, by default the first validation or training batch; ``log_examples=False``
+    for models whose output is not a label map), and saves
     the weights and optimizer state after every epoch. Returns Keras' History of
     the epochs trained by this call (:func:`read_scalars` has all of them).
     A checkpoint from another architecture raises :class:`ModelError`.
@@ -340,15 +340,16 @@ def fit(
                   f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
         else:
             print(f"{run_dir.name}: resuming after epoch {initial_epoch} of {epochs}")
-    if example is None:
-        example = _first_batch(validation_data if validation_data is not None else train_ds)
     log_dir = run_dir / "logs"
     all_callbacks = [
         keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
         _checkpoint_callback(run_dir, architecture_fingerprint(model), max(1, keep_checkpoints)),
-        _example_callback(log_dir, example, label_names),
         *callbacks,
     ]
+    if log_examples:
+        if example is None:
+            example = _first_batch(validation_data if validation_data is not None else train_ds)
+        all_callbacks.insert(2, _example_callback(log_dir, example, label_names))
     return model.fit(
         train_ds,
         epochs=epochs,
