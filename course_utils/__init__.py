@@ -9,9 +9,11 @@ I/O lessons work even before TensorFlow is installed.
 
 import os
 
-# Keep notebook outputs short: hide TensorFlow's C++ start-up chatter (set the
-# variable yourself before importing to see it again).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keep notebook outputs short: hide TensorFlow's C++ log lines (start-up chatter,
+# and harmless "NodeDef mentions attribute ..." lines that TF 2.21 logs as errors
+# when Keras builds tf.data pipelines). Real failures still raise Python
+# exceptions. Set the variable yourself before importing to see the logs again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from course_utils.errors import (  # noqa: E402
     ConfigError,

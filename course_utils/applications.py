@@ -50,7 +50,7 @@ def check_demographics(cohort: pd.DataFrame, require: Sequence[str] = ("age", "s
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"{where}: subject {ids.iloc[i]} has age {cohort['age'].iloc[i]!r}, outside the "
+                f"{where}: subject {ids.iloc[i]} has age {str(cohort['age'].iloc[i])!r}, outside the "
                 f"plausible range {low:g}-{high:g} years ({int(bad.sum())} such subject(s)); "
                 "correct the demographics file or drop these subjects"
             )
