@@ -1,0 +1,37 @@
+"""The environment check and the message a learner gets without TensorFlow."""
+
+import subprocess
+import sys
+
+from course_utils import environment
+
+WITHOUT_TF = "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+
+
+def run(code):
+    return subprocess.run([sys.executable, "-c", WITHOUT_TF + code], capture_output=True, text=True)
+
+
+def test_missing_tensorflow_says_how_to_install_it():
+    out = run(
+        "from course_utils import config\n"
+        "try:\n    config.require_tensorflow()\n"
+        "except Exception as e:\n    print(type(e).__name__, e)\n"
+    ).stdout
+    assert out.startswith("CourseError")
+    assert "make setup" in out and "pip install -e '.[cpu]'" in out
+
+
+def test_environment_report_flags_what_is_missing():
+    result = run("from course_utils import environment\nraise SystemExit(0 if environment.report() else 1)")
+    assert result.returncode == 1
+    line = next(ln for ln in result.stdout.splitlines() if "tensorflow" in ln)
+    assert line.startswith("❌")
+    assert "fix: run `make setup`" in result.stdout
+
+
+def test_environment_summary_and_checks_here():
+    names = {c.name: c for c in environment.check()}
+    assert names["tensorflow"].ok and names["SimpleITK"].ok and names["Keras 3"].ok
+    summary = environment.summary()
+    assert "TensorFlow" in summary and "MISSING" not in summary
