@@ -12,6 +12,8 @@ PRESET ?= binder
 PORT   ?= 8888
 LAB_PRESET ?= binder
 EXTRAS ?= cpu,dev
+# UTF-8 everywhere (notebooks print ✅ and ·), whatever the machine's locale.
+export PYTHONUTF8 := 1
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 

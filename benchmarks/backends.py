@@ -115,7 +115,7 @@ def main(argv=None) -> None:
         print(f"{row['backend']:<12} {row['variant']:<20} {median:>16.3f} {1 / median:>8.2f} "
               f"{row['steps_per_s'] / base:>8.1f}x")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print("  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0
 
 

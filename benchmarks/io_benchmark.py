@@ -96,7 +96,7 @@ def make_database(root: Path, n: int, shape: tuple[int, int, int], tfrecords: bo
                         yield preprocessing.whiten(x)[..., None], None
                 files = pipelines.write_tfrecords(name, examples(), shards=4, encoding=encoding)
             else:
-                files = [folder / s for s in json.loads(spec.read_text())["shards"]]
+                files = [folder / s for s in json.loads(spec.read_text(encoding="utf-8"))["shards"]]
             records[encoding] = [str(f) for f in files]
     if not quiet:
         print(f"database: {n} volumes of {tag} in {folder} ({time.perf_counter() - t0:.0f} s)",
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(summary)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=1))
+        args.json.write_text(json.dumps(summary, indent=1), encoding="utf-8")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

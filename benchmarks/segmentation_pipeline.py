@@ -82,7 +82,7 @@ def main(argv=None) -> None:
         print(f"{r['preset']:<8} {r['patch']:>5} {r['batch']:>5} {r['batch_alone_s']:>16.3f} "
               f"{r['step_s']:>9.3f} {r['wait_s']:>9.3f} {100 * r['wait_fraction']:>6.1f}%")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

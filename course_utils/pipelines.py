@@ -347,7 +347,7 @@ def write_tfrecords(path: PathLike, examples: Iterable[tuple[np.ndarray, Any]],
             "compression": compression or "", "shards": [n.name for n in names],
             "counts": counts}
     with atomic_path(_sidecar(path)) as tmp:
-        tmp.write_text(json.dumps(meta, indent=1))
+        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return names
 
 
@@ -377,7 +377,7 @@ def tfrecord_spec(path: PathLike) -> dict[str, Any]:
     if not side.is_file():
         raise DataError(f"no metadata file {side} beside {path}: the record set was not written "
                         "completely; delete its .tfrecord files and write it again")
-    return json.loads(side.read_text())
+    return json.loads(side.read_text(encoding="utf-8"))
 
 
 def _first_record_shapes(file: Path, compression: str) -> tuple[list[int], list[int] | None]:

@@ -57,10 +57,10 @@ def run_one(path: Path, out_dir: Path, preset: str) -> dict:
     row["wall_s"] = round(time.perf_counter() - start, 1)
     if out_nb.exists():
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(out_nb, as_version=4))
-        (out_dir / f"{path.stem}.html").write_text(body)
+        (out_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
     metrics_file = out_dir / f"{path.stem}.metrics.json"
     if metrics_file.exists() and row["status"] == "ok":
-        row.update(json.loads(metrics_file.read_text()))
+        row.update(json.loads(metrics_file.read_text(encoding="utf-8")))
     return row
 
 
@@ -100,7 +100,7 @@ def write_index(rows: list[dict], out_dir: Path, preset: str) -> Path:
         )
     lines.append("</table>")
     index = out_dir / "index.html"
-    index.write_text("\n".join(lines))
+    index.write_text("\n".join(lines), encoding="utf-8")
     return index
 
 

@@ -57,11 +57,11 @@ def record_metrics(notebook: str, params: dict, metrics: dict[str, Any]) -> Path
     path = metrics_path(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     tmp.replace(path)
     return path
 
 
 def read_metrics(notebook: str) -> dict[str, Any]:
     """Read what ``notebook`` recorded (raises FileNotFoundError if it never finished)."""
-    return json.loads(metrics_path(notebook).read_text())
+    return json.loads(metrics_path(notebook).read_text(encoding="utf-8"))

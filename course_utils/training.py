@@ -164,7 +164,7 @@ def read_state(run_dir: str | Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(
             f"{path} is unreadable ({exc}); delete the run folder {path.parent} "
@@ -186,7 +186,7 @@ def _checkpoint_callback(run_dir: Path, fingerprint: str, keep: int):
             state = {"epoch": epoch + 1, "checkpoint": str(path.relative_to(run_dir)),
                      "fingerprint": fingerprint}
             with atomic_path(_state_path(run_dir)) as tmp:
-                tmp.write_text(json.dumps(state, indent=1))
+                tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
             for old in sorted(folder.glob("epoch_*.weights.h5"))[:-keep]:
                 old.unlink(missing_ok=True)
 

@@ -146,7 +146,7 @@ def test_end_to_end(server: Server, tmp_path: Path) -> None:
                                    / "T1.nii.gz"))
         assert image.GetSpacing() == pytest.approx((float(mm[0]),) * 3)
     # hashes were recorded, and a second load downloads nothing
-    hashes = json.loads((tmp_path / "downloads" / "hashes.json").read_text())
+    hashes = json.loads((tmp_path / "downloads" / "hashes.json").read_text(encoding="utf-8"))
     assert set(hashes) == {"IXI-T1.tar", "IXI.csv"}
     before = len(server.requests)
     again = _load(server, tmp_path)
@@ -184,7 +184,7 @@ def test_corrupt_archive_is_deleted_then_retry_succeeds(server: Server, tmp_path
     with pytest.raises(DataError, match=r"IXI-T1\.tar is corrupt.*run again"):
         _load(server, tmp_path)
     assert not (tmp_path / "downloads" / "IXI-T1.tar").exists()
-    hashes = json.loads((tmp_path / "downloads" / "hashes.json").read_text())
+    hashes = json.loads((tmp_path / "downloads" / "hashes.json").read_text(encoding="utf-8"))
     assert "IXI-T1.tar" not in hashes
     server.files["IXI-T1.tar"] = good
     assert len(_load(server, tmp_path)) == 11

@@ -148,9 +148,9 @@ def test_standardized_cohort_shares_one_grid(ci_cohort: pd.DataFrame,
 
 def test_cache_is_reused_and_load_is_fast(ci_cohort: pd.DataFrame) -> None:
     root = Path(ci_cohort.attrs["root"])
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     again = data.load("synthetic", "ci", dest=root, progress=False)
-    assert json.loads((root / "manifest.json").read_text()) == manifest
+    assert json.loads((root / "manifest.json").read_text(encoding="utf-8")) == manifest
     pd.testing.assert_frame_equal(again, ci_cohort)
 
 

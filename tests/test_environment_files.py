@@ -14,13 +14,13 @@ def requirement_names(requirements):
 
 
 def pip_list(env_file):
-    env = yaml.safe_load(env_file.read_text())
+    env = yaml.safe_load(env_file.read_text(encoding="utf-8"))
     pips = [d for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     return env, pips[0]["pip"]
 
 
 def expected():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     return project["dependencies"] + project["optional-dependencies"]["cpu"]
 
 
@@ -36,13 +36,13 @@ def test_binder_builds_the_same_environment():
     env, pip = pip_list(ROOT / "environment.yml")
     assert binder_env["dependencies"][:-1] == env["dependencies"][:-1]
     assert requirement_names(binder_pip) == requirement_names(pip)
-    post = (ROOT / "binder" / "postBuild").read_text()
+    post = (ROOT / "binder" / "postBuild").read_text(encoding="utf-8")
     assert "pip install --no-deps -e ." in post
     assert "course_utils data synthetic --preset binder" in post
 
 
 def test_tensorflow_only_through_extras():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert not any(n.startswith("tensorflow") for n in requirement_names(project["dependencies"]))
     extras = project["optional-dependencies"]
     assert any(r.startswith("tensorflow-cpu") for r in extras["cpu"])

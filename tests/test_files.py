@@ -18,12 +18,12 @@ def test_atomic_path_renames_on_success_and_keeps_the_suffix(tmp_path):
 
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "table.csv"
-    target.write_text("old")
+    target.write_text("old", encoding="utf-8")
     with pytest.raises(RuntimeError):
         with atomic_path(target) as tmp:
-            tmp.write_text("half")
+            tmp.write_text("half", encoding="utf-8")
             raise RuntimeError("interrupted")
-    assert target.read_text() == "old"
+    assert target.read_text(encoding="utf-8") == "old"
     assert list(tmp_path.iterdir()) == [target]
 
 
@@ -41,9 +41,9 @@ def test_atomic_dir(tmp_path):
     target = tmp_path / "cohort"
     with pytest.raises(KeyboardInterrupt):
         with atomic_dir(target) as tmp:
-            (tmp / "a.txt").write_text("a")
+            (tmp / "a.txt").write_text("a", encoding="utf-8")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(target) as tmp:
-        (tmp / "a.txt").write_text("a")
-    assert (target / "a.txt").read_text() == "a"
+        (tmp / "a.txt").write_text("a", encoding="utf-8")
+    assert (target / "a.txt").read_text(encoding="utf-8") == "a"

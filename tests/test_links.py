@@ -14,9 +14,9 @@ DOCS = [ROOT / "README.md", ROOT / "data" / "README.md", *sorted((ROOT / "notebo
 
 def markdown_of(path):
     if path.suffix == ".ipynb":
-        cells = json.loads(path.read_text())["cells"]
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    return path.read_text()
+    return path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", [d for d in DOCS if d.exists()], ids=lambda p: str(p.relative_to(ROOT)))

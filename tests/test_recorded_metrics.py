@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def recorded(notebook):
     path = results.metrics_path(notebook)
     assert path.exists(), f"{notebook} recorded nothing at {path}: did `make notebooks` run it?"
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("notebook", list(config.NOTEBOOKS))
@@ -39,7 +39,7 @@ def test_papermill_injects_parameters_into_a_report(tmp_path):
          str(tmp_path / "00.ipynb"), "-p", "preset", "ci", "-p", "dataset", "synthetic"],
         check=True, env=env, cwd=tmp_path,  # another working directory on purpose
     )
-    record = json.loads((tmp_path / "00_setup.metrics.json").read_text())
+    record = json.loads((tmp_path / "00_setup.metrics.json").read_text(encoding="utf-8"))
     assert record["preset"] == "ci"  # -p preset beat COURSE_PRESET=binder
     assert record["metrics"]["n_subjects"] == config.COMMON["ci"]["n_subjects"]
 

@@ -37,10 +37,10 @@ def test_reports_run_notebooks_and_write_an_index(tmp_path, monkeypatch):
 
     out = tmp_path / "out" / "ci"
     assert status == 1  # one notebook failed
-    record = json.loads((out / "00_setup.metrics.json").read_text())
+    record = json.loads((out / "00_setup.metrics.json").read_text(encoding="utf-8"))
     assert record["preset"] == "ci" and record["metrics"] == {"answer": 42}  # papermill injected it
-    assert (out / "00_setup.html").read_text().count("answer") >= 1
-    index = (out / "index.html").read_text()
+    assert (out / "00_setup.html").read_text(encoding="utf-8").count("answer") >= 1
+    index = (out / "index.html").read_text(encoding="utf-8")
     assert "00_setup.html" in index and "answer: 42" in index
     assert "failed" in index and "boom" in index
 

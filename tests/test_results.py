@@ -15,7 +15,7 @@ def test_record_metrics_writes_preset_runtime_memory_and_metrics(monkeypatch, tm
         "dice": np.array([0.5, 0.25]), "mean": np.float32(0.375), "missing": math.nan,
     })
     assert path == tmp_path / "06_segmentation.metrics.json"
-    record = json.loads(path.read_text())
+    record = json.loads(path.read_text(encoding="utf-8"))
     assert record["preset"] == "ci"
     assert record["params"]["epochs"] == 2
     assert record["runtime_s"] >= 0

@@ -14,7 +14,7 @@ EXPECTED = list(config.NOTEBOOKS)
 
 
 def load(path):
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def source(cell):

@@ -29,7 +29,7 @@ KEEP_CELL_METADATA = {"tags", "jupyter", "cellView"}
 
 def clean(path: Path) -> bool:
     """Strip outputs and volatile metadata from one notebook; return True if it changed."""
-    before = path.read_text()
+    before = path.read_text(encoding="utf-8")
     nb = nbformat.reads(before, as_version=4)
     nb.metadata = {
         "kernelspec": KERNELSPEC,
@@ -44,7 +44,7 @@ def clean(path: Path) -> bool:
     nb.nbformat, nb.nbformat_minor = 4, 5
     after = nbformat.writes(nb, version=4) + "\n"
     if after != before:
-        path.write_text(after)
+        path.write_text(after, encoding="utf-8")
         return True
     return False
 
@@ -66,11 +66,11 @@ def badges() -> None:
 
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         rel = f"notebooks/{path.name}"
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         text = re.sub(r"https://colab\.research\.google\.com/github/[^)\"\s]+",
                       config.colab_url(rel), text)
         text = re.sub(r"https://mybinder\.org/v2/gh/[^)\"\s]+", config.binder_url(rel), text)
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
 
 
 def setup_source(path: Path) -> str:

@@ -272,13 +272,13 @@ def params_key(params: dict[str, Any]) -> str:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
 
 
 def read_json(path: Path) -> Any | None:
     """Read JSON, or ``None`` if the file is missing or unreadable."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -331,7 +331,7 @@ def folder_lock(root: Path) -> Iterator[None]:
     except ImportError:  # Windows: no locking
         yield
         return
-    with open(lock_path, "a") as handle:
+    with open(lock_path, "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
