@@ -38,7 +38,7 @@ data: setup
 lab: setup
 	$(BIN)/python -m course_utils data synthetic --preset $(LAB_PRESET)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
-		$(if $(DISPLAY),,--no-browser)
+		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: setup
 	$(BIN)/ruff check course_utils tests benchmarks tools notebooks
