@@ -114,6 +114,20 @@ def default_strides(depth: int) -> list[Triple]:
     return [(1, 1, 1)] + [(2, 2, 2)] * (depth - 1)
 
 
+
+def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[tuple]]:
+    """Validate one filter count and one stride per level (default strides if None)."""
+    filters = [int(f) for f in filters]
+    if len(filters) < 1 or min(filters) < 1:
+        raise ConfigError(f"filters must be a non-empty list of positive integers, got {filters!r}")
+    strides = default_strides(len(filters)) if strides is None else [_triple(s) for s in strides]
+    if len(strides) != len(filters):
+        raise ConfigError(
+            f"give one stride per level: {len(filters)} filters {filters} but "
+            f"{len(strides)} strides {strides}"
+        )
+    return filters, strides
+
 def size_multiple(strides: Sequence[int | Sequence[int]]) -> Triple:
     """The number each spatial size must be a multiple of for a U-Net with ``strides``."""
     total = np.ones(3, dtype=int)
@@ -155,15 +169,7 @@ def residual_unet_3d(
     ``batch_norm_momentum=0.9`` (Keras' default is 0.99) lets the running statistics
     used at inference settle within tens of steps, as short CPU runs need.
     """
-    filters = [int(f) for f in filters]
-    if len(filters) < 1 or min(filters) < 1:
-        raise ConfigError(f"filters must be a non-empty list of positive integers, got {filters!r}")
-    strides = default_strides(len(filters)) if strides is None else [_triple(s) for s in strides]
-    if len(strides) != len(filters):
-        raise ConfigError(
-            f"give one stride per level: {len(filters)} filters {filters} but "
-            f"{len(strides)} strides {strides}"
-        )
+    filters, strides = check_levels(filters, strides)
     if units_per_level < 1:
         raise ConfigError(f"units_per_level must be at least 1, got {units_per_level}")
     if upsampling not in ("nearest", "transposed"):
@@ -267,15 +273,7 @@ def resnet_3d(
         raise ConfigError(
             f"a classification head needs one output per class (n_outputs >= 2), got {n_outputs}"
         )
-    filters = [int(f) for f in filters]
-    if len(filters) < 1 or min(filters) < 1:
-        raise ConfigError(f"filters must be a non-empty list of positive integers, got {filters!r}")
-    strides = default_strides(len(filters)) if strides is None else [_triple(s) for s in strides]
-    if len(strides) != len(filters):
-        raise ConfigError(
-            f"give one stride per scale: {len(filters)} filters {filters} but "
-            f"{len(strides)} strides {strides}"
-        )
+    filters, strides = check_levels(filters, strides)
     if len(input_shape) != 4:
         raise ShapeError(f"resnet_3d wants input_shape (z, y, x, channels), got {input_shape}")
 

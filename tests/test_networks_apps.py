@@ -44,7 +44,7 @@ def test_resnet_strides_downsample_and_any_input_size():
 def test_resnet_bad_configuration():
     with pytest.raises(ConfigError, match="one output per class"):
         networks.resnet_3d(head="classification", n_outputs=1)
-    with pytest.raises(ConfigError, match="one stride per scale"):
+    with pytest.raises(ConfigError, match="one stride per level"):
         networks.resnet_3d(filters=(4, 8), strides=(1, 2, 2))
     with pytest.raises(ConfigError, match="regression"):
         networks.resnet_3d(head="segmentation")
