@@ -310,6 +310,7 @@ def fit(
     run_dir: str | Path,
     validation_data=None,
     validation_steps: int | None = None,
+    validation_batch_size: int | None = None,
     callbacks: Iterable = (),
     example: tuple[np.ndarray, np.ndarray] | None = None,
     label_names: Mapping[int, str] | None = None,
@@ -325,6 +326,9 @@ def fit(
     for models whose output is not a label map), and saves
     the weights and optimizer state after every epoch. Returns Keras' History of
     the epochs trained by this call (:func:`read_scalars` has all of them).
+    Arrays given as ``validation_data`` are evaluated in batches of
+    ``validation_batch_size``, by default the training batch size (Keras' own
+    default, 32, can need several times the memory of a training step).
     A checkpoint from another architecture raises :class:`ModelError`.
     """
     import keras
@@ -357,10 +361,22 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         validation_data=validation_data,
         validation_steps=validation_steps,
+        validation_batch_size=(validation_batch_size or _batch_size(train_ds)
+                               if isinstance(validation_data, (tuple, list)) else None),
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset),
     )
+
+
+def _batch_size(dataset) -> int | None:
+    """The static batch size of a ``tf.data`` dataset batched with ``drop_remainder=True``, else None."""
+    spec = getattr(dataset, "element_spec", None)
+    first = spec[0] if isinstance(spec, tuple) else spec
+    shape = getattr(first, "shape", None)
+    if shape is None or shape.rank is None or shape.rank == 0:
+        return None
+    return shape[0]
 
 
 # =============================================================================

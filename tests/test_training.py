@@ -92,6 +92,31 @@ def test_uncompiled_model_is_a_model_error(tmp_path):
         training.fit(model, _dataset(), epochs=1, steps_per_epoch=1, run_dir=tmp_path)
 
 
+class CountValidationBatches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+@pytest.mark.parametrize("given, expected_batches", [(None, 5), (5, 2)])
+def test_validation_arrays_are_evaluated_in_training_sized_batches(tmp_path, given,
+                                                                   expected_batches):
+    # Keras' default would evaluate all 10 patches in one batch of up to 32,
+    # several times the memory of a training step of 2.
+    rng = np.random.default_rng(3)
+    val_x = rng.normal(size=(10, 8, 8, 8, 2)).astype("float32")
+    val_y = (val_x[..., 0] > 0).astype("int32")
+    train = _dataset().unbatch().batch(2, drop_remainder=True)  # a known batch size, 2
+    counter = CountValidationBatches()
+    training.fit(_model(), train, epochs=1, steps_per_epoch=1, run_dir=tmp_path / "run",
+                 validation_data=(val_x, val_y), validation_batch_size=given,
+                 log_examples=False, callbacks=[counter])
+    assert counter.batches == expected_batches
+
+
 def test_read_scalars_matches_keras_history_and_has_dice(tmp_path):
     run = tmp_path / "run"
     history = training.fit(_model(), _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run,
