@@ -1,0 +1,44 @@
+"""benchmarks/targets.py: the verdicts it gives on recorded metrics."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("targets", ROOT / "benchmarks" / "targets.py")
+targets = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(targets)
+
+
+def write(folder: Path, notebook: str, preset: str, peak: float, **metrics):
+    record = {"notebook": notebook, "preset": preset, "runtime_s": 100.0,
+              "peak_memory_mb": peak, "metrics": metrics}
+    (folder / f"{notebook}.metrics.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def verdicts(rows, notebook):
+    return {r["quantity"]: r["verdict"] for r in rows if r["notebook"] == notebook}
+
+
+def test_binder_verdicts_follow_the_targets(tmp_path):
+    write(tmp_path, "06_segmentation", "binder", 1500.0, mean_tissue_dice=0.81,
+          lesion_dice=0.1, input_wait_fraction=0.2)
+    write(tmp_path, "07_age_regression", "binder", 2000.0, mae=6.0, baseline_mae=10.0,
+          mae_ratio=0.6)
+    write(tmp_path, "08_sex_classification", "binder", 1000.0, accuracy=0.75,
+          baseline_accuracy=0.8, roc_auc=0.9)
+    rows = targets.evaluate(tmp_path, "binder")
+    assert verdicts(rows, "06_segmentation") == {
+        "mean_tissue_dice": "met", "lesion_dice": "", "input_wait_fraction": "MISSED",
+        "peak memory (MiB)": "met"}
+    seg = verdicts(rows, "07_age_regression")
+    assert seg["mae_ratio"] == "met" and seg["peak memory (MiB)"] == "MISSED"  # 2000 MiB > 2e9 B
+    assert verdicts(rows, "08_sex_classification")["accuracy"] == "MISSED"  # not above baseline
+    assert verdicts(rows, "10_super_resolution") == {"metrics record": f"MISSING ({tmp_path / '10_super_resolution.metrics.json'})"}
+    assert targets.main(["--preset", "binder", "--dir", str(tmp_path)]) == 1
+
+
+def test_a_record_of_another_preset_is_not_judged(tmp_path):
+    write(tmp_path, "10_super_resolution", "ci", 900.0, psnr=30.0, baseline_psnr=20.0)
+    rows = targets.evaluate(tmp_path, "binder")
+    assert verdicts(rows, "10_super_resolution") == {"preset": "WRONG PRESET"}
