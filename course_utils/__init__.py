@@ -15,6 +15,15 @@ import os
 # exceptions. Set the variable yourself before importing to see the logs again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# On a machine without an NVIDIA GPU, let TensorFlow run one op at a time (each
+# op still uses every core). Its CPU gradients of 3D convolutions allocate large
+# temporary im2col buffers, and running several at once nearly doubled the memory
+# of a training step, at no gain in speed on 2 cores: that is the difference
+# between fitting Binder's 2 GB or not (`python benchmarks/training_memory.py`,
+# and the same with TF_NUM_INTEROP_THREADS=2). Set the variable to choose otherwise.
+if not os.path.exists("/proc/driver/nvidia"):
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 from course_utils.errors import (  # noqa: E402
     ConfigError,
     CourseError,

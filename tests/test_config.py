@@ -1,5 +1,9 @@
 """Presets and parameter resolution, paths, and seeding."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -104,3 +108,18 @@ def test_seed_everything_makes_training_repeatable():
     a, b, c = _train_once(1), _train_once(1), _train_once(2)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_cpu_machines_run_one_tensorflow_op_at_a_time_unless_told(given, expected):
+    # Several 3D-convolution gradients at once nearly double a training step's
+    # memory on a CPU (benchmarks/training_memory.py); a user's setting wins.
+    if os.path.exists("/proc/driver/nvidia"):
+        pytest.skip("this machine has an NVIDIA driver: the default is left to TensorFlow")
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTEROP_THREADS"}
+    if given is not None:
+        env["TF_NUM_INTEROP_THREADS"] = given
+    out = subprocess.run(
+        [sys.executable, "-c", "import os, course_utils; print(os.environ['TF_NUM_INTEROP_THREADS'])"],
+        capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == expected
