@@ -104,7 +104,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         "ci": {"patch_size": 24, "batch_size": 4, "epochs": 4, "steps_per_epoch": 15,
                "filters": [8, 16, 32], "learning_rate": 0.01, "patches_per_volume": 8,
                "augment": True, "window": 48, "overlap": 0.5, "restart": False},
-        "binder": {"patch_size": 32, "batch_size": 4, "epochs": 8, "steps_per_epoch": 40,
+        "binder": {"patch_size": 32, "batch_size": 2, "epochs": 8, "steps_per_epoch": 80,
                    "filters": [8, 16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
                    "augment": True, "window": 64, "overlap": 0.5, "restart": False},
         "full": {"patch_size": 64, "batch_size": 8, "epochs": 100, "steps_per_epoch": 200,
