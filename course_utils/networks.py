@@ -114,7 +114,6 @@ def default_strides(depth: int) -> list[Triple]:
     return [(1, 1, 1)] + [(2, 2, 2)] * (depth - 1)
 
 
-
 def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[tuple]]:
     """Validate one filter count and one stride per level (default strides if None)."""
     filters = [int(f) for f in filters]
@@ -127,6 +126,7 @@ def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[
             f"{len(strides)} strides {strides}"
         )
     return filters, strides
+
 
 def size_multiple(strides: Sequence[int | Sequence[int]]) -> Triple:
     """The number each spatial size must be a multiple of for a U-Net with ``strides``."""

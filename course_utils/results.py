@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils import config
+from course_utils.files import atomic_path
 
 
 def peak_memory_mb() -> float:
@@ -55,10 +56,8 @@ def record_metrics(notebook: str, params: dict, metrics: dict[str, Any]) -> Path
         "metrics": _plain(metrics),
     }
     path = metrics_path(notebook)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     return path
 
 
