@@ -9,24 +9,36 @@ ones winning:
    notebook does not (this is how CI runs every notebook at ``ci`` with nbval);
 3. parameters set in the notebook or injected by papermill (``-p epochs 3``).
 
-An unknown preset or knob raises :class:`~course_utils.errors.ConfigError`
-listing the valid ones.
+Every knob is declared once, in :data:`KNOBS` (or, where a notebook gives a
+name its own meaning, in :data:`NOTEBOOK_KNOBS`), as a validator from
+:mod:`course_utils.checks` with its range; :func:`resolve` runs it on the
+preset's default and on whatever the notebook or papermill passes. An unknown
+preset, notebook or knob, or a value outside its range, raises
+:class:`~course_utils.errors.ConfigError` that names the knob and the valid
+range (or the closest valid name).
 """
 
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import random
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sklearn.utils import Bunch
+
+from course_utils import checks
 from course_utils.errors import ConfigError
 
 # The course's public repository: the one place its address is set. Badges in
 # the notebooks and README, the Colab setup cell and binder/ are checked
-# against it by tests/test_skeleton.py (tools/sync_badges.py rewrites them).
+# against it by tests/test_skeleton.py (`python tools/nbtool.py badges` rewrites
+# them; `python tools/nbtool.py sync-setup` copies 00's setup cell everywhere).
 REPOSITORY = "biomedia-course/dl3d-tensorflow"
 BRANCH = "main"
 
@@ -141,22 +153,135 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-_START_TIME: float | None = None
+# =============================================================================
+# One declaration per knob: a validator from course_utils.checks with its range
+# =============================================================================
+Knob = Callable[[Any, str], Any]  # (value, knob name) -> the value in canonical form
+
+
+def _int(minimum: int = 1, maximum: int | None = None) -> Knob:
+    def check(value: Any, name: str) -> int:
+        try:
+            return checks.integer(value, name, minimum=minimum, maximum=maximum)
+        except ConfigError:  # say the range even when the value is not a whole number
+            raise ConfigError(f"{name} must be a whole number "
+                              f"{checks._range_text(minimum, maximum)}, got {value!r}",
+                              name=name) from None
+    return check
+
+
+def _dataset(*usable: str, why: str = "") -> Knob:
+    def check(value: Any, name: str) -> str:
+        value = checks.option(value, DATASETS, name)  # an unknown name: the closest one
+        if value not in usable:
+            raise ConfigError(f"{name} {value!r} does not fit this notebook, which {why}; "
+                              f"choose one of {', '.join(map(repr, usable))}", name=name)
+        return value
+    return check
+
+
+def _one_or_three(value: Any, name: str) -> int | list[int]:
+    """One whole number (a cube) stays one; three (z, y, x) become a list."""
+    size = checks.triple(value, name)
+    return size[0] if isinstance(value, numbers.Real) else list(size)
+
+
+def _three(value: Any, name: str) -> list[int]:
+    """Three sizes (z, y, x) as a list; one number means a cube."""
+    return list(checks.triple(value, name))
+
+
+DATASETS = ("synthetic", "ixi", "mrbrains13")  # course_utils.data.DATASETS (a test checks)
+
+KNOBS: dict[str, Knob] = {
+    # every notebook (COMMON)
+    "dataset": _dataset(*DATASETS),
+    "seed": _int(0, 2**32 - 1),  # numpy's legacy seeding accepts no more
+    # at least 10 subjects, so that train (60 %), val and test (20 % each) all get some
+    "n_subjects": _int(10),
+    # from the template's own 1 mm to 6 mm (coarser grids lose the brain's structures)
+    "spacing": partial(checks.number, minimum=1.0, maximum=6.0),
+    # 01
+    "n_table": _int(1), "subject": _int(0),
+    # 02
+    "example_shape": _three, "iterations": _int(1), "n_volumes": _int(1), "repeats": _int(1),
+    # 03
+    "n_hist": _int(1), "n_registered": _int(1), "reg_iterations": _int(1),
+    "reg_sampling": partial(checks.number, minimum=0.0, maximum=1.0, open_min=True),
+    # 04
+    "elastic_mm": partial(checks.number, minimum=0.0),
+    "rotation_degrees": partial(checks.number, minimum=0.0, maximum=180.0),
+    # training (05-10)
+    "epochs": _int(1), "steps_per_epoch": _int(1), "steps": _int(1), "batch_size": _int(1),
+    "learning_rate": partial(checks.number, minimum=0.0, maximum=1.0, open_min=True),
+    "filters": partial(checks.int_list, example="[8, 16, 32]"),  # channels per level
+    "freq_batches": _int(1),
+    # 06 segmentation
+    "patch_size": _one_or_three, "window": _one_or_three, "patches_per_volume": _int(1),
+    "overlap": partial(checks.number, minimum=0.0, maximum=1.0, open_max=True),
+    "augment": checks.boolean, "restart": checks.boolean,
+    # 07/08 ResNet
+    "strides": partial(checks.int_list, example="[2, 2, 2]"), "crop_size": _three,
+    "test_crops": _int(1, 9),  # the centre and the 8 corners (applications.crop_offsets)
+    # 09 autoencoder
+    "latent_size": _int(1), "raw_factor": _int(1), "input_factor": _int(1),
+    # 10 super-resolution
+    "factor": _int(2), "n_layers": _int(1),
+}
+
+# Where a notebook gives a knob a meaning of its own, its declaration is here.
+NOTEBOOK_KNOBS: dict[str, dict[str, Knob]] = {
+    "05_class_balancing": {"patch_size": _int(1),  # the edge of a cube: printed as N³
+                           "filters": _int(1)},  # one width for every layer of small_fcn
+    "06_segmentation": {"dataset": _dataset("synthetic", "mrbrains13",
+                                            why="needs tissue and lesion label maps")},
+    "07_age_regression": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
+    "08_sex_classification": {"dataset": _dataset("synthetic", "ixi", why="needs sexes")},
+    "09_representation_learning": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
+    "10_super_resolution": {"dataset": _dataset("synthetic", "ixi",
+                                                why="trains on T1 scans of many subjects"),
+                            "filters": _int(1)},  # one width for every refinement layer
+}
+
+
+def knob(notebook: str, name: str) -> Knob:
+    """The validator of knob ``name`` in ``notebook``.
+
+    Parameters: ``notebook``: a notebook stem (key of :data:`NOTEBOOKS`);
+    ``name``: the knob.
+    """
+    declared = NOTEBOOK_KNOBS.get(notebook, {})
+    return declared[name] if name in declared else KNOBS[name]
 
 
 def colab_url(notebook_path: str) -> str:
-    """The Open-in-Colab address of a notebook (path relative to the repository root)."""
+    """The Open-in-Colab address of a notebook.
+
+    Parameters: ``notebook_path``: its path relative to the repository root.
+    """
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{notebook_path}"
 
 
 def binder_url(notebook_path: str) -> str:
-    """The Launch-Binder address that opens a notebook in JupyterLab."""
+    """The Launch-Binder address that opens a notebook in JupyterLab.
+
+    Parameters: ``notebook_path``: its path relative to the repository root.
+    """
     quoted = notebook_path.replace("/", "%2F")
     return f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab%2Ftree%2F{quoted}"
 
 
-class Params(dict):
-    """The resolved knobs of one notebook run: a dict that also allows ``p.epochs``."""
+class Params(Bunch):
+    """The resolved knobs of one notebook run: a dict that also allows ``p.epochs``.
+
+    ``started`` (an attribute, not a knob) is the ``time.perf_counter()`` at which
+    :func:`resolve` made it: :func:`course_utils.results.record_metrics` reads the
+    run's runtime from the Params it is given, so no clock is shared between runs.
+    """
+
+    def __init__(self, started: float | None = None, **knobs: Any) -> None:
+        super().__init__(**knobs)
+        self.__dict__["started"] = started
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -166,35 +291,44 @@ class Params(dict):
                 f"no parameter {name!r}; this notebook's parameters are: {', '.join(sorted(self))}"
             ) from None
 
+    def __setstate__(self, state: dict) -> None:  # copies and pickles keep ``started``
+        self.__dict__.update(state)
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.items())
         return f"Params({inner})"
 
 
 def check_preset(preset: str) -> str:
-    """Return ``preset`` if it is a known preset, else raise a ConfigError that lists them."""
-    if preset not in PRESET_NAMES:
+    """Return ``preset`` if it is a known preset, else a ConfigError suggesting the closest.
+
+    Parameters: ``preset``: the name to check.
+    """
+    try:
+        return checks.option(preset, PRESET_NAMES, "preset")
+    except ConfigError as err:
         raise ConfigError(
-            f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)} "
-            "(set it in the notebook's parameters cell, with papermill's -p preset NAME, "
-            "or with the COURSE_PRESET environment variable)"
-        )
-    return preset
+            f"{err} (set it in the notebook's parameters cell, with papermill's -p preset NAME, "
+            "or with the COURSE_PRESET environment variable)", name="preset",
+        ) from None
 
 
 def current_preset(preset: str | None = None) -> str:
-    """The preset in force: the one given, else ``$COURSE_PRESET``, else ``binder``."""
+    """The preset in force: the one given, else ``$COURSE_PRESET``, else ``binder``.
+
+    Parameters: ``preset``: a preset name, or None to look at the environment.
+    """
     if preset is None:
         preset = os.environ.get("COURSE_PRESET") or DEFAULT_PRESET
     return check_preset(str(preset).strip().lower())
 
 
 def preset_defaults(notebook: str, preset: str) -> dict[str, Any]:
-    """The default knobs of ``notebook`` at ``preset`` (common knobs included)."""
-    if notebook not in NOTEBOOKS:
-        raise ConfigError(
-            f"unknown notebook {notebook!r}; known notebooks: {', '.join(sorted(NOTEBOOKS))}"
-        )
+    """The default knobs of ``notebook`` at ``preset`` (common knobs included), unchecked.
+
+    Parameters: ``notebook``: a notebook stem; ``preset``: ``ci``, ``binder`` or ``full``.
+    """
+    checks.option(notebook, list(NOTEBOOKS), "notebook")
     check_preset(preset)
     merged = dict(COMMON[preset])
     merged.update(NOTEBOOKS[notebook][preset])
@@ -202,40 +336,26 @@ def preset_defaults(notebook: str, preset: str) -> dict[str, Any]:
 
 
 def resolve(notebook: str, preset: str | None = None, **params: Any) -> Params:
-    """Merge preset defaults, ``$COURSE_PRESET`` and explicit parameters (``None`` = default).
+    """Merge preset defaults, ``$COURSE_PRESET`` and explicit knobs, each checked by its declaration.
 
-    Also starts the run clock that :func:`course_utils.results.record_metrics` reads.
+    Parameters: ``notebook``: the notebook stem, e.g. ``"06_segmentation"``;
+    ``preset``: ``ci``, ``binder`` or ``full`` (None: ``$COURSE_PRESET``, else
+    ``binder``); ``params``: knobs to set (None keeps the preset's value).
+    The returned Params carries the run clock (``started``) that
+    :func:`course_utils.results.record_metrics` reads.
     """
-    global _START_TIME
+    started = time.perf_counter()
     name = current_preset(preset)
     merged = preset_defaults(notebook, name)
-    unknown = sorted(set(params) - set(merged))
-    if unknown:
-        raise ConfigError(
-            f"unknown parameter(s) {', '.join(unknown)} for notebook {notebook!r}; "
-            f"valid parameters: preset, {', '.join(sorted(merged))}"
-        )
-    for key, value in params.items():
-        if value is None:
-            continue
-        default = merged[key]
-        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-            value = list(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"parameter {key!r} must be True or False, got {value!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"parameter {key!r} must be a number, got {value!r}")
-            value = type(default)(value) if isinstance(default, float) else value
-        merged[key] = value
-    result = Params(preset=name, **merged)
-    _START_TIME = time.perf_counter()
-    return result
-
-
-def start_time() -> float | None:
-    """When the last :func:`resolve` call started the run clock (``perf_counter`` seconds)."""
-    return _START_TIME
+    for key in params:
+        if key not in merged:
+            try:
+                checks.option(key, sorted(merged), "parameter")
+            except ConfigError as err:
+                raise ConfigError(f"{err}, or preset (notebook {notebook!r})", name=key) from None
+    merged.update({k: v for k, v in params.items() if v is not None})
+    return Params(started=started, preset=name,
+                  **{k: knob(notebook, k)(v, k) for k, v in merged.items()})
 
 
 def repo_root() -> Path | None:
