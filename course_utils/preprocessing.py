@@ -8,21 +8,33 @@ functions work on numpy arrays ([z, y, x] or [z, y, x, C]).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 
+from course_utils import checks
 from course_utils.errors import ConfigError, DataError, ShapeError
+from course_utils.io import STANDARD_ORIENTATION, require_3d
+
+if TYPE_CHECKING:  # sklearn takes seconds to import: only register_affine needs it
+    from sklearn.utils import Bunch
 
 # =============================================================================
 # Spatial: orientation, isotropic resampling, cropping/padding
 # =============================================================================
 
-STANDARD_ORIENTATION = "LPS"
+#: Resampling refuses to make a grid of more voxels than this (4 GiB of float32).
+MAX_RESAMPLED_VOXELS = 2**30
 
 
 def reorient(image: sitk.Image, orientation: str = STANDARD_ORIENTATION) -> sitk.Image:
-    """Permute/flip the voxel axes to ``orientation`` (SimpleITK DICOMOrient codes); lossless."""
+    """Permute/flip the voxel axes to ``orientation`` (SimpleITK DICOMOrient codes); lossless.
+
+    Parameters: ``image``, a 3D image; ``orientation``, one letter from each of L/R, P/A,
+    S/I, e.g. ``"LPS"`` (the course's standard) or ``"RAS"``.
+    """
+    require_3d(image, "the image to reorient")
     code = str(orientation).upper()
     letters = sorted(code)
     if len(code) != 3 or not all(
@@ -30,36 +42,51 @@ def reorient(image: sitk.Image, orientation: str = STANDARD_ORIENTATION) -> sitk
     ) or letters != sorted(set(letters)):
         raise ConfigError(
             f"orientation {orientation!r} is not a valid 3-letter code; use one letter from "
-            "each of L/R, P/A, S/I, e.g. 'LPS' or 'RAS'"
+            "each of L/R, P/A, S/I, e.g. 'LPS' or 'RAS'", name="orientation"
         )
     return sitk.DICOMOrient(image, code)
 
 
 def _check_spacing(spacing: float | Sequence[float], dim: int) -> tuple[float, ...]:
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, dim)
-    if values.size != dim or not np.all(np.isfinite(values)) or np.any(values <= 0):
+    values = np.atleast_1d(np.asarray(spacing, dtype=object)).ravel().tolist()
+    if len(values) == 1:
+        values = values * dim
+    if len(values) != dim:
+        raise ConfigError(f"spacing must be one number of millimetres or {dim} of them (x, y, z), "
+                          f"got {spacing!r}", name="spacing")
+    return tuple(checks.number(v, "spacing (mm)", minimum=0, open_min=True) for v in values)
+
+
+def _resampled_size(image: sitk.Image, spacing: tuple[float, ...]) -> list[int]:
+    """round(size * old spacing / spacing) per axis; ConfigError if the grid is absurdly large."""
+    size = [max(1, int(round(n * s_old / s_new)))
+            for n, s_old, s_new in zip(image.GetSize(), image.GetSpacing(), spacing, strict=True)]
+    voxels = float(np.prod(np.asarray(size, dtype=float)))
+    if voxels > MAX_RESAMPLED_VOXELS:
         raise ConfigError(
-            f"spacing must be a positive number of millimetres (or {dim} of them), got {spacing!r}"
+            f"resampling a {list(image.GetSize())} image of spacing "
+            f"{np.round(image.GetSpacing(), 3).tolist()} mm to {list(spacing)} mm would make "
+            f"{voxels:.3g} voxels ({voxels * 4 / 2**30:.3g} GiB as float32), more than "
+            f"{MAX_RESAMPLED_VOXELS:.3g}: spacing is in millimetres, did you mean "
+            f"{[round(s * 1000, 6) for s in spacing]} (e.g. 1.0 for 1 mm)?", name="spacing",
         )
-    return tuple(float(v) for v in values)
+    return size
 
 
 def resample_isotropic(
     image: sitk.Image, spacing: float | Sequence[float] = 1.0, is_label: bool = False
 ) -> sitk.Image:
     """Resample to ``spacing`` mm: new size = round(size * old spacing / spacing), same origin
-    and direction; B-spline for images, nearest neighbour for label maps."""
+    and direction; B-spline for images, nearest neighbour for label maps.
+
+    Parameters: ``image``, a 3D image; ``spacing``, millimetres, one number or three
+    (x, y, z); ``is_label``, nearest neighbour so that no new label values appear.
+    """
+    require_3d(image, "the image to resample")
     new_spacing = _check_spacing(spacing, image.GetDimension())
-    old_spacing = image.GetSpacing()
-    old_size = image.GetSize()
-    if np.allclose(old_spacing, new_spacing, rtol=0, atol=1e-6):
+    if np.allclose(image.GetSpacing(), new_spacing, rtol=0, atol=1e-6):
         return sitk.Image(image)  # already there: an identical copy
-    new_size = [
-        max(1, int(round(n * s_old / s_new)))
-        for n, s_old, s_new in zip(old_size, old_spacing, new_spacing, strict=True)
-    ]
+    new_size = _resampled_size(image, new_spacing)
     interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkBSpline
     return sitk.Resample(
         image,
@@ -115,6 +142,8 @@ def crop_or_pad(image: sitk.Image, size: Sequence[int], pad_value: float = 0) ->
 
 #: An integer array with at most this many distinct values looks like a label map.
 MAX_LABEL_VALUES = 32
+#: A label map with more distinct values than this looks like an intensity image.
+MAX_LABEL_MAP_VALUES = 256
 
 
 def _n_unique(array: np.ndarray, limit: int) -> int:
@@ -132,6 +161,8 @@ def check_intensity_image(array: np.ndarray, name: str = "image") -> np.ndarray:
     Detection rule: a boolean array, or an integer array with at most
     ``MAX_LABEL_VALUES`` distinct values, is a label map (a CT in int16 has
     thousands of values and passes). Non-finite values are refused too.
+
+    Parameters: ``array``, the image; ``name``, the argument's name for the message.
     """
     array = np.asarray(array)
     if array.dtype == bool or (
@@ -141,8 +172,10 @@ def check_intensity_image(array: np.ndarray, name: str = "image") -> np.ndarray:
         values = np.unique(array)[:8].tolist()
         raise DataError(
             f"{name} (shape {array.shape}, dtype {array.dtype}, values {values}...) looks like a "
-            "label map, not an intensity image; pass the image (e.g. the T1 array) here and the "
-            "labels to the `label` argument"
+            f"label map (integers, at most {MAX_LABEL_VALUES} distinct values), not an intensity "
+            "image; pass the image (e.g. the T1 array) here and the labels to the `label` "
+            "argument. If it really is an intensity image (e.g. a coarsely quantised int16 "
+            "scan), cast it first: array.astype(np.float32)"
         )
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise DataError(f"{name} (shape {array.shape}) contains NaN or infinite values; "
@@ -156,26 +189,33 @@ def check_label_map(
     """Return ``array`` as an integer label map, or raise DataError if it is not one.
 
     A float array is accepted only if every value is a whole number (labels
-    stored as float in a NIfTI file); an intensity image is refused. With
-    ``n_classes``, every value must lie in ``0 .. n_classes - 1``.
+    stored as float in a NIfTI file); an intensity image (non-integer values, or more
+    than ``MAX_LABEL_MAP_VALUES`` distinct ones) is refused.
+
+    Parameters: ``array``, the labels; ``n_classes``, if given every value must lie in
+    ``0 .. n_classes - 1``; ``name``, the argument's name for the message.
     """
     array = np.asarray(array)
+    intensity_hint = ("; pass the label volume here (and the image to the image argument); a "
+                      "label map resampled with a smooth interpolator must be resampled again "
+                      "with nearest neighbour (is_label=True)")
     if np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-            raise DataError(
-                f"{name} (shape {array.shape}, dtype {array.dtype}) has non-integer values, so it "
-                "looks like an intensity image, not a label map; pass the label volume here"
-            )
-        if _n_unique(array, 256) > 256:
-            raise DataError(
-                f"{name} (shape {array.shape}) has more than 256 distinct values: it looks like "
-                "an intensity image, not a label map"
-            )
-        array = array.astype(np.int64)
+            raise DataError(f"{name} (shape {array.shape}, dtype {array.dtype}) has non-integer "
+                            f"values, so it looks like an intensity image, not a label map"
+                            f"{intensity_hint}")
     elif array.dtype == bool:
         array = array.astype(np.uint8)
     elif not np.issubdtype(array.dtype, np.integer):
-        raise DataError(f"{name} has dtype {array.dtype}; a label map must hold integers")
+        raise DataError(f"{name} has dtype {array.dtype}; a label map must hold integers, e.g. "
+                        "array.astype(np.uint8)")
+    # uint8/int8 maps (the course's) skip the count: 256 values at most anyway
+    if array.dtype.itemsize > 1 and _n_unique(array, MAX_LABEL_MAP_VALUES) > MAX_LABEL_MAP_VALUES:
+        raise DataError(f"{name} (shape {array.shape}, dtype {array.dtype}) has more than "
+                        f"{MAX_LABEL_MAP_VALUES} distinct values: it looks like an intensity image, "
+                        f"not a label map{intensity_hint}")
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.int64)
     if n_classes is not None and array.size:
         low, high = int(array.min()), int(array.max())
         if low < 0 or high >= n_classes:
@@ -291,16 +331,6 @@ def mni_template(resolution: int = 2, kind: str = "t1") -> sitk.Image:
     return image
 
 
-class RegistrationResult(dict):
-    """What :func:`register_affine` returns: a dict that also allows ``result.transform``."""
-
-    def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 def register_affine(
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -311,21 +341,32 @@ def register_affine(
     sampling_percentage: float = 0.05,
     learning_rate: float = 1.0,
     seed: int = 42,
-) -> RegistrationResult:
+) -> Bunch:
     """Affine registration of ``moving`` onto ``fixed`` with SimpleITK's ImageRegistrationMethod.
 
     Mattes mutual information (works across contrasts), random sampling of a
     fraction of voxels, regular-step gradient descent, a multi-resolution
-    pyramid, initialised by aligning the centres of mass. Returns a dict with
-    ``transform`` (maps fixed -> moving points, as sitk.Resample expects),
+    pyramid, initialised by aligning the centres of mass.
+
+    Parameters: ``fixed``, ``moving``, 3D images; ``iterations`` per pyramid level;
+    ``shrink_factors`` and ``smoothing_sigmas`` (voxels), one per level;
+    ``sampling_percentage`` of voxels sampled, in (0, 1]; ``learning_rate`` of the
+    optimiser; ``seed`` of the sampling. Returns a :class:`sklearn.utils.Bunch` (a dict
+    whose keys are also attributes) with ``transform`` (maps fixed -> moving points, as sitk.Resample expects),
     ``metric`` (value per iteration, recorded by an iteration observer),
     ``level_starts`` (iteration index where each pyramid level starts),
     ``stop`` (the optimiser's stop condition) and ``final_metric``.
     """
+    from sklearn.utils import Bunch
+
     if len(shrink_factors) != len(smoothing_sigmas):
-        raise ConfigError("shrink_factors and smoothing_sigmas need one entry per pyramid level")
-    if not 0 < sampling_percentage <= 1:
-        raise ConfigError(f"sampling_percentage must be in (0, 1], got {sampling_percentage}")
+        raise ConfigError("shrink_factors and smoothing_sigmas need one entry per pyramid level",
+                          name="shrink_factors")
+    sampling_percentage = checks.number(sampling_percentage, "sampling_percentage",
+                                        minimum=0, maximum=1, open_min=True)
+    iterations = checks.integer(iterations, "iterations", minimum=1)
+    require_3d(fixed, "the fixed image")
+    require_3d(moving, "the moving image")
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)
     initial = sitk.CenteredTransformInitializer(
@@ -354,7 +395,7 @@ def register_affine(
     method.AddCommand(sitk.sitkMultiResolutionIterationEvent,
                       lambda: level_starts.append(len(metric)))
     transform = method.Execute(fixed_f, moving_f)
-    return RegistrationResult(
+    return Bunch(
         transform=transform,
         metric=metric,
         level_starts=level_starts,

@@ -23,16 +23,9 @@ from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from course_utils import io
 from course_utils.errors import ShapeError
-
-#: Names of the cohort's tissue labels (the dataset's ``df.attrs["label_names"]``).
-LABEL_NAMES: dict[int, str] = {0: "background", 1: "CSF", 2: "grey matter",
-                               3: "white matter", 4: "lesion"}
-
-#: One colour per label; background (0) is never drawn.
-LABEL_COLOURS: dict[int, str] = {0: "#000000", 1: "#2e86de", 2: "#27ae60",
-                                 3: "#f1c40f", 4: "#e74c3c", 5: "#9b59b6",
-                                 6: "#e67e22", 7: "#1abc9c", 8: "#ff6ec7"}
+from course_utils.io import LABEL_COLOURS, LABEL_NAMES, STANDARD_ORIENTATION  # one definition
 
 VIEWS = ("axial", "coronal", "sagittal")
 
@@ -46,10 +39,8 @@ def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True
     """(array z,y,x[,C], spacing x,y,z) from a SimpleITK image or a numpy array."""
     if isinstance(image, sitk.Image):
         if reorient and image.GetDimension() == 3:
-            code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
-                image.GetDirection())
-            if code != "LPS":
-                image = sitk.DICOMOrient(image, "LPS")
+            if io.orientation_code(image) != STANDARD_ORIENTATION:
+                image = io.reorient(image, STANDARD_ORIENTATION)
         return sitk.GetArrayFromImage(image), tuple(float(s) for s in image.GetSpacing())
     array = np.asarray(image)
     if array.ndim not in (3, 4):
@@ -186,8 +177,6 @@ def orthogonal_views(
 def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = None,
                      label_names: Mapping[int, str] | None = None, alpha: float = 0.4) -> Figure:
     """One row per sequence plus a label-overlay row, three views each, at physical aspect."""
-    from course_utils import io
-
     if sequences is None:
         sequences = io._present_sequences(row)
     images = {name: io.reorient(io.read_image(row[name]), "LPS") for name in sequences}
@@ -274,8 +263,6 @@ def _launched_by_runner() -> bool:
 
 def _viewer_inputs(image: Any, label: Any, spacing, names):
     """Normalise the viewer's input to ({name: array z,y,x}, label array or None, spacing)."""
-    from course_utils import io
-
     if (not isinstance(image, (np.ndarray, sitk.Image)) and hasattr(image, "get")
             and any(isinstance(image.get(s), (str, os.PathLike)) for s in io.SEQUENCES)):
         # a cohort row (dict or pandas Series)

@@ -213,8 +213,9 @@ def test_read_subject_shapes_and_values(tmp_path):
 
 def test_read_subject_geometry_mismatch_names_file(tmp_path):
     row = _subject(tmp_path, shift_label=True)
-    with pytest.raises(DataError, match="label.nii.gz.*same voxel grid"):
+    with pytest.raises(DataError, match=r"label\.nii\.gz.*voxel grid of .*t1\.nii\.gz.*origin") as err:
         io.read_subject(row)
+    assert err.value.path == row["label"]  # the error carries the file, not only text
 
 
 def test_read_subject_missing_file(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from course_utils import io
 from course_utils.data._cache import (  # noqa: F401  (re-exported for the dataset modules)
     MANIFEST,
     done_ok,
@@ -26,20 +28,13 @@ from course_utils.data._cache import (  # noqa: F401  (re-exported for the datas
     write_done,
     write_json,
 )
-from course_utils.errors import DataError
+from course_utils.errors import CorruptFileError, DataError
 from course_utils.files import atomic_path
+from course_utils.io import LABEL_NAMES, STANDARD_ORIENTATION  # noqa: F401  (one definition)
 
-LABEL_NAMES: dict[int, str] = {
-    0: "background",
-    1: "CSF",
-    2: "grey matter",
-    3: "white matter",
-    4: "lesion",
-}
 BASE_COLUMNS = ("subject_id",)
 META_COLUMNS = ("label", "age", "sex", "split")
 DEMOGRAPHIC_COLUMNS = ("IXI_ID", "SEX_ID (1=m, 2=f)", "AGE")
-STANDARD_ORIENTATION = "LPS"
 
 # ---------------------------------------------------------------------------
 # Reading and checking files
@@ -51,114 +46,52 @@ _REGENERATE = (
 )
 
 
-def read_image(path: str | os.PathLike, header_only: bool = False) -> sitk.Image | sitk.ImageFileReader:
-    """Read an image (or only its header) and turn any reader failure into a DataError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; {_REGENERATE}")
-    try:
-        if header_only:
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(str(path))
-            reader.ReadImageInformation()
-            return reader
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
-        raise DataError(
-            f"{path} is unreadable, corrupt or truncated ({first}); {_REGENERATE}"
-        ) from None
-    _check_complete(path, image)
-    return image
-
-
-def _check_complete(path: Path, image: sitk.Image) -> None:
-    """ITK pads a truncated NIfTI with zeros: check the bytes are really all there."""
-    import gzip
-    import zlib
-
-    name = path.name.lower()
-    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
-        return
-    expected = (int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel()
-                * sitk.GetArrayViewFromImage(image).dtype.itemsize + 348)
-    try:
-        if name.endswith(".gz"):
-            total = 0
-            with gzip.open(path, "rb") as handle:
-                while chunk := handle.read(1 << 22):
-                    total += len(chunk)
-        else:
-            total = path.stat().st_size
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path} is truncated or corrupt ({exc}); {_REGENERATE}") from None
-    if total < expected:
-        raise DataError(
-            f"{path} is truncated: {total} bytes of voxel data and header, {expected} expected; "
-            f"{_REGENERATE}"
-        )
+def read_image(path: str | os.PathLike,
+               header_only: bool = False) -> sitk.Image | sitk.ImageFileReader:
+    """Read an image verified complete (:func:`course_utils.io.read_image`), or only its header
+    (:func:`course_utils.io.read_header`). Parameters: ``path``, the file; ``header_only``."""
+    return io.read_header(path) if header_only else io.read_image(path)
 
 
 def write_image(image: sitk.Image, path: str | os.PathLike) -> Path:
-    """Write an image atomically (compressed); a full disk becomes a DataError naming it."""
-    import errno
+    """Write an image atomically and verified (:func:`course_utils.io.write_image`).
 
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        try:
-            sitk.WriteImage(image, str(tmp), useCompression=True)
-        except RuntimeError as exc:
-            free = shutil.disk_usage(tmp.parent).free
-            if free < 4 * 1024 * 1024 or "space" in str(exc).lower():
-                raise OSError(errno.ENOSPC, f"No space left on device: {path}") from exc
-            raise DataError(f"could not write {path}: {str(exc).strip()[-200:]}") from None
-    return path
+    Parameters: ``image``; ``path``, the target. A full disk raises DiskFullError.
+    """
+    return io.write_image(image, path)
 
 
 def check_finite(image: sitk.Image | str | os.PathLike, name: str | None = None) -> None:
     """Raise a DataError if the image (or the file at that path) holds NaN or infinite voxels.
 
-    Files are checked with nibabel: SimpleITK's NIfTI reader silently turns NaN into 0,
-    so a NaN in the file would pass unnoticed (and bite any other reader).
+    Parameters: ``image``, an image or a file; ``name``, how the message names it.
+    Files are checked complete first (:func:`course_utils.io.check_complete`); NIfTI voxels
+    are then read with nibabel, which keeps NaN exactly as stored.
     """
+    path = None
     if isinstance(image, sitk.Image):
         array = sitk.GetArrayViewFromImage(image)
     else:
-        name = name or str(image)
         path = Path(image)
-        if path.name.lower().endswith((".nii", ".nii.gz")):
+        name = name or str(path)
+        if io.is_nifti(path):
             import nibabel as nib
 
-            read_image(path, header_only=True)  # clear message if missing/unreadable
+            io.check_complete(path)  # clear message if missing, unreadable or truncated
             try:
                 array = np.asanyarray(nib.load(str(path)).dataobj)
-            except Exception as exc:  # nibabel's own errors: report the file
-                raise DataError(f"{path} is unreadable or corrupt ({exc}); {_REGENERATE}") from None
+            except (OSError, EOFError, ValueError, zlib.error) as exc:
+                raise CorruptFileError(f"{path} is unreadable or corrupt ({exc}); {_REGENERATE}",
+                                       path=path) from exc
         else:
-            array = sitk.GetArrayViewFromImage(read_image(path))
+            array = sitk.GetArrayViewFromImage(io.read_image(path))
     if np.issubdtype(array.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:
             raise DataError(
                 f"{name or 'the image'} contains {bad} NaN or infinite voxel(s); "
-                f"{_REGENERATE}, or replace them (e.g. np.nan_to_num) before training"
+                f"{_REGENERATE}, or replace them (e.g. np.nan_to_num) before training", path=path
             )
-
-
-def _geometry(reader: Any) -> dict[str, tuple]:
-    return {
-        "size": tuple(int(v) for v in reader.GetSize()),
-        "spacing": tuple(float(v) for v in reader.GetSpacing()),
-        "origin": tuple(float(v) for v in reader.GetOrigin()),
-        "direction": tuple(float(v) for v in reader.GetDirection()),
-    }
-
-
-def _close(a: tuple, b: tuple, key: str) -> bool:
-    if key == "size":
-        return a == b
-    atol = {"spacing": 1e-4, "origin": 1e-3, "direction": 1e-4}[key]
-    return bool(np.allclose(a, b, rtol=1e-5, atol=atol))
 
 
 def image_columns(row: pd.Series | dict, sequences: Sequence[str] | None = None) -> list[str]:
@@ -187,27 +120,17 @@ def check_subject(
     cols = image_columns(row, sequences)
     if not cols:
         raise DataError(f"subject {row.get('subject_id')!r} has no image paths to check")
-    ref_col = cols[0]
-    ref_path = Path(row[ref_col])
-    ref = _geometry(read_image(ref_path, header_only=True))
+    ref = io.read_header(row[cols[0]])
     for col in cols[1:]:
-        path = Path(row[col])
-        geo = _geometry(read_image(path, header_only=True))
-        for key in ("size", "spacing", "origin", "direction"):
-            if not _close(geo[key], ref[key], key):
-                raise DataError(
-                    f"{path} ({col}) does not share the geometry of {ref_path} ({ref_col}): "
-                    f"{key} {geo[key]} vs {ref[key]}; the sequences and label of a subject "
-                    "must lie on one voxel grid - resample it onto the reference "
-                    "(sitk.Resample(image, reference)) or "
-                    f"{_REGENERATE}"
-                )
+        io.check_same_geometry(io.read_header(row[col]), ref, row[col], row[cols[0]])
     if read_voxels:
         for col in cols:
-            read_image(row[col])  # catches truncated files
+            io.check_complete(row[col])  # catches truncated files
             if col != "label":
                 check_finite(row[col])
-    return ref
+            else:
+                read_image(row[col])
+    return io.grid(ref)
 
 
 def read_demographics(csv_path: str | os.PathLike) -> pd.DataFrame:

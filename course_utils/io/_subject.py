@@ -1,0 +1,102 @@
+"""One subject's files as arrays, and header summaries (lesson 01)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from course_utils.errors import DataError
+from course_utils.io._constants import SEQUENCES, PathLike
+from course_utils.io._files import read_header, read_image
+from course_utils.io._geometry import check_same_geometry, orientation_code, require_3d
+
+
+def _present_sequences(row: Mapping[str, Any]) -> list[str]:
+    keys = list(row.keys()) if hasattr(row, "keys") else []
+    return [s for s in SEQUENCES if s in keys and isinstance(row[s], (str, os.PathLike))]
+
+
+def _read_3d(path: PathLike, pixel_type: int = sitk.sitkUnknown) -> sitk.Image:
+    image = read_image(path, pixel_type)
+    return require_3d(image, str(path), path=path)
+
+
+def read_subject(
+    row: Mapping[str, Any], sequences: Sequence[str] | None = None, with_label: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read one cohort row: image float32 [z, y, x, C] (C = sequences) and label uint8 [z, y, x].
+
+    Parameters: ``row``, a cohort table row (columns of file paths); ``sequences``, the
+    image columns to stack (default: those of :data:`SEQUENCES` present); ``with_label``,
+    also read the ``label`` column. Every file must be a 3D volume on the first
+    sequence's grid, else an error naming the file. ``label`` is None without one (IXI).
+    """
+    if sequences is None:
+        sequences = _present_sequences(row)
+    elif isinstance(sequences, str):
+        sequences = [sequences]
+    if not sequences:
+        raise DataError(
+            f"read_subject: no sequence files in this row (looked for columns {list(SEQUENCES)}); "
+            "pass sequences=[...] with the names of the image columns"
+        )
+    images: list[sitk.Image] = []
+    for name in sequences:
+        if name not in row or not isinstance(row[name], (str, os.PathLike)):
+            raise DataError(f"read_subject: the row has no file for sequence {name!r}; "
+                            f"available: {_present_sequences(row)}")
+        images.append(_read_3d(row[name], sitk.sitkFloat32))
+    ref = images[0]
+    label_img = None
+    label_path = row.get("label") if hasattr(row, "get") else None
+    if with_label and isinstance(label_path, (str, os.PathLike)):
+        label_img = _read_3d(label_path)
+    for name, img in [*zip(sequences, images, strict=True), ("label", label_img)]:
+        if img is not None:
+            check_same_geometry(img, ref, row[name], row[sequences[0]])
+    image = np.stack([sitk.GetArrayViewFromImage(img) for img in images], axis=-1)
+    image = image.astype(np.float32, copy=False)
+    label = None
+    if label_img is not None:
+        label = sitk.GetArrayFromImage(label_img).astype(np.uint8, copy=False)
+    return image, label
+
+
+def header(image: sitk.Image | PathLike) -> dict[str, Any]:
+    """The header fields that matter for deep learning: size, dtype, spacing, origin, direction.
+
+    Parameters: ``image``, a SimpleITK image or a file (only its header is read).
+    """
+    src: Any
+    if isinstance(image, sitk.Image):
+        src, dtype = image, image.GetPixelIDTypeAsString()
+    else:
+        src = read_header(image)
+        dtype = sitk.GetPixelIDValueAsString(src.GetPixelID())
+    direction = tuple(float(v) for v in src.GetDirection())
+    return {
+        "size": tuple(int(v) for v in src.GetSize()),
+        "dtype": dtype,
+        "spacing": tuple(round(float(v), 4) for v in src.GetSpacing()),
+        "origin": tuple(round(float(v), 2) for v in src.GetOrigin()),
+        "direction": tuple(round(v, 3) for v in direction),
+        "orientation": orientation_code(direction) if len(direction) == 9 else "",
+    }
+
+
+def header_table(paths: Mapping[str, PathLike] | Iterable[PathLike]):
+    """A pandas DataFrame with one :func:`header` per file.
+
+    Parameters: ``paths``, a mapping name -> file (its keys become the index) or files
+    (indexed by file name).
+    """
+    import pandas as pd
+
+    items = paths.items() if isinstance(paths, Mapping) else ((Path(p).name, p) for p in paths)
+    rows = {key: header(path) for key, path in items}
+    return pd.DataFrame.from_dict(rows, orient="index")
