@@ -4,27 +4,38 @@ Arrays use the course layout: images ``[z, y, x]`` or ``[z, y, x, C]`` (float),
 labels ``[z, y, x]`` (integers). In a volume reoriented to LPS, axis 2 (x) runs
 left-right, the axis along which a brain is roughly symmetric.
 
-Every random function takes a ``numpy.random.Generator`` (``rng``) and draws
-ONE set of parameters that it applies to the image and its labels alike;
-labels are always resampled with nearest neighbour (order 0), so no new label
-values appear. The numpy functions wrap scipy.ndimage; :func:`map_dataset`
-runs any of them on the fly inside ``tf.data`` with parallel calls.
+One contract for every random augmentation::
 
-Augmentation signatures:
-- intensity: ``f(image, rng, **options) -> image``;
-- spatial:   ``f(image, label, rng, **options) -> (image, label)``;
-- a pipeline for :func:`map_dataset`: ``f(image, label, rng) -> (image, label)``
-  (build one with :func:`compose`).
+    random_x(image, label, rng, *, option=...) -> (image, label)
+
+``label`` may be ``None``; options are keyword-only. Each one is split in two
+(as TorchIO's ``get_params`` and MONAI's ``randomize``): ``draw_x(rng, ...)``
+draws the parameters from a ``numpy.random.Generator`` and nothing else, and
+the deterministic ``x(image, label, params)`` applies them to the image and its
+labels alike; labels are resampled with nearest neighbour (order 0), so no new
+label values appear. Rotations and elastic displacements work in physical space:
+give the voxel ``spacing`` (z, y, x in mm) and angles and millimetres stay
+correct on anisotropic voxels. :func:`compose` chains augmentations into one
+``f(image, label, rng)``; :func:`map_dataset` runs it on the fly inside ``tf.data``.
 """
+
+# Longer than the course's ~450 lines per module on purpose: lesson 04 points to one file
+# that holds each augmentation as its draw, its deterministic transform and its random
+# wrapper side by side (8 x 3 short functions); splitting it would scatter that picture.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.polynomial import polynomial
 from scipy import ndimage
 
+from course_utils import checks
 from course_utils.errors import ConfigError, ShapeError
 from course_utils.preprocessing import check_intensity_image, check_label_map
 
@@ -50,13 +61,35 @@ def _spatial_shape(image: Array, label: Array | None) -> tuple[int, int, int]:
     return shape
 
 
+def _intensity(image: Array, label: Array | None) -> Array:
+    """Check an image/label pair and return the image as float32 (refusing a label map)."""
+    _spatial_shape(image, label)
+    return np.asarray(check_intensity_image(image), dtype=np.float32)
+
+
 def _check_rng(rng: Any) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(
             "pass a numpy random Generator as rng, e.g. rng = np.random.default_rng(42) "
-            f"(got {type(rng).__name__}); it makes every draw reproducible"
+            f"(got {type(rng).__name__}); it makes every draw reproducible", name="rng",
         )
     return rng
+
+
+def _three_numbers(value: Any, name: str, **bounds: Any) -> Array:
+    """One number or three (z, y, x), each checked by ``checks.number`` -> float array (3,)."""
+    values = np.atleast_1d(np.asarray(value, dtype=object)).ravel().tolist()
+    if len(values) not in (1, 3):
+        raise ConfigError(f"{name} must be one number or three (z, y, x), got {value!r}",
+                          name=name)
+    if len(values) == 1:
+        values = values * 3
+    return np.array([checks.number(v, name, **bounds) for v in values])
+
+
+def _spacing(spacing: Any) -> Array:
+    """Voxel spacing (z, y, x) in mm, each > 0; one number means isotropic voxels."""
+    return _three_numbers(spacing, "spacing", minimum=0.0, open_min=True)
 
 
 def _per_channel(image: Array, fn: Callable[[Array], Array]) -> Array:
@@ -67,44 +100,81 @@ def _per_channel(image: Array, fn: Callable[[Array], Array]) -> Array:
 
 
 # =============================================================================
-# Intensity augmentations (image only; labels unchanged)
+# Intensity augmentations (labels pass through unchanged)
 # =============================================================================
 
 
-def gaussian_noise(image: Array, rng: np.random.Generator, sigma: float = 0.05) -> Array:
-    """Add zero-mean Gaussian noise whose standard deviation is ``sigma`` x the image's std."""
-    rng = _check_rng(rng)
-    image = np.asarray(check_intensity_image(image), dtype=np.float32)
-    scale = np.float32(float(sigma) * float(image.std()))
-    return image + rng.standard_normal(image.shape, dtype=np.float32) * scale
+def draw_noise(rng: np.random.Generator, shape: Sequence[int]) -> Array:
+    """Standard normal noise of ``shape`` (the image's shape), float32, from ``rng``."""
+    return _check_rng(rng).standard_normal(tuple(shape), dtype=np.float32)
 
 
-def random_offset(image: Array, rng: np.random.Generator, max_offset: float = 0.1) -> Array:
-    """Add one random offset per channel, uniform in +-``max_offset`` x the channel's std."""
-    rng = _check_rng(rng)
-    image = np.asarray(check_intensity_image(image), dtype=np.float32)
-    n_channels = image.shape[-1] if image.ndim == 4 else 1
-    offsets = rng.uniform(-max_offset, max_offset, n_channels)
-    std = np.array([image[..., c].std() for c in range(n_channels)]) if image.ndim == 4 \
-        else np.array([image.std()])
-    shift = (offsets * std).astype(np.float32)
-    return (image + (shift if image.ndim == 4 else shift[0])).astype(np.float32)
+def add_noise(image: Array, label: Array | None, noise: Array, *, sigma: float = 0.05) -> Pair:
+    """Add ``noise`` (standard normal, the image's shape) scaled to ``sigma`` x the image's std.
 
-
-def gamma_contrast(
-    image: Array, rng: np.random.Generator, gamma_range: tuple[float, float] = (0.7, 1.5)
-) -> Array:
-    """Change contrast with a random gamma: rescale to [0, 1], raise to gamma, map back.
-
-    One gamma (log-uniform in ``gamma_range``) for all channels; each channel
-    keeps its own minimum and maximum, so the value range does not change.
+    Parameters: image, label (unchanged, may be None); noise from :func:`draw_noise`;
+    sigma >= 0, the noise's standard deviation as a fraction of the image's.
     """
-    rng = _check_rng(rng)
-    low, high = gamma_range
-    if not 0 < low <= high:
-        raise ConfigError(f"gamma_range must be 0 < low <= high, got {gamma_range}")
-    gamma = float(np.exp(rng.uniform(np.log(low), np.log(high))))
-    image = np.asarray(check_intensity_image(image), dtype=np.float32)
+    image = _intensity(image, label)
+    sigma = checks.number(sigma, "sigma", minimum=0.0)
+    if np.shape(noise) != image.shape:
+        raise ShapeError(f"noise shape {np.shape(noise)} is not the image's {image.shape}")
+    return image + np.asarray(noise, np.float32) * np.float32(sigma * float(image.std())), label
+
+
+def gaussian_noise(image: Array, label: Array | None, rng: np.random.Generator, *,
+                   sigma: float = 0.05) -> Pair:
+    """Random zero-mean Gaussian noise: :func:`draw_noise`, then :func:`add_noise` with ``sigma``."""
+    return add_noise(image, label, draw_noise(rng, np.shape(image)), sigma=sigma)
+
+
+def draw_offset(rng: np.random.Generator, n_channels: int, *, max_offset: float = 0.1) -> Array:
+    """One offset per channel, uniform in +-``max_offset`` (a fraction of the channel's std)."""
+    max_offset = checks.number(max_offset, "max_offset", minimum=0.0)
+    n_channels = checks.integer(n_channels, "n_channels", minimum=1)
+    return _check_rng(rng).uniform(-max_offset, max_offset, n_channels)
+
+
+def add_offset(image: Array, label: Array | None, offsets: Sequence[float]) -> Pair:
+    """Add ``offsets[c]`` x channel c's std to each channel (one offset for a [z, y, x] image)."""
+    image = _intensity(image, label)
+    channels = image[..., None] if image.ndim == 3 else image
+    offsets = np.asarray(offsets, dtype=np.float64).ravel()
+    if offsets.size != channels.shape[-1]:
+        raise ShapeError(f"{offsets.size} offsets for an image of {channels.shape[-1]} channel(s)")
+    shift = (offsets * channels.std(axis=(0, 1, 2))).astype(np.float32)
+    return (channels + shift).reshape(image.shape), label
+
+
+def random_offset(image: Array, label: Array | None, rng: np.random.Generator, *,
+                  max_offset: float = 0.1) -> Pair:
+    """Random baseline shift per channel, uniform in +-``max_offset`` x the channel's std."""
+    n_channels = np.shape(image)[-1] if np.ndim(image) == 4 else 1
+    return add_offset(image, label, draw_offset(rng, n_channels, max_offset=max_offset))
+
+
+def draw_gamma(rng: np.random.Generator, *,
+               gamma_range: tuple[float, float] = (0.7, 1.5)) -> float:
+    """A gamma log-uniform in ``gamma_range`` = (low, high), 0 < low <= high."""
+    low, high = (checks.number(g, "gamma_range", minimum=0.0, open_min=True)
+                 for g in _pair_of(gamma_range, "gamma_range"))
+    if low > high:
+        raise ConfigError(f"gamma_range must be (low, high) with low <= high, got {gamma_range}",
+                          name="gamma_range")
+    return float(np.exp(_check_rng(rng).uniform(np.log(low), np.log(high))))
+
+
+def _pair_of(value: Any, name: str) -> tuple[Any, Any]:
+    if isinstance(value, (str, bytes)) or np.size(value) != 2:
+        raise ConfigError(f"{name} must be two numbers (low, high), got {value!r}", name=name)
+    low, high = np.asarray(value, dtype=object).ravel().tolist()
+    return low, high
+
+
+def adjust_gamma(image: Array, label: Array | None, gamma: float) -> Pair:
+    """Rescale each channel to [0, 1], raise to ``gamma`` (> 0), map back to its own range."""
+    image = _intensity(image, label)
+    gamma = checks.number(gamma, "gamma", minimum=0.0, open_min=True)
 
     def one(x: Array) -> Array:
         lo, hi = float(x.min()), float(x.max())
@@ -112,32 +182,53 @@ def gamma_contrast(
             return x.copy()
         return ((((x - lo) / (hi - lo)) ** gamma) * (hi - lo) + lo).astype(np.float32)
 
-    return _per_channel(image, one)
+    return _per_channel(image, one), label
 
 
-def bias_field(
-    image: Array, rng: np.random.Generator, strength: float = 0.3, order: int = 3
-) -> Array:
-    """Multiply by a smooth random field exp(polynomial of degree ``order`` in x, y, z).
+def gamma_contrast(image: Array, label: Array | None, rng: np.random.Generator, *,
+                   gamma_range: tuple[float, float] = (0.7, 1.5)) -> Pair:
+    """Random contrast change: one gamma (:func:`draw_gamma`) for all channels; ranges kept."""
+    return adjust_gamma(image, label, draw_gamma(rng, gamma_range=gamma_range))
 
-    This imitates the slow intensity inhomogeneity of MR coils; the polynomial
-    coefficients are uniform in +-``strength``, coordinates run over [-1, 1].
-    One field for all channels.
+
+def draw_bias_field(rng: np.random.Generator, *, strength: float = 0.3, order: int = 3) -> Array:
+    """Coefficients ``c[i, j, k]`` of z^i y^j x^k, uniform in +-``strength`` where i+j+k <= order."""
+    strength = checks.number(strength, "strength", minimum=0.0)
+    order = checks.integer(order, "order", minimum=0, maximum=6)
+    i, j, k = np.indices((order + 1,) * 3)
+    keep = i + j + k <= order
+    coefficients = np.zeros(keep.shape)
+    coefficients[keep] = _check_rng(rng).uniform(-strength, strength, int(keep.sum()))
+    return coefficients
+
+
+def apply_bias_field(image: Array, label: Array | None, coefficients: Array) -> Pair:
+    """Multiply every channel by exp(sum c[i, j, k] z^i y^j x^k), coordinates in [-1, 1]."""
+    image = _intensity(image, label)
+    coefficients = np.asarray(coefficients, dtype=np.float64)
+    if coefficients.ndim != 3:
+        raise ShapeError(f"bias field coefficients must be c[i, j, k], got {coefficients.shape}")
+    z, y, x = (np.linspace(-1.0, 1.0, n) for n in image.shape[:3])
+    field = np.exp(polynomial.polygrid3d(z, y, x, coefficients)).astype(np.float32)
+    return image * (field[..., None] if image.ndim == 4 else field), label
+
+
+def bias_field(image: Array, label: Array | None, rng: np.random.Generator, *,
+               strength: float = 0.3, order: int = 3) -> Pair:
+    """Random MR bias field: a smooth multiplicative field, one for all channels.
+
+    The model: log field = a polynomial of total degree <= ``order`` in the
+    normalised coordinates z, y, x in [-1, 1], coefficients uniform in
+    +-``strength``; the image is multiplied by its exponential. A low-order
+    polynomial is how Van Leemput et al. (1999, "Automated model-based tissue
+    classification of MR images of the brain", IEEE TMI 18(10)) model the slow
+    inhomogeneity of the coils (added to the log intensities, so it multiplies
+    them); NiftyNet's augmentation by Sudre et al. (2017, "Longitudinal
+    segmentation of age-related white matter hyperintensities", Medical Image
+    Analysis 38) and TorchIO's ``RandomBiasField`` draw it the same way.
+    Parameters: image, label (unchanged), rng; strength >= 0; order 0..6.
     """
-    rng = _check_rng(rng)
-    image = np.asarray(check_intensity_image(image), dtype=np.float32)
-    shape = image.shape[:3]
-    z, y, x = (np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in shape)
-    log_field = np.zeros(shape, dtype=np.float32)
-    for i in range(order + 1):
-        for j in range(order + 1 - i):
-            for k in range(order + 1 - i - j):
-                c = np.float32(rng.uniform(-strength, strength))
-                log_field += c * (z[:, None, None] ** i) * (y[None, :, None] ** j) * (
-                    x[None, None, :] ** k
-                )
-    field = np.exp(log_field)
-    return (image * (field[..., None] if image.ndim == 4 else field)).astype(np.float32)
+    return apply_bias_field(image, label, draw_bias_field(rng, strength=strength, order=order))
 
 
 # =============================================================================
@@ -145,25 +236,34 @@ def bias_field(
 # =============================================================================
 
 
+def _axis(axis: Any) -> int:
+    if isinstance(axis, bool) or axis not in (0, 1, 2):
+        raise ConfigError(f"axis must be a spatial axis 0, 1 or 2 ([z, y, x]), got {axis!r}",
+                          name="axis")
+    return int(axis)
+
+
 def flip_lr(image: Array, label: Array | None = None, axis: int = 2) -> Pair:
     """Mirror image and labels along ``axis`` (2 = x = left-right in the course's layout)."""
     _spatial_shape(image, label)
-    if axis not in (0, 1, 2):
-        raise ConfigError(f"axis must be a spatial axis 0, 1 or 2 ([z, y, x]), got {axis}")
+    axis = _axis(axis)
     flipped = np.flip(np.asarray(image), axis=axis).copy()
-    if label is None:
-        return flipped, None
-    return flipped, np.flip(np.asarray(label), axis=axis).copy()
+    return flipped, None if label is None else np.flip(np.asarray(label), axis=axis).copy()
 
 
-def random_flip(
-    image: Array, label: Array | None, rng: np.random.Generator, axis: int = 2, p: float = 0.5
-) -> Pair:
-    """Flip along ``axis`` with probability ``p`` (image and labels together)."""
-    rng = _check_rng(rng)
-    _spatial_shape(image, label)
-    if rng.uniform() < p:
+def draw_flip(rng: np.random.Generator, *, p: float = 0.5) -> bool:
+    """True with probability ``p`` (in [0, 1])."""
+    p = checks.number(p, "p", minimum=0.0, maximum=1.0)
+    return bool(_check_rng(rng).uniform() < p)
+
+
+def random_flip(image: Array, label: Array | None, rng: np.random.Generator, *,
+                axis: int = 2, p: float = 0.5) -> Pair:
+    """Flip image and labels along ``axis`` (0, 1 or 2) with probability ``p``."""
+    axis = _axis(axis)
+    if draw_flip(rng, p=p):
         return flip_lr(image, label, axis=axis)
+    _spatial_shape(image, label)
     return np.array(image, copy=True), None if label is None else np.array(label, copy=True)
 
 
@@ -181,7 +281,7 @@ def _resample(image: Array, label: Array | None, coords: Array) -> Pair:
 
 
 def _rotation_matrix(angles_rad: Sequence[float]) -> Array:
-    """Rotation about the z, y and x axes (in [z, y, x] index space), composed."""
+    """Rotation about the z, y and x axes (in [z, y, x] coordinates), composed."""
     rz, ry, rx = angles_rad
     cz, sz, cy, sy, cx, sx = (np.cos(rz), np.sin(rz), np.cos(ry), np.sin(ry),
                               np.cos(rx), np.sin(rx))
@@ -191,17 +291,24 @@ def _rotation_matrix(angles_rad: Sequence[float]) -> Array:
     return about_z @ about_y @ about_x
 
 
-def rotate(image: Array, label: Array | None, degrees: Sequence[float]) -> Pair:
-    """Rotate about the volume centre by ``degrees`` = (about z, about y, about x), in voxel space.
+def rotate(image: Array, label: Array | None, degrees: Sequence[float], *,
+           spacing: float | Sequence[float] = 1.0) -> Pair:
+    """Rotate about the volume centre by ``degrees`` = (about z, about y, about x), in physical space.
 
-    Assumes (near-)isotropic voxels, as after resample_isotropic.
+    Parameters: image (linear interpolation), label (nearest neighbour, may be
+    None); degrees, three angles; spacing, the voxel size (z, y, x) in mm (one
+    number: isotropic). The rotation turns millimetres, not voxel indices, so a
+    sphere stays a sphere on anisotropic voxels.
     """
     shape = _spatial_shape(image, label)
     check_intensity_image(image)  # labels in the image slot would be interpolated linearly
-    matrix = _rotation_matrix(np.deg2rad(np.asarray(degrees, dtype=float)))
+    scale = _spacing(spacing)
+    matrix = _rotation_matrix(np.deg2rad(_three_numbers(degrees, "degrees")))
+    # output voxel q samples the input at S^-1 R^T S (q - c) + c, S = diag(spacing): the
+    # content turns by R in mm about the centre c
+    inverse = (matrix.T * scale[None, :]) / scale[:, None]
     centre = (np.asarray(shape, dtype=float) - 1) / 2
-    # output voxel q samples the input at R^T (q - c) + c (rotation of the content by R)
-    inverse, offset = matrix.T, centre - matrix.T @ centre
+    offset = centre - inverse @ centre
 
     def one(x: Array, order: int) -> Array:
         return ndimage.affine_transform(x, inverse, offset=offset, order=order, mode="nearest")
@@ -210,14 +317,18 @@ def rotate(image: Array, label: Array | None, degrees: Sequence[float]) -> Pair:
     return out_image, None if label is None else one(np.asarray(label), 0)
 
 
-def random_rotation(
-    image: Array, label: Array | None, rng: np.random.Generator,
-    max_degrees: float | Sequence[float] = (10.0, 5.0, 5.0),
-) -> Pair:
-    """Rotate by angles uniform in +-``max_degrees`` (about z, y, x); labels nearest neighbour."""
-    rng = _check_rng(rng)
-    limits = np.broadcast_to(np.asarray(max_degrees, dtype=float), (3,))
-    return rotate(image, label, rng.uniform(-limits, limits))
+def draw_rotation(rng: np.random.Generator, *,
+                  max_degrees: float | Sequence[float] = (10.0, 5.0, 5.0)) -> Array:
+    """Three angles (about z, y, x) uniform in +-``max_degrees`` (one number or three, >= 0)."""
+    limits = _three_numbers(max_degrees, "max_degrees", minimum=0.0, maximum=180.0)
+    return _check_rng(rng).uniform(-limits, limits)
+
+
+def random_rotation(image: Array, label: Array | None, rng: np.random.Generator, *,
+                    max_degrees: float | Sequence[float] = (10.0, 5.0, 5.0),
+                    spacing: float | Sequence[float] = 1.0) -> Pair:
+    """Random rotation in physical space: :func:`draw_rotation`, then :func:`rotate` with ``spacing``."""
+    return rotate(image, label, draw_rotation(rng, max_degrees=max_degrees), spacing=spacing)
 
 
 def upsample_cubic(coarse: Array, shape: Sequence[int]) -> Array:
@@ -233,57 +344,88 @@ def upsample_cubic(coarse: Array, shape: Sequence[int]) -> Array:
     return out
 
 
-def elastic(
-    image: Array, label: Array | None, rng: np.random.Generator,
-    strength: float = 2.0, control_points: int = 5,
-) -> Pair:
-    """Random elastic deformation: smooth displacements of up to a few voxels.
+def draw_elastic(rng: np.random.Generator, *, strength: float = 2.0,
+                 control_points: int = 5) -> Array:
+    """Displacements (z, y, x) in mm on a coarse grid: normal, std ``strength``, shape (3, n, n, n)."""
+    strength = checks.number(strength, "strength", minimum=0.0)
+    n = checks.integer(control_points, "control_points", minimum=2)
+    return _check_rng(rng).normal(0.0, strength, (3, n, n, n)).astype(np.float32)
 
-    Displacements are drawn on a coarse ``control_points``^3 grid (normal,
-    standard deviation ``strength`` voxels) and interpolated with cubic splines
-    to every voxel; image linear, labels nearest neighbour. ``strength=0`` is
-    the identity.
+
+def deform(image: Array, label: Array | None, displacement: Array, *,
+           spacing: float | Sequence[float] = 1.0) -> Pair:
+    """Move voxels by ``displacement`` (3, a, b, c) in mm, upsampled with cubic splines.
+
+    Parameters: image (linear interpolation), label (nearest neighbour, may be
+    None); displacement, coarse (z, y, x) displacements in mm spread evenly over
+    the volume; spacing, the voxel size (z, y, x) in mm, which turns mm into voxels.
     """
-    rng = _check_rng(rng)
     shape = _spatial_shape(image, label)
     check_intensity_image(image)  # labels in the image slot would be interpolated linearly
-    if strength < 0 or control_points < 2:
-        raise ConfigError("elastic needs strength >= 0 and control_points >= 2")
-    coarse = rng.normal(0.0, float(strength), (3, *(control_points,) * 3)).astype(np.float32)
-    displacement = np.stack([upsample_cubic(c, shape) for c in coarse])
-    coords = np.indices(shape, dtype=np.float32) + displacement
+    scale = _spacing(spacing)
+    displacement = np.asarray(displacement, dtype=np.float32)
+    if displacement.ndim != 4 or displacement.shape[0] != 3:
+        raise ShapeError(f"displacement must be (3, a, b, c), got {displacement.shape}")
+    coords = np.indices(shape, dtype=np.float32)
+    for axis in range(3):
+        coords[axis] += upsample_cubic(displacement[axis], shape) / np.float32(scale[axis])
     return _resample(image, label, coords)
 
 
+def elastic(image: Array, label: Array | None, rng: np.random.Generator, *,
+            strength: float = 2.0, control_points: int = 5,
+            spacing: float | Sequence[float] = 1.0) -> Pair:
+    """Random elastic deformation: smooth displacements of about ``strength`` mm.
+
+    Parameters: image, label, rng; strength >= 0, the displacements' standard
+    deviation in mm on a ``control_points``^3 grid (>= 2), interpolated with cubic
+    splines to every voxel (:func:`draw_elastic`, :func:`deform`); spacing, the
+    voxel size (z, y, x) in mm. ``strength=0`` is the identity.
+    """
+    displacement = draw_elastic(rng, strength=strength, control_points=control_points)
+    return deform(image, label, displacement, spacing=spacing)
+
+
 def crop(image: Array, label: Array | None, corner: Sequence[int], size: Sequence[int]) -> Pair:
-    """Cut the block ``[corner, corner + size)`` out of image and labels."""
+    """Cut the block ``[corner, corner + size)`` (z, y, x) out of image and labels."""
     sl = tuple(slice(int(c), int(c) + int(s)) for c, s in zip(corner, size, strict=True))
     out_label = None if label is None else np.asarray(label)[sl].copy()
     return np.asarray(image)[sl].copy(), out_label
 
 
-def random_crop(
-    image: Array, label: Array | None, size: int | Sequence[int], rng: np.random.Generator
-) -> Pair:
-    """Crop a random block of ``size`` voxels ([z, y, x], or one int for a cube)."""
-    rng = _check_rng(rng)
-    shape = _spatial_shape(image, label)
-    size = tuple(int(s) for s in np.broadcast_to(np.asarray(size), (3,)))
-    if any(s < 1 or s > n for s, n in zip(size, shape, strict=True)):
+def draw_crop(rng: np.random.Generator, shape: Sequence[int], *,
+              size: int | Sequence[int]) -> tuple[int, int, int]:
+    """A random corner for a block of ``size`` (one int or z, y, x) inside a volume of ``shape``."""
+    size = checks.triple(size, "size")
+    if any(s > n for s, n in zip(size, shape, strict=True)):
         raise ShapeError(
-            f"crop size {size} does not fit in a volume of shape {shape}; choose a size "
+            f"crop size {size} does not fit in a volume of shape {tuple(shape)}; choose a size "
             "no larger than the volume (or pad the volume first with preprocessing.crop_or_pad)"
         )
-    corner = [int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size, strict=True)]
-    return crop(image, label, corner, size)
+    rng = _check_rng(rng)
+    return tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size, strict=True))
+
+
+def random_crop(image: Array, label: Array | None, rng: np.random.Generator, *_old_form: Any,
+                size: int | Sequence[int] | None = None) -> Pair:
+    """Crop a random block of ``size`` voxels (keyword; one int for a cube, or z, y, x)."""
+    if _old_form:  # random_crop(image, label, size, rng), kept while callers move to size=...
+        warnings.warn("random_crop(image, label, size, rng) is deprecated; call "
+                      "random_crop(image, label, rng, size=size)", DeprecationWarning, stacklevel=2)
+        (rng,), size = _old_form, rng
+    if size is None:
+        raise ConfigError("random_crop needs size=..., the block to cut (one int or z, y, x)",
+                          name="size")
+    size = checks.triple(size, "size")
+    return crop(image, label, draw_crop(rng, _spatial_shape(image, label), size=size), size)
 
 
 # =============================================================================
-# Composition and tf.data
+# Composition, tf.data and cost
 # =============================================================================
 
 #: Every augmentation by name, in the gallery's order: (kind, function).
-AUGMENTATIONS: dict[str, tuple[str, Callable[..., Any]]] = {
+AUGMENTATIONS: dict[str, tuple[str, Callable[..., Pair]]] = {
     "gaussian_noise": ("intensity", gaussian_noise),
     "random_offset": ("intensity", random_offset),
     "gamma_contrast": ("intensity", gamma_contrast),
@@ -295,31 +437,45 @@ AUGMENTATIONS: dict[str, tuple[str, Callable[..., Any]]] = {
 }
 
 
-def compose(*steps: Callable[..., Any] | tuple[Callable[..., Any], dict]) -> Callable[..., Pair]:
+def check_step(fn: Any, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check that ``fn(image, label, rng, **options)`` is a valid call; return the options.
+
+    Parameters: fn, an augmentation; options, its keyword options. An unknown
+    option raises ConfigError naming the function and its valid options.
+    """
+    name = getattr(fn, "__name__", repr(fn))
+    if not callable(fn) or not isinstance(options or {}, Mapping):
+        raise ConfigError(f"an augmentation step is a function or (function, {{options}}), "
+                          f"got {fn!r} with options {options!r}")
+    options = dict(options or {})
+    params = inspect.signature(fn).parameters.values()
+    valid = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    for key in options:
+        if key not in valid:
+            raise ConfigError(f"{name}() has no option {key!r}; its options are: "
+                              f"{', '.join(valid) or 'none'}", name=key)
+    try:
+        inspect.signature(fn).bind(None, None, None, **options)
+    except TypeError as exc:
+        raise ConfigError(f"{name} cannot be called as {name}(image, label, rng, **options) "
+                          f"({exc}); an augmentation takes (image, label, rng, *, options)",
+                          name=name) from None
+    return options
+
+
+def compose(*steps: Callable[..., Pair] | tuple[Callable[..., Pair], dict]) -> Callable[..., Pair]:
     """Chain augmentations into one ``f(image, label, rng) -> (image, label)``.
 
-    Each step is a function (or ``(function, options)``) with an intensity or a
-    spatial signature (see the module docstring); all draws come from the one
-    ``rng`` in order, so a pipeline is reproducible from its seed.
+    Parameters: steps, each a function ``f(image, label, rng, *, options)`` or a
+    pair ``(function, {options})``; options are checked at once (:func:`check_step`).
+    All draws come from the one ``rng`` in order, so a pipeline is reproducible.
     """
-    resolved: list[tuple[str, Callable[..., Any], dict]] = []
-    known = {fn: kind for kind, fn in AUGMENTATIONS.values()}
-    for step in steps:
-        fn, options = (step if isinstance(step, tuple) else (step, {}))
-        kind = known.get(fn)
-        if kind is None:
-            raise ConfigError(
-                f"compose() does not know {getattr(fn, '__name__', fn)!r}; use the functions in "
-                f"augmentation.AUGMENTATIONS: {', '.join(AUGMENTATIONS)}"
-            )
-        resolved.append((kind, fn, dict(options)))
+    resolved = [(step[0], check_step(*step)) if isinstance(step, tuple)
+                else (step, check_step(step)) for step in steps]
 
     def pipeline(image: Array, label: Array | None, rng: np.random.Generator) -> Pair:
-        for kind, fn, options in resolved:
-            if kind == "intensity":
-                image = fn(image, rng, **options)
-            else:
-                image, label = fn(image, label, rng, **options)
+        for fn, options in resolved:
+            image, label = fn(image, label, rng, **options)
         return image, label
 
     return pipeline
@@ -378,37 +534,32 @@ def map_dataset(
     return dataset.enumerate().map(tf_step, num_parallel_calls=parallel, deterministic=True)
 
 
-def measure_cost(
-    image: Array, label: Array, repeats: int = 3, seed: int = 0,
-    crop_size: int | Sequence[int] | None = None,
-) -> list[dict[str, Any]]:
-    """Seconds per volume of each augmentation in :data:`AUGMENTATIONS` (median of ``repeats``).
+def measure_cost(image: Array, label: Array, options: Mapping[str, Mapping] | None = None, *,
+                 repeats: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Milliseconds per volume of each augmentation in :data:`AUGMENTATIONS` (median of ``repeats``).
 
-    One row per augmentation: name, kind, milliseconds per volume, and volumes
-    per second on one core. Used by ``benchmarks/augmentation_cost.py`` and
-    notebook 04 (timing lives here, never in tests).
+    Parameters: image, label, one example; options, per augmentation name its
+    keyword options (``random_crop`` needs ``{"size": ...}``); repeats >= 1; seed.
+    One row per augmentation: name, kind, ms per volume, volumes per second on
+    one core. Used by ``benchmarks/augmentation_cost.py`` and notebook 04.
     """
-    import time
-
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(AUGMENTATIONS))
+    if unknown:
+        raise ConfigError(f"measure_cost: unknown augmentation(s) {unknown}; "
+                          f"choose from {', '.join(AUGMENTATIONS)}", name="options")
+    repeats = checks.integer(repeats, "repeats", minimum=1)
     rng = np.random.default_rng(seed)
-    shape = _spatial_shape(image, label)
-    if crop_size is None:
-        crop_size = tuple(max(1, n // 2) for n in shape)
     rows = []
     for name, (kind, fn) in AUGMENTATIONS.items():
+        step = check_step(fn, options.get(name))
         times = []
-        for _ in range(max(1, int(repeats))):
+        for _ in range(repeats):
             start = time.perf_counter()
-            if kind == "intensity":
-                fn(image, rng)
-            elif name == "random_crop":
-                fn(image, label, crop_size, rng)
-            elif name == "random_flip":
-                fn(image, label, rng, p=1.0)
-            else:
-                fn(image, label, rng)
+            fn(image, label, rng, **step)
             times.append(time.perf_counter() - start)
         seconds = float(np.median(times))
         rows.append({"augmentation": name, "kind": kind, "ms_per_volume": 1000 * seconds,
                      "volumes_per_s": 1.0 / max(seconds, 1e-9)})
     return rows
+
