@@ -26,7 +26,11 @@ from course_utils import augmentation, config, preprocessing  # noqa: E402
 
 
 def test_volume(preset: str = "binder", channels: int = 3, shape=None):
-    """A [z, y, x, C] float32 volume and a [z, y, x] uint8 label map at the preset's spacing."""
+    """A [z, y, x, C] float32 volume, a [z, y, x] uint8 label map, and the spacing in mm.
+
+    Parameters: preset, whose spacing is used; channels, copies of the template;
+    shape, (z, y, x) voxels, or None for the standardised cohort's shape.
+    """
     spacing = config.preset_defaults("04_augmentation", preset)["spacing"]
     template = preprocessing.mni_template(2 if spacing >= 2 else 1)
     template = preprocessing.resample_isotropic(template, spacing)
@@ -39,19 +43,25 @@ def test_volume(preset: str = "binder", channels: int = 3, shape=None):
     template = preprocessing.crop_or_pad(preprocessing.reorient(template, "LPS"), size_xyz)
     t1 = sitk.GetArrayFromImage(template).astype(np.float32)
     label = np.digitize(t1, np.quantile(t1, [0.5, 0.7, 0.85, 0.99])).astype(np.uint8)
-    return np.repeat(t1[..., None], channels, axis=-1), label
+    return np.repeat(t1[..., None], channels, axis=-1), label, float(spacing)
 
 
 def main(argv=None) -> None:
-    """Print the table."""
+    """Print the table; ``argv`` as on the command line (None: sys.argv)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="binder", choices=config.PRESET_NAMES)
     parser.add_argument("--shape", type=int, nargs=3, default=None, help="z y x")
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    image, label = test_volume(args.preset, args.channels, args.shape)
-    rows = augmentation.measure_cost(image, label, repeats=args.repeats)
+    image, label, spacing = test_volume(args.preset, args.channels, args.shape)
+    options = {  # the options of notebook 04; a flip every time, a crop of half the volume
+        "random_flip": {"p": 1.0},
+        "random_rotation": {"max_degrees": (10.0, 5.0, 5.0), "spacing": spacing},
+        "elastic": {"strength": 6.0, "spacing": spacing},
+        "random_crop": {"size": tuple(max(1, n // 2) for n in label.shape)},
+    }
+    rows = augmentation.measure_cost(image, label, options, repeats=args.repeats)
     print(f"augmentation cost per volume: image {image.shape} float32 + label {label.shape} "
           f"uint8, median of {args.repeats}, 1 thread")
     print(f"{'augmentation':<18}{'kind':<11}{'ms/volume':>11}{'volumes/s':>11}")
