@@ -9,20 +9,22 @@ with its preset, runtime, peak memory and scores on held-out subjects. This
 script reads them from ``--dir`` (default: ``reports/<preset>``, where
 ``make reports`` puts them) and compares each with the targets of the course's
 issues. It measures nothing itself, so it is cheap to rerun; a missing record
-is reported as such. Exit status 1 when a target is missed or a record is missing.
+is reported as such, and so is a record that cannot be trusted: where ``make
+reports`` left ``<stem>.run.json``, metrics of a failed or unfinished run, or
+recorded before that run started, are refused (``reports.read_results``).
+Exit status 1 when a target is missed or a record is missing or refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_utils import config  # noqa: E402
+from course_utils import config, reports  # noqa: E402
 
 # 2 GB = 2e9 bytes, in the MiB that ``peak_memory_mb`` records: the stricter reading.
 MEMORY_LIMIT_MIB = 2e9 / 2**20
@@ -106,15 +108,18 @@ TARGETS: dict[str, dict[str, list[Check]]] = {
 
 
 def evaluate(folder: Path, preset: str) -> list[dict]:
-    """One row per target: notebook, quantity, measured value, target, verdict."""
+    """One row per target: notebook, quantity, measured value, target, verdict.
+
+    Parameters: ``folder``: where the ``*.metrics.json`` records (and the run records
+    of ``make reports``) are; ``preset``: the preset whose targets apply.
+    """
     rows = []
     for notebook, per_preset in TARGETS.items():
-        path = folder / f"{notebook}.metrics.json"
-        if not path.exists():
+        record, refused = reports.read_results(folder, notebook)
+        if record is None:
             rows.append({"notebook": notebook, "quantity": "metrics record", "value": None,
-                         "target": "exists", "verdict": f"MISSING ({path})"})
+                         "target": "from a finished run", "verdict": refused})
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("preset") != preset:
             rows.append({"notebook": notebook, "quantity": "preset", "value": record.get("preset"),
                          "target": preset, "verdict": "WRONG PRESET"})
@@ -126,7 +131,10 @@ def evaluate(folder: Path, preset: str) -> list[dict]:
             elif target == "reported":
                 verdict = ""
             else:
-                verdict = "met" if ok(record, value) else "MISSED"
+                try:
+                    verdict = "met" if ok(record, value) else "MISSED"
+                except (KeyError, TypeError):  # the baseline it is compared with is absent
+                    verdict = "MISSING (its baseline)"
             rows.append({"notebook": notebook, "quantity": name, "value": value,
                          "target": target, "verdict": verdict})
     return rows
@@ -139,6 +147,10 @@ def _fmt(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the table of targets; 1 if one is missed, missing or refused.
+
+    Parameters: ``argv``: command-line arguments (None: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="binder", choices=config.PRESET_NAMES)
     parser.add_argument("--dir", type=Path, default=None,

@@ -6,6 +6,11 @@ Writes ``<out>/<preset>/<stem>.ipynb``, ``<stem>.html`` and ``<stem>.metrics.jso
 each notebook, and ``<out>/<preset>/index.html`` listing status, runtime, peak memory
 and the metrics each notebook recorded. A failed notebook is listed as failed (with
 its error) and the others still run; the exit status is non-zero if any failed.
+
+Results are never trusted stale: before a notebook runs, the metrics its previous
+run recorded are removed, and ``<stem>.run.json`` records this run's status
+(``running``, then ``ok`` or ``failed``) and start time. :func:`read_results` (used
+by ``benchmarks/targets.py``) refuses metrics of a failed, unfinished or earlier run.
 """
 
 from __future__ import annotations
@@ -16,15 +21,21 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from course_utils import config
+from course_utils.files import atomic_path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def notebooks(selection: list[str] | None = None, folder: Path | None = None) -> list[Path]:
-    """The course notebooks in order, optionally only those whose name starts with a selection."""
+    """The course notebooks in order, optionally only those whose name starts with a selection.
+
+    Parameters: ``selection``: name prefixes such as ``["01", "06"]`` (None: all);
+    ``folder``: where the notebooks are (default: the course's ``notebooks/``).
+    """
     folder = NOTEBOOK_DIR if folder is None else folder
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if selection:
@@ -32,19 +43,78 @@ def notebooks(selection: list[str] | None = None, folder: Path | None = None) ->
         if not paths:
             raise config.ConfigError(
                 f"no notebook matches {selection}; notebooks are: "
-                + ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb")))
+                + ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))),
+                name="notebooks",
             )
     return paths
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_run(out_dir: Path, stem: str, run: dict) -> None:
+    with atomic_path(out_dir / f"{stem}.run.json") as tmp:
+        tmp.write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def _read_json(path: Path) -> tuple[dict | None, str]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"MISSING ({path})"
+    except (OSError, ValueError) as exc:
+        return None, f"UNREADABLE ({path}: {exc})"
+    if not isinstance(record, dict):
+        return None, f"UNREADABLE ({path}: not a JSON object)"
+    return record, ""
+
+
+def read_results(out_dir: Path, stem: str) -> tuple[dict | None, str]:
+    """The metrics record of ``stem``'s last run in ``out_dir`` and ``""``, or ``(None, why)``.
+
+    Refused: a missing or unreadable record, and, where this runner left its
+    ``<stem>.run.json``, a run that failed, did not finish, or recorded its metrics
+    before it started (an earlier run's). Parameters: ``out_dir``: the reports folder
+    of one preset; ``stem``: the notebook's name.
+    """
+    record, why = _read_json(out_dir / f"{stem}.metrics.json")
+    if record is None:
+        return None, why
+    run, missing = _read_json(out_dir / f"{stem}.run.json")
+    if run is None:
+        # run by hand or by an older runner: nothing says it failed
+        return (record, "") if missing.startswith("MISSING") else (None, missing)
+    if run.get("status") == "running":
+        return None, f"UNFINISHED RUN (started {run.get('started')})"
+    if run.get("status") != "ok":
+        return None, f"FAILED RUN ({run.get('error') or run.get('status')})"
+    try:
+        stale = (datetime.fromisoformat(str(record.get("finished")))
+                 < datetime.fromisoformat(str(run.get("started"))))
+    except ValueError:
+        stale = True
+    if stale:
+        return None, (f"STALE (recorded {record.get('finished')}, before the run that started "
+                      f"{run.get('started')})")
+    return record, ""
+
+
 def run_one(path: Path, out_dir: Path, preset: str) -> dict:
-    """Execute one notebook with papermill at ``preset``, then convert it to HTML."""
+    """Execute one notebook with papermill at ``preset``, then convert it to HTML.
+
+    Parameters: ``path``: the notebook; ``out_dir``: where the executed notebook,
+    its HTML page, its metrics and its run record go; ``preset``: the preset injected.
+    """
     import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
 
     out_nb = out_dir / path.name
     row = {"notebook": path.stem, "status": "ok", "error": "", "wall_s": None}
+    run = {"notebook": path.stem, "preset": preset, "status": "running", "started": _now()}
+    (out_dir / f"{path.stem}.metrics.json").unlink(missing_ok=True)  # never the last run's
+    _write_run(out_dir, path.stem, run)
     start = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -53,14 +123,16 @@ def run_one(path: Path, out_dir: Path, preset: str) -> dict:
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
         row["status"] = "failed"
-        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+        row["error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[-1][:300]}"
     row["wall_s"] = round(time.perf_counter() - start, 1)
+    run.update(status=row["status"], error=row["error"], finished=_now(), wall_s=row["wall_s"])
+    _write_run(out_dir, path.stem, run)
     if out_nb.exists():
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(out_nb, as_version=4))
         (out_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
-    metrics_file = out_dir / f"{path.stem}.metrics.json"
-    if metrics_file.exists() and row["status"] == "ok":
-        row.update(json.loads(metrics_file.read_text(encoding="utf-8")))
+    record, _ = read_results(out_dir, path.stem)
+    if record is not None:
+        row.update(record)
     return row
 
 
@@ -75,7 +147,11 @@ def _fmt(value) -> str:
 
 
 def write_index(rows: list[dict], out_dir: Path, preset: str) -> Path:
-    """Write ``index.html``: one table row per notebook."""
+    """Write ``index.html``: one table row per notebook.
+
+    Parameters: ``rows``: what :func:`run_one` returned per notebook; ``out_dir``:
+    the folder of the reports; ``preset``: the preset they ran at (for the title).
+    """
     lines = [
         "<!doctype html><meta charset='utf-8'>",
         f"<title>Course reports ({html.escape(preset)})</title>",
@@ -105,6 +181,10 @@ def write_index(rows: list[dict], out_dir: Path, preset: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the selected notebooks and write the index; 0 if all succeeded.
+
+    Parameters: ``argv``: command-line arguments (None: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(prog="python -m course_utils.reports", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default=None, help="ci, binder (default) or full")
     parser.add_argument("--notebooks", nargs="*", help="only these (name prefixes, e.g. 01 06)")

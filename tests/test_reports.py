@@ -1,6 +1,8 @@
 """`make reports`: papermill execution, HTML pages and the index, on a tiny real notebook."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -50,3 +52,42 @@ def test_unknown_selection_and_preset_are_clear(capsys):
         reports.notebooks(["99"])
     assert reports.main(["--preset", "huge"]) == 2
     assert "unknown preset 'huge'" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("targets", ROOT / "benchmarks" / "targets.py")
+targets = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(targets)
+
+RECORD = ("from course_utils import config, results\n"
+          "p = config.resolve('10_super_resolution', preset=preset)\n"
+          "results.record_metrics('10_super_resolution', p, {'psnr': 30.0, 'baseline_psnr': 20.0})")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_failed_rerun_leaves_no_metrics_that_targets_trust(tmp_path, monkeypatch):
+    # Issue #14: a notebook failing under `make reports` left the previous run's metrics
+    # in place, and benchmarks/targets.py reported them as met.
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    notebook = folder / "10_super_resolution.ipynb"
+    monkeypatch.setattr(reports, "NOTEBOOK_DIR", folder)
+    monkeypatch.delenv("COURSE_PRESET", raising=False)
+    out = tmp_path / "out" / "ci"
+
+    def run(body):
+        tiny_notebook(notebook, body)
+        status = reports.main(["--preset", "ci", "--out", str(tmp_path / "out")])
+        rows = targets.evaluate(out, "ci")
+        return status, {r["quantity"]: r["verdict"] for r in rows
+                        if r["notebook"] == "10_super_resolution"}
+
+    assert run(RECORD) == (0, {"psnr": "met", "runtime (s)": "met"})
+    status, verdicts = run("raise ValueError('boom')")  # fails before recording anything
+    assert status == 1 and not (out / "10_super_resolution.metrics.json").exists()
+    assert verdicts == {"metrics record": f"MISSING ({out / '10_super_resolution.metrics.json'})"}
+    status, verdicts = run(RECORD + "\nraise ValueError('after recording')")
+    assert status == 1 and (out / "10_super_resolution.metrics.json").exists()
+    assert verdicts["metrics record"].startswith("FAILED RUN (PapermillExecutionError")
+    assert "after recording" in verdicts["metrics record"]
+    assert "psnr" not in (out / "index.html").read_text(encoding="utf-8")

@@ -42,3 +42,38 @@ def test_a_record_of_another_preset_is_not_judged(tmp_path):
     write(tmp_path, "10_super_resolution", "ci", 900.0, psnr=30.0, baseline_psnr=20.0)
     rows = targets.evaluate(tmp_path, "binder")
     assert verdicts(rows, "10_super_resolution") == {"preset": "WRONG PRESET"}
+
+
+def write_run(folder: Path, notebook: str, status: str, started: str, error: str = ""):
+    run = {"notebook": notebook, "preset": "ci", "status": status, "started": started,
+           "error": error}
+    (folder / f"{notebook}.run.json").write_text(json.dumps(run), encoding="utf-8")
+
+
+def test_metrics_of_a_failed_unfinished_or_earlier_run_are_refused(tmp_path):
+    # Issue #14: a notebook that failed under `make reports` had its previous metrics judged.
+    write(tmp_path, "10_super_resolution", "ci", 900.0, psnr=30.0, baseline_psnr=20.0)
+    record = json.loads((tmp_path / "10_super_resolution.metrics.json").read_text("utf-8"))
+    record["finished"] = "2026-01-01T10:00:00+00:00"
+    (tmp_path / "10_super_resolution.metrics.json").write_text(json.dumps(record), "utf-8")
+    expected = {
+        ("failed", "2026-01-01T09:00:00+00:00"): "FAILED RUN (ValueError: boom)",
+        ("running", "2026-01-01T09:00:00+00:00"): "UNFINISHED RUN",
+        ("ok", "2026-01-01T11:00:00+00:00"): "STALE",
+    }
+    for (status, started), verdict in expected.items():
+        write_run(tmp_path, "10_super_resolution", status, started, error="ValueError: boom")
+        rows = verdicts(targets.evaluate(tmp_path, "ci"), "10_super_resolution")
+        assert list(rows) == ["metrics record"] and rows["metrics record"].startswith(verdict)
+        assert targets.main(["--preset", "ci", "--dir", str(tmp_path)]) == 1
+    write_run(tmp_path, "10_super_resolution", "ok", "2026-01-01T09:00:00+00:00")
+    assert verdicts(targets.evaluate(tmp_path, "ci"), "10_super_resolution") == {
+        "psnr": "met", "runtime (s)": "met"}
+
+
+def test_an_unreadable_record_is_reported_not_raised(tmp_path):
+    (tmp_path / "07_age_regression.metrics.json").write_text('{"preset": "ci", "met', "utf-8")
+    write(tmp_path, "08_sex_classification", "ci", 900.0, accuracy=0.9)  # no baseline
+    rows = targets.evaluate(tmp_path, "ci")
+    assert verdicts(rows, "07_age_regression")["metrics record"].startswith("UNREADABLE")
+    assert verdicts(rows, "08_sex_classification")["accuracy"] == "MISSING (its baseline)"
