@@ -124,19 +124,29 @@ def add_noise(image: Array, label: Array | None, noise: Array, *, sigma: float =
 
 def gaussian_noise(image: Array, label: Array | None, rng: np.random.Generator, *,
                    sigma: float = 0.05) -> Pair:
-    """Random zero-mean Gaussian noise: :func:`draw_noise`, then :func:`add_noise` with ``sigma``."""
+    """Random zero-mean Gaussian noise: :func:`draw_noise`, then :func:`add_noise`.
+
+    Parameters: image [z, y, x(, C)]; label (returned unchanged, may be None);
+    rng, a numpy Generator; sigma >= 0, the noise's std as a fraction of the image's.
+    """
     return add_noise(image, label, draw_noise(rng, np.shape(image)), sigma=sigma)
 
 
 def draw_offset(rng: np.random.Generator, n_channels: int, *, max_offset: float = 0.1) -> Array:
-    """One offset per channel, uniform in +-``max_offset`` (a fraction of the channel's std)."""
+    """One offset per channel, uniform in +-``max_offset`` (a fraction of the channel's std).
+
+    Parameters: rng, a numpy Generator; n_channels >= 1; max_offset >= 0.
+    """
     max_offset = checks.number(max_offset, "max_offset", minimum=0.0)
     n_channels = checks.integer(n_channels, "n_channels", minimum=1)
     return _check_rng(rng).uniform(-max_offset, max_offset, n_channels)
 
 
 def add_offset(image: Array, label: Array | None, offsets: Sequence[float]) -> Pair:
-    """Add ``offsets[c]`` x channel c's std to each channel (one offset for a [z, y, x] image)."""
+    """Add ``offsets[c]`` x channel c's std to each channel (one offset for a [z, y, x] image).
+
+    Parameters: image; label (returned unchanged, may be None); offsets, from :func:`draw_offset`.
+    """
     image = _intensity(image, label)
     channels = image[..., None] if image.ndim == 3 else image
     offsets = np.asarray(offsets, dtype=np.float64).ravel()
@@ -148,14 +158,17 @@ def add_offset(image: Array, label: Array | None, offsets: Sequence[float]) -> P
 
 def random_offset(image: Array, label: Array | None, rng: np.random.Generator, *,
                   max_offset: float = 0.1) -> Pair:
-    """Random baseline shift per channel, uniform in +-``max_offset`` x the channel's std."""
+    """Random baseline shift per channel, uniform in +-``max_offset`` x the channel's std.
+
+    Parameters: image; label (returned unchanged, may be None); rng; max_offset >= 0.
+    """
     n_channels = np.shape(image)[-1] if np.ndim(image) == 4 else 1
     return add_offset(image, label, draw_offset(rng, n_channels, max_offset=max_offset))
 
 
 def draw_gamma(rng: np.random.Generator, *,
                gamma_range: tuple[float, float] = (0.7, 1.5)) -> float:
-    """A gamma log-uniform in ``gamma_range`` = (low, high), 0 < low <= high."""
+    """A gamma log-uniform in ``gamma_range`` = (low, high), 0 < low <= high, drawn from ``rng``."""
     low, high = (checks.number(g, "gamma_range", minimum=0.0, open_min=True)
                  for g in _pair_of(gamma_range, "gamma_range"))
     if low > high:
@@ -172,7 +185,10 @@ def _pair_of(value: Any, name: str) -> tuple[Any, Any]:
 
 
 def adjust_gamma(image: Array, label: Array | None, gamma: float) -> Pair:
-    """Rescale each channel to [0, 1], raise to ``gamma`` (> 0), map back to its own range."""
+    """Rescale each channel to [0, 1], raise to ``gamma`` (> 0), map back to its own range.
+
+    Parameters: image; label (returned unchanged, may be None); gamma, from :func:`draw_gamma`.
+    """
     image = _intensity(image, label)
     gamma = checks.number(gamma, "gamma", minimum=0.0, open_min=True)
 
@@ -187,12 +203,18 @@ def adjust_gamma(image: Array, label: Array | None, gamma: float) -> Pair:
 
 def gamma_contrast(image: Array, label: Array | None, rng: np.random.Generator, *,
                    gamma_range: tuple[float, float] = (0.7, 1.5)) -> Pair:
-    """Random contrast change: one gamma (:func:`draw_gamma`) for all channels; ranges kept."""
+    """Random contrast change: one gamma (:func:`draw_gamma`) for all channels; ranges kept.
+
+    Parameters: image; label (returned unchanged, may be None); rng; gamma_range, (low, high).
+    """
     return adjust_gamma(image, label, draw_gamma(rng, gamma_range=gamma_range))
 
 
 def draw_bias_field(rng: np.random.Generator, *, strength: float = 0.3, order: int = 3) -> Array:
-    """Coefficients ``c[i, j, k]`` of z^i y^j x^k, uniform in +-``strength`` where i+j+k <= order."""
+    """Coefficients ``c[i, j, k]`` of z^i y^j x^k, uniform in +-``strength`` where i+j+k <= order.
+
+    Parameters: rng, a numpy Generator; strength >= 0; order, the degree, 0..6.
+    """
     strength = checks.number(strength, "strength", minimum=0.0)
     order = checks.integer(order, "order", minimum=0, maximum=6)
     i, j, k = np.indices((order + 1,) * 3)
@@ -203,7 +225,11 @@ def draw_bias_field(rng: np.random.Generator, *, strength: float = 0.3, order: i
 
 
 def apply_bias_field(image: Array, label: Array | None, coefficients: Array) -> Pair:
-    """Multiply every channel by exp(sum c[i, j, k] z^i y^j x^k), coordinates in [-1, 1]."""
+    """Multiply every channel by exp(sum c[i, j, k] z^i y^j x^k), coordinates in [-1, 1].
+
+    Parameters: image; label (returned unchanged, may be None); coefficients, the
+    array ``c`` from :func:`draw_bias_field` (numpy's ``polygrid3d`` evaluates it).
+    """
     image = _intensity(image, label)
     coefficients = np.asarray(coefficients, dtype=np.float64)
     if coefficients.ndim != 3:
@@ -252,14 +278,17 @@ def flip_lr(image: Array, label: Array | None = None, axis: int = 2) -> Pair:
 
 
 def draw_flip(rng: np.random.Generator, *, p: float = 0.5) -> bool:
-    """True with probability ``p`` (in [0, 1])."""
+    """True with probability ``p`` (in [0, 1]), drawn from ``rng``."""
     p = checks.number(p, "p", minimum=0.0, maximum=1.0)
     return bool(_check_rng(rng).uniform() < p)
 
 
 def random_flip(image: Array, label: Array | None, rng: np.random.Generator, *,
                 axis: int = 2, p: float = 0.5) -> Pair:
-    """Flip image and labels along ``axis`` (0, 1 or 2) with probability ``p``."""
+    """Flip image and labels along ``axis`` (0, 1 or 2) with probability ``p``, drawn from ``rng``.
+
+    Parameters: image; label (may be None); rng; axis (2 = left-right); p in [0, 1].
+    """
     axis = _axis(axis)
     if draw_flip(rng, p=p):
         return flip_lr(image, label, axis=axis)
@@ -319,7 +348,10 @@ def rotate(image: Array, label: Array | None, degrees: Sequence[float], *,
 
 def draw_rotation(rng: np.random.Generator, *,
                   max_degrees: float | Sequence[float] = (10.0, 5.0, 5.0)) -> Array:
-    """Three angles (about z, y, x) uniform in +-``max_degrees`` (one number or three, >= 0)."""
+    """Three angles (about z, y, x) uniform in +-``max_degrees`` (one number or three, 0..180).
+
+    Parameters: rng, a numpy Generator; max_degrees, the largest angles in degrees.
+    """
     limits = _three_numbers(max_degrees, "max_degrees", minimum=0.0, maximum=180.0)
     return _check_rng(rng).uniform(-limits, limits)
 
@@ -327,13 +359,20 @@ def draw_rotation(rng: np.random.Generator, *,
 def random_rotation(image: Array, label: Array | None, rng: np.random.Generator, *,
                     max_degrees: float | Sequence[float] = (10.0, 5.0, 5.0),
                     spacing: float | Sequence[float] = 1.0) -> Pair:
-    """Random rotation in physical space: :func:`draw_rotation`, then :func:`rotate` with ``spacing``."""
+    """Random rotation in physical space: :func:`draw_rotation`, then :func:`rotate`.
+
+    Parameters: image; label (may be None); rng; max_degrees, the largest angles
+    (about z, y, x); spacing, the voxel size (z, y, x) in mm.
+    """
     return rotate(image, label, draw_rotation(rng, max_degrees=max_degrees), spacing=spacing)
 
 
 def upsample_cubic(coarse: Array, shape: Sequence[int]) -> Array:
-    """Cubic-spline upsampling of a small 3D grid to ``shape``; equals ``ndimage.zoom(order=3,
-    grid_mode=True, mode="nearest")`` but is applied one axis at a time (much faster)."""
+    """Cubic-spline upsampling of a small 3D grid ``coarse`` to ``shape``.
+
+    Equals ``ndimage.zoom(order=3, grid_mode=True, mode="nearest")`` but is
+    applied one axis at a time (much faster).
+    """
     out = np.asarray(coarse, dtype=np.float32)
     for axis, n in enumerate(shape):
         m = out.shape[axis]
@@ -346,7 +385,10 @@ def upsample_cubic(coarse: Array, shape: Sequence[int]) -> Array:
 
 def draw_elastic(rng: np.random.Generator, *, strength: float = 2.0,
                  control_points: int = 5) -> Array:
-    """Displacements (z, y, x) in mm on a coarse grid: normal, std ``strength``, shape (3, n, n, n)."""
+    """Displacements (z, y, x) in mm on a coarse grid: normal, std ``strength``, shape (3, n, n, n).
+
+    Parameters: rng, a numpy Generator; strength >= 0 (mm); control_points, n >= 2.
+    """
     strength = checks.number(strength, "strength", minimum=0.0)
     n = checks.integer(control_points, "control_points", minimum=2)
     return _check_rng(rng).normal(0.0, strength, (3, n, n, n)).astype(np.float32)
@@ -395,7 +437,10 @@ def crop(image: Array, label: Array | None, corner: Sequence[int], size: Sequenc
 
 def draw_crop(rng: np.random.Generator, shape: Sequence[int], *,
               size: int | Sequence[int]) -> tuple[int, int, int]:
-    """A random corner for a block of ``size`` (one int or z, y, x) inside a volume of ``shape``."""
+    """A random corner for a block of ``size`` (one int or z, y, x) inside a volume of ``shape``.
+
+    Parameters: rng, a numpy Generator; shape, the volume's (z, y, x); size, the block's.
+    """
     size = checks.triple(size, "size")
     if any(s > n for s, n in zip(size, shape, strict=True)):
         raise ShapeError(
@@ -408,7 +453,11 @@ def draw_crop(rng: np.random.Generator, shape: Sequence[int], *,
 
 def random_crop(image: Array, label: Array | None, rng: np.random.Generator, *_old_form: Any,
                 size: int | Sequence[int] | None = None) -> Pair:
-    """Crop a random block of ``size`` voxels (keyword; one int for a cube, or z, y, x)."""
+    """Crop a random block of ``size`` voxels out of image and labels.
+
+    Parameters: image; label (may be None); rng; size, one int for a cube or
+    (z, y, x), required. :func:`draw_crop` draws the corner, :func:`crop` cuts.
+    """
     if _old_form:  # random_crop(image, label, size, rng), kept while callers move to size=...
         warnings.warn("random_crop(image, label, size, rng) is deprecated; call "
                       "random_crop(image, label, rng, size=size)", DeprecationWarning, stacklevel=2)
@@ -494,7 +543,8 @@ def map_dataset(
     Each element gets its own generator ``np.random.default_rng([seed, index])``
     from its position in the stream (``dataset.enumerate()``), so results are
     reproducible from ``seed`` even with parallel calls (``-1`` = AUTOTUNE),
-    and every epoch of a repeated dataset gets new draws. ``tf.numpy_function``
+    and every epoch of a repeated dataset gets new draws; ``num_parallel_calls``
+    is passed to ``Dataset.map``. ``tf.numpy_function``
     forgets static shapes; they are restored from the input (or from
     ``image_shape``/``label_shape`` when ``fn`` changes them, e.g. a crop).
     """
