@@ -175,8 +175,10 @@ def test_interrupted_cache_is_not_trusted(tmp_path: Path) -> None:
     # an interrupted run: no manifest, one file missing, a stray partial file
     (tmp_path / "manifest.json").unlink()
     Path(df["t1"][1]).unlink()
-    (tmp_path / "SYN0002" / ".T1.abc.partial.nii.gz").write_bytes(b"half")
+    stale = tmp_path / "SYN0002" / ".T1.abc.partial.nii.gz"
+    stale.write_bytes(b"half")
     df2 = data.load("synthetic", "ci", dest=tmp_path, n_subjects=2, seed=3, progress=False)
+    assert not stale.exists()  # the stale temporary of the killed run is cleaned up
     np.testing.assert_array_equal(_array(df2["t1"][0]), first)
     assert Path(df2["t1"][1]).is_file() and (tmp_path / "manifest.json").is_file()
     # a file changed behind the manifest's back (size differs): regenerated
@@ -189,8 +191,10 @@ def test_interrupted_cache_is_not_trusted(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_and_options() -> None:
-    with pytest.raises(ConfigError, match="synthetic, ixi, mrbrains13"):
+    with pytest.raises(ConfigError, match="'synthetic', 'ixi', 'mrbrains13'"):
         data.load("imagenet", "ci")
+    with pytest.raises(ConfigError, match="did you mean 'synthetic'"):
+        data.load("synthtic", "ci")
     with pytest.raises(ConfigError, match="n_subjects"):
         data.load("synthetic", "ci", n_subject=3)
     with pytest.raises(ConfigError, match="spacing"):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from course_utils import config
+from course_utils import checks, config
 from course_utils.data._common import (
     LABEL_NAMES,
     check_finite,
@@ -56,16 +56,21 @@ def load(
 ) -> pd.DataFrame:
     """Prepare dataset ``name`` at ``preset`` (cached) and return one row per subject.
 
-    ``standardize=True`` returns a derived copy reoriented to LPS, resampled to the
-    preset's isotropic spacing and cropped/padded to one common shape.
-    ``dest`` overrides the cache folder; ``options`` are dataset-specific
-    (synthetic: ``n_subjects``, ``spacing``, ``seed``).
+    Parameters: ``name`` one of :data:`DATASETS`; ``preset`` ci, binder or full (default:
+    ``$COURSE_PRESET``); ``standardize=True`` returns a derived copy reoriented to LPS,
+    resampled to the preset's isotropic spacing and cropped/padded to one common shape;
+    ``dest`` a new or empty folder (or one the course made) to use instead of the cache,
+    never a folder of yours: it is refused, never emptied; ``progress`` show bars;
+    ``options`` dataset-specific (synthetic: ``n_subjects``, ``spacing``, ``seed``,
+    ``workers``; see each dataset module). Scripts that generate data must guard their
+    top level with ``if __name__ == "__main__":`` (worker processes re-import them).
     """
-    key = str(name).strip().lower()
-    if key not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    key = checks.option(name.strip().lower() if isinstance(name, str) else name, DATASETS,
+                        "dataset")
+    standardize = checks.boolean(standardize, "standardize")
+    progress = checks.boolean(progress, "progress")
     preset = config.current_preset(preset)
-    dest_path = Path(dest).expanduser() if dest is not None else None
+    dest_path = _dest_folder(dest)
     shape = None
     if key == "synthetic":
         from course_utils.data import synthetic
@@ -87,6 +92,19 @@ def load(
         df = standardize_cohort(df, out, spacing=df.attrs["spacing"], shape=shape,
                                 progress=progress, workers=options.get("workers"))
     return df
+
+
+def _dest_folder(dest: str | os.PathLike | None) -> Path | None:
+    """``dest`` as a path; a regular file (or not a path at all) is refused by name."""
+    if dest is None:
+        return None
+    if not isinstance(dest, (str, os.PathLike)) or not str(dest).strip():
+        raise ConfigError(f"dest must be a folder path, got {dest!r}", name="dest")
+    path = Path(dest).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"dest {path} is a file, not a folder; choose a new or empty folder",
+                          name="dest", path=path)
+    return path
 
 
 def check_cohort(df: pd.DataFrame, *, read_voxels: bool = True, progress: bool = False) -> None:

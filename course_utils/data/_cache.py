@@ -1,28 +1,44 @@
 """The dataset cache: manifests, completion markers, folder locks, worker processes.
 
 Plumbing shared by every dataset of :mod:`course_utils.data`; it teaches nothing
-and lives only in the package.
+and lives only in the package. Two rules hold throughout:
+
+* **Only the course's own folders are ever emptied.** A folder the package creates
+  gets a marker file (:data:`MARKER`); :func:`claim_folder` refuses a non-empty
+  folder without it (a thesis folder, ``$COURSE_DATA_DIR`` itself), and
+  :func:`reset_folder` empties nothing else.
+* **Nothing waits silently.** A lock held by another process prints who holds it and
+  times out; a script without ``if __name__ == "__main__":`` gets an error instead of
+  a deadlock; worker processes die with the process that started them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import socket
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import SimpleITK as sitk
-
-from course_utils.files import atomic_path
+from course_utils import checks
+from course_utils.errors import CourseError, DataError
+from course_utils.files import atomic_path, remove_partials
 
 MANIFEST = "manifest.json"
-
-
+MARKER = ".course_utils_dataset"  # in every folder this package created (and so may empty)
+LOCK_TIMEOUT = 3600.0  # seconds; override with $COURSE_LOCK_TIMEOUT
+MAIN_GUARD = (
+    "put the code that calls course_utils.data.load() under `if __name__ == \"__main__\":` "
+    "(worker processes start by importing your script again), or pass workers=1 "
+    "(-o workers=1) to use no worker processes"
+)
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -82,37 +98,196 @@ def manifest_ok(root: Path, params: dict[str, Any]) -> dict[str, Any] | None:
     return manifest
 
 
-@contextlib.contextmanager
-def folder_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``<root>.lock`` so parallel runs do not generate twice."""
+
+# ---------------------------------------------------------------------------
+# Which folders are the course's own
+# ---------------------------------------------------------------------------
+
+
+def _legacy_ours(root: Path) -> bool:
+    """A cache written before markers existed: our manifest (or synthetic params.json)."""
+    manifest = read_json(root / MANIFEST)
+    if isinstance(manifest, dict) and {"params", "created", "files"} <= set(manifest):
+        return True
+    params = read_json(root / "params.json")
+    return isinstance(params, dict) and "generator" in params
+
+
+def is_ours(root: Path) -> bool:
+    """Whether ``root`` is a dataset folder this package created (so it may empty it)."""
     root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = root.parent / f".{root.name}.lock"
-    try:
-        import fcntl
-    except ImportError:  # Windows: no locking
-        yield
-        return
-    with open(lock_path, "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return root.is_dir() and ((root / MARKER).is_file() or _legacy_ours(root))
+
+
+def claim_folder(root: Path) -> None:
+    """Make ``root`` a dataset folder of the course, or refuse: never take over a user's folder.
+
+    A new or empty folder is created and marked; a folder already marked (or an older
+    cache of the course) is accepted; a file, or a folder holding anything else, raises
+    a :class:`DataError` naming it.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} is a file, not a folder; choose a new or empty folder as "
+                        "the destination (dest / --dest)", path=root)
+    if root.is_dir() and not (root / MARKER).is_file():
+        if not is_ours(root) and any(root.iterdir()):
+            raise DataError(
+                f"{root} already holds files that course_utils did not create, and it never "
+                "deletes or overwrites those. Choose a new or empty folder as the destination "
+                f"(dest / --dest), e.g. {root / 'course_data'}, or leave dest unset to use the "
+                "cache under $COURSE_DATA_DIR", path=root)
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / MARKER).is_file():
+        write_json(root / MARKER, {"created_by": "course_utils", "note": "this folder is a "
+                                   "course_utils dataset cache; the package may empty it"})
 
 
 def reset_folder(root: Path) -> None:
-    """Empty ``root`` (it holds only data this package generated)."""
+    """Empty ``root`` for a fresh build; only a folder of the course (see :func:`claim_folder`)."""
     root = Path(root)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
+    claim_folder(root)
+    for entry in root.iterdir():
+        if entry.name == MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+# ---------------------------------------------------------------------------
+# Locks
+# ---------------------------------------------------------------------------
+
+
+def _read_only(exc: OSError) -> bool:
+    return exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _read_only_error(folder: Path, exc: OSError) -> DataError:
+    return DataError(
+        f"cannot write to {folder} ({exc.strerror or exc}): the data folder is read-only or not "
+        "yours. Point COURSE_DATA_DIR (or dest / --dest) at a folder you can write to, e.g. "
+        "`export COURSE_DATA_DIR=$HOME/course-data`", path=folder)
+
+
+def _lock_timeout() -> float:
+    text = os.environ.get("COURSE_LOCK_TIMEOUT")
+    if text is None:
+        return LOCK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    return checks.number(value, "$COURSE_LOCK_TIMEOUT (seconds)", minimum=0)
+
+
+def _holder(info_path: Path) -> str:
+    info = read_json(info_path) or {}
+    if not info:
+        return "another process"
+    return (f"process {info.get('pid')} on {info.get('host')} (`{info.get('command', '?')}`, "
+            f"since {info.get('since', '?')})")
+
+
+@contextlib.contextmanager
+def folder_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``.<root>.lock`` beside ``root`` so parallel runs build once.
+
+    Parameters: ``root`` the folder to guard; ``timeout`` seconds to wait for another
+    holder (default ``$COURSE_LOCK_TIMEOUT`` or one hour). Waiting prints who holds the
+    lock; the lock (``filelock``, on every OS) is freed if its holder dies.
+    """
+    import filelock
+
+    root = Path(root)
+    lock_path = root.parent / f".{root.name}.lock"
+    info_path = root.parent / f".{root.name}.lock.json"
+    limit = _lock_timeout() if timeout is None else float(timeout)
+    lock = filelock.FileLock(str(lock_path))
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            refuse_spawned_import()  # a worker re-importing a script: its parent holds the lock
+            print(f"waiting for {_holder(info_path)}, which is preparing {root} (lock file "
+                  f"{lock_path}; giving up after {limit:g} s)", file=sys.stderr, flush=True)
+            try:
+                lock.acquire(timeout=limit)
+            except filelock.Timeout:
+                raise DataError(
+                    f"{root} is still being prepared by {_holder(info_path)} after {limit:g} s. "
+                    f"Wait for it to finish (or stop it) and run again; set COURSE_LOCK_TIMEOUT "
+                    f"to wait longer. The lock is freed when its holder ends.",
+                    path=lock_path) from None
+    except OSError as exc:
+        if _read_only(exc):
+            raise _read_only_error(root.parent, exc) from None
+        raise
+    try:
+        with contextlib.suppress(OSError):
+            write_json(info_path, {"pid": os.getpid(), "host": socket.gethostname(),
+                                   "command": " ".join(sys.argv)[:200] or "python",
+                                   "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        yield
+    finally:
+        info_path.unlink(missing_ok=True)
+        lock.release()
+
+
+def build_once(root: Path, params: dict[str, Any], build: Callable[[], None]) -> None:
+    """Run ``build()`` to fill ``root`` unless its manifest already matches ``params``.
+
+    Parameters: ``root`` the dataset folder; ``params`` what its manifest must record;
+    ``build`` writes the files and the manifest last. Under ``root``'s lock, in a folder
+    of the course only (:func:`claim_folder`), after removing stale temporaries. A
+    complete cache in a read-only folder (an instructor's shared copy) is used as is.
+    """
+    root = Path(root)
+    if manifest_ok(root, params) is not None and not os.access(root.parent, os.W_OK):
+        return
+    with folder_lock(root):
+        if manifest_ok(root, params) is None:
+            claim_folder(root)
+            remove_partials(root, skip=MARKER)
+            build()
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------
+
+
+def refuse_spawned_import() -> None:
+    """Raise if called while a worker process re-imports the user's script at top level.
+
+    Worker processes (spawn) import the main script as ``__mp_main__``; if it calls
+    ``data.load()`` unguarded, the worker would wait forever on the lock its parent holds.
+    """
+    import multiprocessing as mp
+
+    if mp.parent_process() is None:
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
+            script = frame.f_globals.get("__file__", "your script")
+            raise CourseError(f"{script} was imported again by a worker process and called "
+                              f"course_utils.data at top level: {MAIN_GUARD}", path=script)
+        frame = frame.f_back
+
+
+def workers_option(value: Any) -> int | None:
+    """The ``workers`` option: ``None`` (automatic) or a whole number >= 1."""
+    return None if value is None else checks.integer(value, "workers", minimum=1, maximum=256)
 
 
 def n_workers(requested: int | None = None) -> int:
-    """Worker processes to use: the CPUs this process may run on (at most 8)."""
-    if requested:
-        return max(1, int(requested))
+    """Worker processes to use: ``requested``, else the CPUs this process may run on (at most 8)."""
+    if requested is not None:
+        return workers_option(requested)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -120,8 +295,37 @@ def n_workers(requested: int | None = None) -> int:
     return max(1, min(8, cpus))
 
 
-def _init_worker() -> None:
+def _exit_with(parent: Any) -> None:
+    parent.join()  # returns when the parent process has ended, however it ended
+    os._exit(1)
+
+
+def _init_worker(parent_pid: int) -> None:
+    """In each worker: one ITK thread, and die with the parent (even after its ``kill -9``)."""
+    import multiprocessing as mp
+    import threading
+
+    import SimpleITK as sitk
+
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    parent = mp.parent_process()
+    if parent is not None:  # portable fallback (Windows, macOS): a watchdog thread
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _broken_pool_error(desc: str) -> CourseError:
+    return CourseError(
+        f"a worker process stopped abruptly ({desc or 'preparing data'}). If a script calls "
+        f"course_utils.data.load() at top level: {MAIN_GUARD}. If the machine ran out of "
+        "memory, use fewer workers (workers=1 / -o workers=1).")
 
 
 def parallel_map(
@@ -132,33 +336,48 @@ def parallel_map(
     progress: bool = True,
     desc: str = "",
 ) -> list[Any]:
-    """``[func(item) for item in items]`` over worker processes, with a tqdm bar, in order."""
+    """``[func(item) for item in items]`` over worker processes, with a tqdm bar, in order.
+
+    Parameters: ``func`` a module-level function; ``items`` its arguments; ``workers``
+    processes (default: the CPUs, at most 8; one for <= 3 items); ``progress`` show a
+    bar; ``desc`` its label.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm.auto import tqdm
 
+    refuse_spawned_import()
     workers = min(n_workers(workers), max(1, len(items)))
     if len(items) <= 3:  # starting processes costs more than it saves
         workers = 1
     results: list[Any] = [None] * len(items)
-    bar = tqdm(total=len(items), desc=desc, unit="subject", disable=not progress)
-    try:
+    with tqdm(total=len(items), desc=desc, unit="subject", disable=not progress) as bar:
         if workers == 1:
             for i, item in enumerate(items):
                 results[i] = func(item)
                 bar.update()
-        else:
-            import multiprocessing as mp
-
-            # spawn: safe after TensorFlow started threads, same on every OS; scripts that
-            # call load() need the usual `if __name__ == "__main__":` guard
-            with ProcessPoolExecutor(
-                workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
-            ) as pool:
+            return results
+        # spawn: safe after TensorFlow started threads, and the same on every OS
+        try:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(func, item): i for i, item in enumerate(items)}
-                from concurrent.futures import as_completed
-
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    bar.update()
-    finally:
-        bar.close()
+                try:
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        bar.update()
+                except BaseException:  # one subject failed: do not wait for the others
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        except BrokenProcessPool:
+            raise _broken_pool_error(desc) from None
     return results
+
+
+def check_option_names(options: dict[str, Any], valid: Sequence[str], dataset: str) -> None:
+    """Raise a ConfigError for the first unknown option, suggesting the closest valid one."""
+    for key in sorted(options):
+        checks.option(key, list(valid), f"option of dataset {dataset!r}")

@@ -33,10 +33,16 @@ from typing import Any
 
 import pandas as pd
 
-from course_utils import config
-from course_utils.data import _common
-from course_utils.errors import ConfigError, DataError, DownloadError
-from course_utils.files import atomic_dir, atomic_path
+from course_utils import checks, config
+from course_utils.data import _cache, _common
+from course_utils.errors import (
+    CorruptFileError,
+    DataError,
+    DiskFullError,
+    DownloadError,
+    is_disk_full,
+)
+from course_utils.files import atomic_dir, atomic_path, remove_partials
 
 BASE_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI/"
 ARCHIVES = {"t1": "IXI-T1.tar", "t2": "IXI-T2.tar", "pd": "IXI-PD.tar"}
@@ -94,9 +100,10 @@ class ResumableDownloader:
         except DownloadError:
             raise
         except (requests.RequestException, OSError) as exc:
-            if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-                raise DataError(f"the disk is full while downloading {url} into {self.part}; "
-                                "free some space and run again (it resumes)") from None
+            if is_disk_full(exc):
+                raise DiskFullError(f"the disk is full while downloading {url} into {self.part}; "
+                                    "free some space and run again (it resumes)",
+                                    path=self.part) from None
             raise DownloadError(
                 f"downloading {url} failed ({type(exc).__name__}: {exc}); "
                 f"{self._got()} kept in {self.part}; run again to resume"
@@ -187,9 +194,10 @@ def extract(archive: Path, target: Path, wanted: set[str]) -> None:
                 with atomic_path(tmp / Path(member.name).name) as out, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst)
     except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno == 28:
+        if is_disk_full(exc):
             raise
-        raise DataError(f"{archive} is corrupt or truncated ({_one_line(exc)})") from None
+        raise CorruptFileError(f"{archive} is corrupt or truncated ({_one_line(exc)})",
+                               path=archive) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -201,39 +209,52 @@ def list_archive(archive: Path) -> list[str]:
         with tarfile.open(archive) as tar:
             return [Path(m.name).name for m in tar.getmembers() if m.isfile()]
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(f"{archive} is corrupt or truncated ({_one_line(exc)})") from None
+        raise CorruptFileError(f"{archive} is corrupt or truncated ({_one_line(exc)})",
+                               path=archive) from None
+
+
+def read_member(src: str | Path, archive: str | Path, header_only: bool = False) -> Any:
+    """Read a file extracted from ``archive``; if it is bad, the archive is (CorruptFileError)."""
+    try:
+        return _common.read_image(src, header_only=header_only)
+    except DataError as exc:
+        reason = str(exc).split(";")[0].replace(str(src), Path(src).name)
+        raise CorruptFileError(f"{archive} is corrupt or truncated: its member {reason}",
+                               path=str(archive)) from None
 
 
 def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for dataset 'ixi'; "
-                          f"valid options: {', '.join(OPTIONS)}")
-    site = options.get("site") or "HH"
-    if site not in SITES:
-        raise ConfigError(f"unknown IXI site {site!r}; choose one of {', '.join(SITES)}")
+    """Check the IXI options and merge them over the preset's defaults."""
+    _cache.check_option_names(options, OPTIONS, "ixi")
+    common = config.COMMON[preset]
+    site = checks.option(options.get("site") or "HH", SITES, "IXI site")
     mods = options.get("modalities") or ("t1",)
     mods = (mods,) if isinstance(mods, str) else tuple(mods)
-    bad = [m for m in mods if m not in ARCHIVES]
-    if bad:
-        raise ConfigError(f"unknown IXI modality {bad}; choose from {', '.join(ARCHIVES)}")
-    n = options.get("n_subjects") or config.COMMON[preset]["n_subjects"]
-    resample_to = tuple(float(s) for s in (options.get("resample_to") or (1.0, 2.0)))
+    mods = tuple(checks.option(m, list(ARCHIVES), "IXI modality") for m in mods)
+    resample_to = options.get("resample_to") or (1.0, 2.0)
+    if isinstance(resample_to, (int, float)):
+        resample_to = (resample_to,)
+    n = options.get("n_subjects")
     return {
-        "site": site, "modalities": list(mods), "n_subjects": int(n),
+        "site": site, "modalities": list(mods),
+        "n_subjects": checks.integer(common["n_subjects"] if n is None else n, "n_subjects",
+                                     minimum=1),
         "base_url": str(options.get("base_url") or BASE_URL),
-        "resample_to": list(resample_to),
-        "spacing": float(options.get("spacing") or config.COMMON[preset]["spacing"]),
+        "resample_to": [checks.number(s, "resample_to (mm)", minimum=0.1, maximum=10.0)
+                        for s in resample_to],
+        "spacing": checks.number(options.get("spacing") or common["spacing"], "spacing",
+                                 minimum=0.5, maximum=8.0),
         "demographics_file": str(options.get("demographics_file") or DEMOGRAPHICS),
-        "timeout": float(options.get("timeout") or 60.0),
-        "workers": options.get("workers"),
+        "timeout": checks.number(options.get("timeout") or 60.0, "timeout (seconds)", minimum=0,
+                                 open_min=True),
+        "workers": _cache.workers_option(options.get("workers")),
     }
 
 
 def _resample_task(task: dict[str, Any]) -> None:
     from course_utils.preprocessing import resample_isotropic
 
-    image = _common.read_image(task["src"])
+    image = read_member(task["src"], task["archive"])
     _common.write_image(resample_isotropic(image, task["spacing"]), task["dst"])
 
 
@@ -247,6 +268,7 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
     downloads.mkdir(parents=True, exist_ok=True)
 
     with _common.folder_lock(downloads):
+        remove_partials(downloads)  # temporaries of a killed run (not the resumable .part)
         demo_file = fetch(opts["demographics_file"], downloads, opts["base_url"], progress,
                           opts["timeout"])
         archives = {m: fetch(ARCHIVES[m], downloads, opts["base_url"], progress, opts["timeout"])
@@ -255,18 +277,17 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
     params = {key: opts[key] for key in ("site", "modalities", "n_subjects", "resample_to")}
     params["hashes"] = {p.name: registry.get(p.name) for p in [demo_file, *archives.values()]}
 
-    with _common.folder_lock(root):
-        if _common.manifest_ok(root, params) is None:
-            try:
-                _prepare(root, params, opts, demo_file, archives, progress)
-            except DataError as exc:
-                if "corrupt or truncated" in str(exc):
-                    bad = [p for p in [demo_file, *archives.values()] if str(p) in str(exc)]
-                    for path in bad:
-                        _forget(path.name, downloads)
-                    raise DataError(f"{exc}; it has been deleted - run again to download it "
-                                    "afresh") from None
-                raise
+    try:
+        _cache.build_once(root, params,
+                          lambda: _prepare(root, params, opts, demo_file, archives, progress))
+    except CorruptFileError as exc:  # a bad download: delete it, so that a rerun fetches it
+        bad = [p for p in [demo_file, *archives.values()] if str(p) == exc.path]
+        if not bad:
+            raise
+        with _common.folder_lock(downloads):
+            _forget(bad[0].name, downloads)
+        raise CorruptFileError(f"{exc}; it has been deleted - run again to download it afresh",
+                               path=exc.path) from None
     manifest = _common.read_json(root / _common.MANIFEST)
     df = pd.DataFrame(manifest["rows"])
     for col in ["t1", "t2", "pd"]:
@@ -324,12 +345,13 @@ def _prepare(root: Path, params: dict[str, Any], opts: dict[str, Any], demo_file
                                "sex": _common.sex_from_code(entry["SEX_ID (1=m, 2=f)"])}
         for mod in opts["modalities"]:
             src = raw / mod / subjects[sid][mod]
-            _common.read_image(src, header_only=True)  # a clear error if unreadable
+            read_member(src, archives[mod], header_only=True)  # a clear error if unreadable
             row[mod] = str(src.relative_to(root))
             written.append(src)
             for s in params["resample_to"]:
                 dst = root / f"resampled_{s:g}mm" / sid / f"{MODALITY_TAGS[mod]}.nii.gz"
-                tasks.append({"src": str(src), "dst": str(dst), "spacing": s})
+                tasks.append({"src": str(src), "dst": str(dst), "spacing": s,
+                              "archive": str(archives[mod])})
                 written.append(dst)
         rows.append(row)
     _common.parallel_map(_resample_task, tasks, workers=opts["workers"], progress=progress,

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from course_utils import config
-from course_utils.data import _common
+from course_utils import checks, config
+from course_utils.data import _cache, _common
 from course_utils.errors import ConfigError, DataError
 
 SEQUENCES = ("t1", "t1_ir", "t2_flair")
@@ -105,35 +105,49 @@ def map_labels(label: sitk.Image, path: Path) -> sitk.Image:
     return out
 
 
+def check_apart(source: Path, dest: Path) -> None:
+    """Refuse a ``dest`` that holds the placed data, or lies inside its TrainingData folder."""
+    src, out = Path(source).resolve(), Path(dest).resolve()
+    if out == src or out in src.parents or (src / "TrainingData") in [out, *out.parents]:
+        raise ConfigError(
+            f"dest {dest} overlaps the MRBrainS13 data you placed in {source}; the course "
+            "writes its labels into dest (and may empty it), and the challenge data cannot "
+            "be downloaded again without registering. Choose a separate dest, e.g. "
+            f"{src / 'course'}, or leave it unset", name="dest", path=dest)
+
+
+def _write_labels(root: Path, params: dict[str, Any], subjects: dict[str, dict[str, Path]]) -> None:
+    """Write every subject's label mapped to the course classes, then the manifest."""
+    _common.reset_folder(root)
+    written = []
+    for sid, files in subjects.items():
+        label = _common.read_image(files["label"])
+        written.append(_common.write_image(map_labels(label, files["label"]),
+                                           root / sid / "label.nii.gz"))
+    _common.write_json(root / _common.MANIFEST, {
+        "params": params,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z") + f"/{time.time_ns()}",
+        "files": _common.file_entries(root, written),
+    })
+
+
 def load(preset: str, *, dest: Path | None = None, progress: bool = True,
          **options: Any) -> pd.DataFrame:
     """Validate the placed data, write course labels into the cache, return the table."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for dataset 'mrbrains13'; "
-                          f"valid options: {', '.join(OPTIONS)}")
+    _cache.check_option_names(options, OPTIONS, "mrbrains13")
     source = Path(options.get("root") or config.data_dir() / "mrbrains13").expanduser()
-    spacing = float(options.get("spacing") or config.COMMON[preset]["spacing"])
-    subjects = find_subjects(source)
+    spacing = checks.number(options.get("spacing") or config.COMMON[preset]["spacing"],
+                            "spacing", minimum=0.5, maximum=8.0)
+    _cache.workers_option(options.get("workers"))
     root = Path(dest) if dest is not None else config.data_dir() / "mrbrains13" / "course"
+    check_apart(source, root)
+    subjects = find_subjects(source)
     params = {
         "source": str(source.resolve()),
         "files": {sid: {k: [str(p), p.stat().st_size, int(p.stat().st_mtime)]
                         for k, p in files.items()} for sid, files in subjects.items()},
     }
-    with _common.folder_lock(root):
-        if _common.manifest_ok(root, params) is None:
-            _common.reset_folder(root)
-            written = []
-            for sid, files in subjects.items():
-                label = _common.read_image(files["label"])
-                written.append(_common.write_image(map_labels(label, files["label"]),
-                                                   root / sid / "label.nii.gz"))
-            _common.write_json(root / _common.MANIFEST, {
-                "params": params,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z") + f"/{time.time_ns()}",
-                "files": _common.file_entries(root, written),
-            })
+    _cache.build_once(root, params, lambda: _write_labels(root, params, subjects))
     rows = []
     for sid, files in subjects.items():
         row: dict[str, Any] = {"subject_id": f"mrbrains13_{sid}"}

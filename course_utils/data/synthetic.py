@@ -67,9 +67,9 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from course_utils import config
-from course_utils.data import _common
-from course_utils.errors import ConfigError, DataError
+from course_utils import checks, config
+from course_utils.data import _cache, _common
+from course_utils.errors import DataError
 from course_utils.files import atomic_path
 
 # Bump whenever generated images or demographics change: caches of another version are regenerated.
@@ -191,6 +191,8 @@ def prepare_template(spacing: float) -> dict[str, Any]:
     near_csf = np.clip(ndi.gaussian_filter(outside, max(2.0 / spacing, 0.5)), 0, 1)
     dist_v = ndi.distance_transform_edt(~vent, sampling=spacing)
     candidates = np.argwhere((maps["wm"] > 0.7) & (dist_v > 0) & (dist_v <= 15.0))
+    if not len(candidates):  # coarse grids (~8 mm) lose the ventricles: any white matter
+        candidates = np.argwhere(maps["wm"] >= min(0.5, float(maps["wm"].max())))
     return {
         "spacing": float(spacing), "shape": tuple(int(s) for s in shape),
         "origin": origin, "centre": centre, "maps": maps, "grad_v": grads,
@@ -353,29 +355,17 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
     """Merge ``options`` over the preset's common knobs; reject unknown ones."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for dataset 'synthetic'; "
-            f"valid options: {', '.join(OPTIONS)}"
-        )
+    _cache.check_option_names(options, OPTIONS, "synthetic")
     common = config.COMMON[preset]
-    n = options.get("n_subjects")
-    n = common["n_subjects"] if n is None else n
-    spacing = options.get("spacing")
-    spacing = common["spacing"] if spacing is None else spacing
-    seed = options.get("seed")
-    seed = common["seed"] if seed is None else seed
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"n_subjects must be a positive integer, got {n!r}")
-    if isinstance(spacing, bool) or not isinstance(spacing, (int, float)) or not (
-        0.5 <= float(spacing) <= 8.0
-    ):
-        raise ConfigError(f"spacing must be a number of millimetres in [0.5, 8], got {spacing!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"seed must be an integer, got {seed!r}")
-    return {"n_subjects": int(n), "spacing": float(spacing), "seed": int(seed),
-            "workers": options.get("workers")}
+
+    def value(key: str) -> Any:
+        return common[key] if options.get(key) is None else options[key]
+
+    return {"n_subjects": checks.integer(value("n_subjects"), "n_subjects", minimum=1,
+                                         maximum=100_000),
+            "spacing": checks.number(value("spacing"), "spacing", minimum=0.5, maximum=8.0),
+            "seed": checks.integer(value("seed"), "seed", minimum=0),
+            "workers": _cache.workers_option(options.get("workers"))}
 
 
 def cache_key(preset: str, params: dict[str, Any]) -> str:
@@ -398,9 +388,7 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
     ids = [f"SYN{i + 1:04d}" for i in range(opts["n_subjects"])]
     subj = [subject_parameters(opts["seed"], i, spacing) for i in range(opts["n_subjects"])]
 
-    with _common.folder_lock(root):
-        if _common.manifest_ok(root, params) is None:
-            _generate(root, params, ids, subj, opts, progress)
+    _cache.build_once(root, params, lambda: _generate(root, params, ids, subj, opts, progress))
 
     table = _common.read_demographics(root / "demographics.csv")
     rows = []
@@ -423,7 +411,7 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
               opts: dict[str, Any], progress: bool) -> None:
     """Write the cohort into ``root``: subjects in parallel, then demographics, manifest last."""
     started = _common.read_json(root / "params.json")
-    if started != params:  # a different (or no) earlier run: start afresh
+    if started != params:  # a different (or no) earlier run of ours: start afresh
         _common.reset_folder(root)
         _common.write_json(root / "params.json", params)
     todo = []
