@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from course_utils import io
-from course_utils.errors import DataError, ShapeError
+from course_utils.errors import ConfigError, CorruptFileError, DataError, DiskFullError, ShapeError
 
 
 def _image(shape_zyx=(7, 9, 11), spacing=(0.9, 1.7, 3.2), origin=(12.5, -40.0, 3.0),
@@ -241,3 +241,181 @@ def test_write_like_copies_geometry(tmp_path):
         io.write_like(pred.transpose(2, 1, 0), ref, tmp_path / "wrong.nii.gz")
     assert not (tmp_path / "wrong.nii.gz").exists()
     assert not list(tmp_path.rglob("*partial*"))
+
+
+# --------------------------------------------------------------------------- writing, verified
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """A real 256 KiB filesystem (tmpfs): needs root and a kernel that allows the mount."""
+    import subprocess
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".nrrd"])
+def test_write_image_full_disk_keeps_the_previous_file(tiny_disk, suffix):
+    path = tiny_disk / f"t1{suffix}"
+    small = _image((8, 8, 8), seed=1)
+    io.write_image(small, path)
+    # random float32 does not compress: 64**3 * 4 bytes = 1 MiB on a 256 KiB disk
+    with pytest.raises(DiskFullError) as err:
+        io.write_image(_image((64, 64, 64), seed=2), path)
+    assert err.value.path == str(path) and isinstance(err.value, OSError)
+    back = io.read_image(path)  # the previous good file, whole and untouched
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(small))
+    assert sorted(p.name for p in tiny_disk.iterdir()) == [path.name]  # no partial left
+
+
+_FSIZE_CHILD = """
+import resource, signal, sys
+import numpy as np, SimpleITK as sitk
+from course_utils import io
+from course_utils.errors import DataError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+img = sitk.GetImageFromArray(np.random.default_rng(0).random((40, 40, 40)).astype(np.float32))
+try:
+    io.write_image(img, sys.argv[1])
+except DataError as exc:
+    print("refused", type(exc).__name__, exc.path)
+else:
+    print("written")
+"""
+
+
+def test_write_image_verifies_a_truncated_write_without_a_mount(tmp_path):
+    """A process whose files may not exceed 100 kB: ITK truncates the NIfTI and says nothing."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.nii"
+    io.write_image(_image((4, 4, 4), seed=3), path)
+    before = path.read_bytes()
+    out = subprocess.run([sys.executable, "-c", _FSIZE_CHILD, str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["refused", "DataError", str(path)], out.stdout + out.stderr
+    assert path.read_bytes() == before  # the good file was not replaced by the truncated one
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_check_complete_detects_a_truncated_temporary(tmp_path):
+    path = tmp_path / ".t1.abc.partial.nii"
+    sitk.WriteImage(_image((10, 10, 10)), str(path))
+    io.check_complete(path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CorruptFileError) as err:
+        io.check_complete(path)
+    assert err.value.path == str(path)
+
+
+def test_write_image_unknown_extension_names_the_target(tmp_path):
+    target = tmp_path / "scan.niigz"
+    with pytest.raises(ConfigError) as err:
+        io.write_image(_image(), target)
+    text = str(err.value)
+    assert "scan.niigz" in text and "partial" not in text
+    assert all(ext in text for ext in io.WRITE_EXTENSIONS)
+    assert err.value.path == str(target) and not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- one NIfTI header reader
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_nifti_header_matches_nibabel(tmp_path, suffix, order):
+    path = tmp_path / f"be{suffix}"
+    data = np.arange(5 * 6 * 7, dtype=f"{order}i2").reshape(5, 6, 7)  # x, y, z
+    header = nib.Nifti1Header(endianness=order)
+    header.set_data_dtype(data.dtype)
+    nib.save(nib.Nifti1Image(data, np.eye(4), header), str(path))
+    info = io.nifti_header(path)
+    assert info["shape"] == (7, 6, 5) and info["byte_order"] == order
+    assert info["data_bytes"] == data.nbytes and info["compressed"] == (suffix == ".nii.gz")
+    assert io.nifti_layout(path) == (info["offset"], data.nbytes, order)
+    assert io.nifti_layout(tmp_path / "x.nrrd") is None
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(io.read_image(path)), data.T)
+
+
+def test_nifti_with_extensions_is_complete(tmp_path):
+    img = nib.Nifti1Image(np.ones((5, 6, 7), np.float32), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment " * 30))
+    nib.save(img, str(tmp_path / "ext.nii.gz"))
+    assert io.nifti_header(tmp_path / "ext.nii.gz")["offset"] > 352
+    assert io.read_image(tmp_path / "ext.nii.gz").GetSize() == (5, 6, 7)
+
+
+def test_not_nifti_inside_is_a_corrupt_file(tmp_path):
+    fake = tmp_path / "fake.nii"
+    sitk.WriteImage(_image(), str(tmp_path / "real.nrrd"))
+    fake.write_bytes((tmp_path / "real.nrrd").read_bytes())
+    with pytest.raises(CorruptFileError, match="fake.nii"):
+        io.read_image(fake)
+
+
+def test_sheared_affine_says_what_to_do(tmp_path):
+    affine = np.eye(4)
+    affine[0, 1] = 0.5  # shear: no rotation matrix describes it
+    nib.save(nib.Nifti1Image(np.ones((5, 6, 7), np.float32), affine), str(tmp_path / "s.nii.gz"))
+    with pytest.raises(DataError, match=r"s\.nii\.gz.*sheared.*resample") as err:
+        io.read_image(tmp_path / "s.nii.gz")
+    assert not isinstance(err.value, CorruptFileError)  # the file is fine: do not delete it
+
+
+# --------------------------------------------------------------------------- DICOM, several series
+def test_dicom_folder_with_two_series_is_refused(tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name, shape in (("t1", (4, 8, 10)), ("flair", (3, 8, 10))):
+        for f in io.write_dicom_series(_image(shape), tmp_path / name, series_description=name):
+            shutil.copy(f, mixed / f"{name}_{f.name}")
+    with pytest.raises(DataError, match=r"2 DICOM series.*t1.*flair.*series_id") as err:
+        io.read_dicom_series(mixed)
+    assert err.value.path == str(mixed)
+    ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(mixed))
+    sizes = sorted(io.read_dicom_series(mixed, series_id=s).GetSize()[2] for s in ids)
+    assert sizes == [3, 4]
+    with pytest.raises(ConfigError, match="1.2.3") as err:
+        io.read_dicom_series(mixed, series_id="1.2.3")
+    assert err.value.name == "series_id"
+
+
+# --------------------------------------------------------------------------- only 3D volumes
+def test_read_subject_refuses_2d_4d_and_vector_files(tmp_path):
+    row = _subject(tmp_path)
+    flat = sitk.GetImageFromArray(np.ones((20, 30), np.float32))
+    series = sitk.JoinSeries([_image(), _image()])
+    vector = sitk.Compose([_image(), _image()])
+    for name, bad in (("flat.nii.gz", flat), ("series.nii.gz", series), ("vec.nii.gz", vector)):
+        path = str(io.write_image(bad, tmp_path / name))
+        with pytest.raises(ShapeError, match=name.replace(".", r"\.")) as err:
+            io.read_subject({**row, "t1_ir": path})
+        assert err.value.path == path
+
+
+# --------------------------------------------------------------------------- one geometry check
+def test_data_and_io_agree_on_geometry(tmp_path):
+    """data.check_subject used 1e-3 mm for origins, io 1e-4: one check now, one tolerance."""
+    from course_utils import data
+
+    for offset, same in ((5e-4, False), (5e-5, True)):
+        row = _subject(tmp_path / str(offset))
+        lab = sitk.ReadImage(row["label"])
+        lab.SetOrigin([o + offset for o in lab.GetOrigin()])
+        io.write_image(lab, row["label"])
+        outcomes = []
+        for check in (io.read_subject, lambda r: data.check_subject(r, sequences=io.SEQUENCES)):
+            try:
+                check(row)
+                outcomes.append(True)
+            except DataError as err:
+                assert err.path == row["label"] and "t1.nii.gz" in str(err)
+                outcomes.append(False)
+        assert outcomes == [same, same], offset

@@ -57,7 +57,12 @@ def _existing(path: PathLike) -> Path:
 # NIfTI headers: one reader (nibabel's)
 # =============================================================================
 
-_NIBABEL_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, zlib.error)
+def _nibabel_errors() -> tuple[type[BaseException], ...]:
+    """What nibabel raises for a bad file (imported on first failure: nibabel loads slowly)."""
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
+
+    return OSError, EOFError, ValueError, zlib.error, ImageFileError, HeaderDataError
 
 
 def nifti_header(path: PathLike) -> dict[str, Any]:
@@ -69,8 +74,6 @@ def nifti_header(path: PathLike) -> dict[str, Any]:
     ``compressed`` and ``byte_order`` (``"<"`` or ``">"``). CorruptFileError if unreadable.
     """
     import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-    from nibabel.spatialimages import HeaderDataError
 
     path = _existing(path)
     if not is_nifti(path):
@@ -81,7 +84,7 @@ def nifti_header(path: PathLike) -> dict[str, Any]:
         proxy = nib.load(str(path)).dataobj
         shape, dtype = tuple(int(s) for s in proxy.shape), np.dtype(proxy.dtype)
         offset, slope, inter = int(proxy.offset), float(proxy.slope), float(proxy.inter)
-    except (*_NIBABEL_ERRORS, ImageFileError, HeaderDataError) as exc:
+    except _nibabel_errors() as exc:
         raise CorruptFileError(
             f"could not read the NIfTI header of {path}: it is corrupt, truncated or not NIfTI "
             f"({type(exc).__name__}: {str(exc)[:160]}); {_regenerate_hint(path)}", path=path
@@ -164,10 +167,30 @@ def read_image(path: PathLike, pixel_type: int = sitk.sitkUnknown,
     try:
         return sitk.ReadImage(str(path), pixel_type)
     except RuntimeError as exc:
+        _refuse_sheared(path, exc)
         raise CorruptFileError(
             f"could not read image file {path}: it is corrupt, truncated or not an image "
             f"({_itk_detail(exc)}); {_regenerate_hint(path)}", path=path
         ) from exc
+
+
+def _refuse_sheared(path: Path, exc: BaseException) -> None:
+    """DataError if ITK failed on a NIfTI file whose affine is not a rotation times scaling."""
+    if not is_nifti(path):
+        return
+    import nibabel as nib
+
+    try:
+        affine = np.asarray(nib.load(str(path)).affine, dtype=float)
+    except _nibabel_errors():
+        return  # the caller reports a corrupt file
+    columns = affine[:3, :3] / np.maximum(np.linalg.norm(affine[:3, :3], axis=0), 1e-12)
+    if not np.allclose(columns.T @ columns, np.eye(3), atol=1e-4):
+        raise DataError(
+            f"{path} has a sheared (non-orthogonal) voxel-to-world affine, which ITK cannot "
+            f"represent ({_itk_detail(exc)}): resample it onto an orthogonal grid first, e.g. "
+            "nilearn.image.resample_img(img, target_affine=np.diag(img.header.get_zooms()[:3])), "
+            "or fix the file's sform/qform", path=path) from exc
 
 
 def read_header(path: PathLike) -> sitk.ImageFileReader:

@@ -68,12 +68,12 @@ def check_same_geometry(image: HasGeometry, reference: HasGeometry, image_name: 
         )
 
 
-def require_3d(image: sitk.Image, name: PathLike = "image",
-               path: PathLike | None = None) -> sitk.Image:
+def require_3d(image: HasGeometry, name: PathLike = "image",
+               path: PathLike | None = None) -> HasGeometry:
     """``image`` if it is a 3D volume, else ShapeError naming it and saying what to do.
 
-    Parameters: ``image``, a SimpleITK image; ``name``, its file or role for the message;
-    ``path``, its file, kept on the error (``err.path``).
+    Parameters: ``image``, a SimpleITK image or header-only reader; ``name``, its file or
+    role for the message; ``path``, its file, kept on the error (``err.path``).
     """
     dim = image.GetDimension()
     if dim == 3:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from course_utils.errors import DataError
+from course_utils.errors import DataError, ShapeError
 from course_utils.io._constants import SEQUENCES, PathLike
 from course_utils.io._files import read_header, read_image
 from course_utils.io._geometry import check_same_geometry, orientation_code, require_3d
@@ -22,8 +22,15 @@ def _present_sequences(row: Mapping[str, Any]) -> list[str]:
 
 
 def _read_3d(path: PathLike, pixel_type: int = sitk.sitkUnknown) -> sitk.Image:
-    image = read_image(path, pixel_type)
-    return require_3d(image, str(path), path=path)
+    """A 3D single-channel image (checked on its header first), else ShapeError naming it."""
+    info = require_3d(read_header(path), str(path), path=path)
+    if info.GetNumberOfComponents() != 1:
+        # ITK's conversion to a scalar pixel type would silently keep one component
+        raise ShapeError(
+            f"{path} holds {info.GetNumberOfComponents()} values per voxel (a vector or RGB "
+            "image); a subject's files must be single-channel 3D volumes: store each channel as "
+            "its own file (sitk.VectorIndexSelectionCast(image, k))", path=path)
+    return read_image(path, pixel_type)
 
 
 def read_subject(
