@@ -24,19 +24,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from course_utils import checks
 from course_utils.errors import ConfigError, DataError, ShapeError
 from course_utils.preprocessing import check_intensity_image, check_label_map
 
-
-def _patch_size(patch_size: int | Sequence[int]) -> tuple[int, int, int]:
-    size = tuple(int(s) for s in np.broadcast_to(np.asarray(patch_size), (3,)))
-    if any(s < 1 for s in size):
-        raise ShapeError(f"patch_size must be positive, got {patch_size}")
-    return size
+Seed = np.random.Generator | int | None  # a Generator, or a seed for np.random.default_rng
 
 
 def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int]):
     """Check shapes; return image as [z, y, x, C], the label, the patch size and the shape."""
+    size = checks.triple(patch_size, "patch_size")
     image = check_intensity_image(image)  # a label map passed as the image is an error
     if image.ndim == 3:
         image = image[..., None]
@@ -48,7 +45,6 @@ def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[in
         raise ShapeError(
             f"label shape {label.shape} does not match the image's spatial shape {shape}"
         )
-    size = _patch_size(patch_size)
     if any(s > n for s, n in zip(size, shape, strict=True)):
         raise ShapeError(
             f"patch size {size} is larger than the volume {shape}; use a smaller patch_size "
@@ -67,14 +63,27 @@ def _cut(image: np.ndarray, label: np.ndarray, corners: np.ndarray, size: tuple[
     return patches, labels
 
 
+def _rng(rng: Seed) -> np.random.Generator:
+    if rng is not None and not isinstance(rng, (np.random.Generator, int, np.integer)):
+        raise ConfigError(f"rng must be a numpy Generator (np.random.default_rng(seed)) or an "
+                          f"integer seed, got {type(rng).__name__}", name="rng")
+    return np.random.default_rng(rng)  # a Generator is used as it is, not copied
+
+
 def random_patches(
     image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
-    rng: np.random.Generator,
+    rng: Seed,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` patches at uniformly random positions (every fitting position equally likely)."""
+    """``n`` patches at uniformly random positions (every fitting position equally likely).
+
+    Parameters: ``image``: ``[z, y, x]`` or ``[z, y, x, C]``; ``label``: ``[z, y, x]``
+    integer labels; ``patch_size``: one size or three (z, y, x), no larger than the
+    volume; ``n``: how many (0 gives empty arrays); ``rng``: a numpy Generator or a seed.
+    """
     image, label, size, shape = _prepare(image, label, patch_size)
-    corners = np.stack([rng.integers(0, s - p + 1, int(n)) for s, p in zip(shape, size,
-                                                                            strict=True)], axis=1)
+    n, rng = checks.integer(n, "n", minimum=0), _rng(rng)
+    corners = np.stack([rng.integers(0, s - p + 1, n) for s, p in zip(shape, size,
+                                                                       strict=True)], axis=1)
     return _cut(image, label, corners, size)
 
 
@@ -82,29 +91,40 @@ def _class_probabilities(
     label: np.ndarray, n_classes: int | None, class_weights, missing: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-class draw probabilities after handling absent classes; also the class counts."""
-    if missing not in ("redistribute", "raise"):
-        raise ConfigError(f"missing must be 'redistribute' or 'raise', got {missing!r}")
+    checks.option(missing, ("redistribute", "raise"), "missing")
+    if n_classes is not None:
+        n_classes = checks.integer(n_classes, "n_classes", minimum=1)
     if class_weights is None:
         if n_classes is None:
             n_classes = int(label.max()) + 1
         weights = np.ones(n_classes)
     elif isinstance(class_weights, Mapping):
+        keys = [checks.integer(k, "a class in class_weights", minimum=0) for k in class_weights]
         if n_classes is None:
-            n_classes = max(int(label.max()), *(int(k) for k in class_weights)) + 1
+            n_classes = max(int(label.max()), *keys) + 1
         weights = np.zeros(n_classes)
-        for k, w in class_weights.items():
-            if not 0 <= int(k) < n_classes:
-                raise ConfigError(f"class {k} in class_weights is outside 0..{n_classes - 1}")
-            weights[int(k)] = float(w)
+        for k, w in zip(keys, class_weights.values(), strict=True):
+            if k >= n_classes:
+                raise ConfigError(f"class {k} in class_weights is outside 0..{n_classes - 1}",
+                                  name="class_weights")
+            weights[k] = checks.number(w, f"class_weights[{k}]", minimum=0)
     else:
-        weights = np.asarray(class_weights, dtype=float)
+        try:
+            if isinstance(class_weights, (str, bytes)):
+                raise TypeError(class_weights)
+            weights = np.asarray(class_weights, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise ConfigError(f"class_weights must be one number per class or {{class: weight}}, "
+                              f"got {class_weights!r}", name="class_weights") from None
         n_classes = weights.size if n_classes is None else n_classes
         if weights.size != n_classes:
             raise ConfigError(
-                f"class_weights has {weights.size} entries but there are {n_classes} classes"
+                f"class_weights has {weights.size} entries but there are {n_classes} classes",
+                name="class_weights",
             )
     if np.any(weights < 0) or not np.all(np.isfinite(weights)) or weights.sum() == 0:
-        raise ConfigError(f"class_weights must be >= 0 with a positive sum, got {weights}")
+        raise ConfigError(f"class_weights must be >= 0 with a positive sum, got {weights}",
+                          name="class_weights")
     if int(label.max()) >= n_classes:
         raise DataError(f"the label map holds class {int(label.max())}, but n_classes is "
                         f"{n_classes}; pass the right number of classes")
@@ -124,15 +144,16 @@ def _class_probabilities(
 
 def balanced_patch_classes(
     image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
-    rng: np.random.Generator, class_weights: Sequence[float] | Mapping[int, float] | None = None,
+    rng: Seed, class_weights: Sequence[float] | Mapping[int, float] | None = None,
     n_classes: int | None = None, missing: str = "redistribute",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like :func:`balanced_patches`, also returning the class each patch was drawn for."""
+    """Like :func:`balanced_patches` (same parameters), also returning each patch's class."""
     image, label, size, shape = _prepare(image, label, patch_size)
+    n, rng = checks.integer(n, "n", minimum=0), _rng(rng)
     probs, _ = _class_probabilities(label, n_classes, class_weights, missing)
-    classes = rng.choice(probs.size, size=int(n), p=probs)
+    classes = rng.choice(probs.size, size=n, p=probs)
     flat = label.ravel()
-    corners = np.zeros((int(n), 3), dtype=int)
+    corners = np.zeros((n, 3), dtype=int)
     for c in np.unique(classes):
         where = np.flatnonzero(classes == c)
         voxels = np.flatnonzero(flat == c)
@@ -146,15 +167,17 @@ def balanced_patch_classes(
 
 def balanced_patches(
     image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int], n: int,
-    rng: np.random.Generator, class_weights: Sequence[float] | Mapping[int, float] | None = None,
+    rng: Seed, class_weights: Sequence[float] | Mapping[int, float] | None = None,
     n_classes: int | None = None, missing: str = "redistribute",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` patches each containing a voxel of a class drawn per patch (uniform or weighted).
 
-    ``class_weights``: relative draw probability per class (a list with one
-    entry per class, or ``{class: weight}``; classes left out of a dict get 0).
-    ``n_classes`` defaults to the length of ``class_weights``, else the label
-    maximum + 1. Absent classes: see the module docstring (``missing``).
+    Parameters: ``image``, ``label``, ``patch_size``, ``n``, ``rng``: as for
+    :func:`random_patches`; ``class_weights``: relative draw probability per class
+    (a list with one entry per class, or ``{class: weight}``; classes left out of a
+    dict get 0); ``n_classes``: defaults to the length of ``class_weights``, else
+    the label maximum + 1; ``missing``: ``"redistribute"`` or ``"raise"`` for classes
+    absent from this label map (see the module docstring).
     """
     patches, labels, _ = balanced_patch_classes(
         image, label, patch_size, n, rng, class_weights, n_classes, missing)
@@ -162,7 +185,12 @@ def balanced_patches(
 
 
 def class_frequencies(labels: np.ndarray | Iterable[np.ndarray], n_classes: int) -> np.ndarray:
-    """Share of voxels of each class (sums to 1) in one array or an iterable of arrays."""
+    """Share of voxels of each class (sums to 1) in one array or an iterable of arrays.
+
+    Parameters: ``labels``: one integer label array or several; ``n_classes``: how
+    many classes (labels must lie in ``0..n_classes - 1``).
+    """
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
     if isinstance(labels, np.ndarray):
         labels = [labels]
     counts = np.zeros(n_classes, dtype=np.int64)

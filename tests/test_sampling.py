@@ -123,3 +123,37 @@ def test_label_map_given_as_image_is_an_error():
     _, label = _volume()
     with pytest.raises(DataError, match="label map"):
         sampling.random_patches(label, label, 4, 2, np.random.default_rng(0))
+
+
+# Issue #14: learner-facing entry points answer bad input with a course error, never a
+# raw numpy error (negative n, a 2-value patch size, a seed for rng, string classes).
+@pytest.mark.parametrize("call, error, name", [
+    (lambda i, lab, r: sampling.random_patches(i, lab, 4, -1, r), ConfigError, "n"),
+    (lambda i, lab, r: sampling.balanced_patches(i, lab, 4, 2.5, r), ConfigError, "n"),
+    (lambda i, lab, r: sampling.random_patches(i, lab, (4, 4), 2, r), ConfigError, "patch_size"),
+    (lambda i, lab, r: sampling.random_patches(i, lab, "4", 2, r), ConfigError, "patch_size"),
+    (lambda i, lab, r: sampling.random_patches(i, lab, 0, 2, r), ConfigError, "patch_size"),
+    (lambda i, lab, r: sampling.random_patches(i, lab, 4, 2, "seed"), ConfigError, "rng"),
+    (lambda i, lab, r: sampling.balanced_patches(i, lab, 4, 2, r, class_weights={"a": 1}),
+     ConfigError, "a class in class_weights"),
+    (lambda i, lab, r: sampling.balanced_patches(i, lab, 4, 2, r, class_weights="1111"),
+     ConfigError, "class_weights"),
+    (lambda i, lab, r: sampling.balanced_patches(i, lab, 4, 2, r, n_classes=0),
+     ConfigError, "n_classes"),
+    (lambda i, lab, r: sampling.class_frequencies(lab, 0), ConfigError, "n_classes"),
+    (lambda i, lab, r: sampling.balanced_patches(i, lab, 30, 2, r), ShapeError, None),
+])
+def test_bad_arguments_are_course_errors_naming_the_argument(call, error, name):
+    image, label = _volume()
+    with pytest.raises(error) as info:
+        call(image, label, np.random.default_rng(0))
+    assert getattr(info.value, "name", None) == name
+
+
+def test_zero_patches_and_a_seed_for_rng():
+    image, label = _volume()
+    for fn in (sampling.random_patches, sampling.balanced_patches):
+        patches, labels = fn(image, label, (4, 6, 8), 0, np.random.default_rng(0))
+        assert patches.shape == (0, 4, 6, 8, 3) and labels.shape == (0, 4, 6, 8)
+        a = fn(image, label, 4, 5, 7)[0]  # an integer seed stands for default_rng(seed)
+        np.testing.assert_array_equal(a, fn(image, label, 4, 5, np.random.default_rng(7))[0])
