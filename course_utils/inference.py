@@ -17,22 +17,19 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from course_utils.errors import ConfigError, ShapeError
+from course_utils import checks
+from course_utils.errors import ConfigError, DataError, ModelError, ShapeError
 
 Triple = tuple[int, int, int]
-
-
-def _triple(value: int | Sequence[int], what: str) -> Triple:
-    values = np.atleast_1d(np.asarray(value))
-    if values.size == 1:
-        values = np.repeat(values, 3)
-    if values.size != 3 or np.any(values < 1) or not np.all(values == np.round(values)):
-        raise ConfigError(f"{what} must be a positive integer or three of them, got {value!r}")
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
+BLENDINGS = ("gaussian", "linear", "constant")
 
 
 def window_starts(size: int, window: int, step: int) -> list[int]:
-    """Start indices of windows of ``window`` voxels every ``step`` voxels, the last flush with the end."""
+    """Start indices of windows of ``window`` voxels every ``step`` voxels along an axis of
+    ``size`` voxels, the last window flush with the end."""
+    size = checks.integer(size, "size", minimum=1)
+    window = checks.integer(window, "window", minimum=1)
+    step = checks.integer(step, "step", minimum=0)
     if window > size:
         raise ShapeError(f"a window of {window} voxels does not fit in {size} voxels")
     starts = list(range(0, size - window + 1, max(1, step)))
@@ -43,10 +40,15 @@ def window_starts(size: int, window: int, step: int) -> list[int]:
 
 def blending_weights(window: int | Sequence[int], mode: str = "gaussian",
                      sigma_scale: float = 0.125) -> np.ndarray:
-    """Weights [z, y, x] of one window: ``"gaussian"`` (sigma = ``sigma_scale`` x size),
-    ``"linear"`` (tent, highest at the centre) or ``"constant"`` (plain average); maximum 1,
-    never zero so that every voxel gets a prediction."""
-    shape = _triple(window, "window")
+    """Weights [z, y, x] of one window, maximum 1 and never zero (every voxel gets a prediction).
+
+    Parameters: ``window`` size (one or three integers); ``mode`` ``"gaussian"`` (sigma =
+    ``sigma_scale`` x size), ``"linear"`` (tent, highest at the centre) or ``"constant"``
+    (plain average); ``sigma_scale`` > 0, the Gaussian's width as a fraction of the window.
+    """
+    shape = checks.triple(window, "window")
+    mode = checks.option(mode, BLENDINGS, "blending")
+    sigma_scale = checks.number(sigma_scale, "sigma_scale", minimum=0.0, open_min=True)
     axes = []
     for n in shape:
         i = np.arange(n, dtype=np.float64)
@@ -55,10 +57,8 @@ def blending_weights(window: int | Sequence[int], mode: str = "gaussian",
             w = np.exp(-0.5 * ((i - centre) / (sigma_scale * n)) ** 2)
         elif mode == "linear":
             w = 1.0 - np.abs(i - centre) / (centre + 1)
-        elif mode == "constant":
-            w = np.ones(n)
         else:
-            raise ConfigError(f"blending must be 'gaussian', 'linear' or 'constant', got {mode!r}")
+            w = np.ones(n)
         axes.append(np.maximum(w / w.max(), 1e-8))  # per axis, so the weights stay separable
     weights = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
     return weights.astype(np.float32)
@@ -66,9 +66,12 @@ def blending_weights(window: int | Sequence[int], mode: str = "gaussian",
 
 def windows(shape: Sequence[int], window: Sequence[int],
             overlap: float) -> Iterator[tuple[slice, slice, slice]]:
-    """The slices of every window covering a volume of ``shape`` with the given ``overlap``."""
-    if not 0 <= overlap < 1:
-        raise ConfigError(f"overlap must be in [0, 1), got {overlap!r}")
+    """The slices of every window covering a volume.
+
+    Parameters: ``shape`` the volume's (z, y, x) size; ``window`` the window's (z, y, x)
+    size; ``overlap`` the fraction of a window shared with the next, in [0, 1).
+    """
+    overlap = checks.number(overlap, "overlap", minimum=0.0, maximum=1.0, open_max=True)
     per_axis = [
         [slice(s, s + w) for s in window_starts(n, w, int(round(w * (1 - overlap))))]
         for n, w in zip(shape, window, strict=True)
@@ -76,11 +79,73 @@ def windows(shape: Sequence[int], window: Sequence[int],
     yield from itertools.product(*per_axis)
 
 
-def _model_window(model) -> Triple | None:
+def _model_input(model) -> tuple[Triple | None, int | None]:
+    """(fixed spatial window or None, number of input channels or None) of a 5D-input model."""
     shape = getattr(model, "input_shape", None)
-    if shape is None or len(shape) != 5 or any(s is None for s in shape[1:4]):
-        return None
-    return tuple(int(s) for s in shape[1:4])  # type: ignore[return-value]
+    if shape is None or len(shape) != 5:
+        return None, None
+    spatial = None if any(s is None for s in shape[1:4]) else tuple(int(s) for s in shape[1:4])
+    return spatial, shape[4]  # type: ignore[return-value]
+
+
+def _check_window(model, image: np.ndarray, window) -> Triple:
+    """The window to use: the model's fixed input size or ``window``, checked against both."""
+    import keras
+
+    from course_utils.networks import size_multiple
+
+    fixed, channels = _model_input(model)
+    if channels is not None and image.shape[-1] != channels:
+        raise ShapeError(f"the model takes {channels} input channel(s) but the image of shape "
+                         f"{image.shape} has {image.shape[-1]}; stack the sequences it was "
+                         "trained on, in the same order")
+    if window is None:
+        if fixed is None:
+            raise ConfigError("this model accepts any size: give the window size, e.g. window=32",
+                              name="window")
+        return fixed
+    window = checks.triple(window, "window")
+    if fixed is not None and window != fixed:
+        raise ShapeError(f"this model was built for windows of {fixed} voxels (its input shape "
+                         f"{model.input_shape}); pass window={fixed} or window=None")
+    multiple = size_multiple(model) if isinstance(model, keras.Model) else (1, 1, 1)
+    if any(w % m for w, m in zip(window, multiple, strict=True)):
+        raise ShapeError(
+            f"window {window} must be a multiple of {multiple} for this network "
+            "(the product of its strides); choose another window size")
+    return window
+
+
+def _pad_to_window(image: np.ndarray, window: Triple, pad: bool) -> np.ndarray:
+    """``image`` zero-padded at the end of every axis shorter than ``window`` (if ``pad``)."""
+    spatial = image.shape[:3]
+    if all(n >= w for n, w in zip(spatial, window, strict=True)):
+        return image
+    if not pad:
+        raise ShapeError(
+            f"the volume of shape {spatial} is smaller than the window {window}; pass "
+            "pad=True to zero-pad it, choose a smaller window, or resample/pad the image "
+            "(preprocessing.crop_or_pad)")
+    padding = [(0, max(0, w - n)) for n, w in zip(spatial, window, strict=True)] + [(0, 0)]
+    return np.pad(image, padding)
+
+
+def _blend(model, image: np.ndarray, window: Triple, overlap: float, batch_size: int,
+           weights: np.ndarray) -> np.ndarray:
+    """Predict every window, batch by batch, and return the weighted average [z, y, x, K]."""
+    total = None
+    weight_sum = np.zeros(image.shape[:3], dtype=np.float32)
+    slices = list(windows(image.shape[:3], window, overlap))
+    for first in range(0, len(slices), batch_size):
+        chunk = slices[first:first + batch_size]
+        predictions = np.asarray(model.predict_on_batch(np.stack([image[s] for s in chunk])),
+                                 dtype=np.float32)
+        if total is None:
+            total = np.zeros(image.shape[:3] + predictions.shape[-1:], dtype=np.float32)
+        for s, prediction in zip(chunk, predictions, strict=True):
+            total[s] += prediction * weights[..., None]
+            weight_sum[s] += weights
+    return total / weight_sum[..., None]
 
 
 def sliding_window_predict(
@@ -95,65 +160,101 @@ def sliding_window_predict(
 ) -> np.ndarray:
     """Predict a whole volume [z, y, x, C] window by window; return blended outputs [z, y, x, K].
 
-    ``window`` defaults to the model's fixed input size. A volume smaller than the
-    window along some axis raises :class:`ShapeError`, unless ``pad=True``, which
-    zero-pads it at the end of that axis (zero = the mean of a whitened image) and
-    crops the result back to the volume's shape. ``sigma_scale`` sets the width of
-    Gaussian weights as a fraction of the window (smaller: edges count less).
+    Parameters: ``model`` a Keras model on (batch, z, y, x, C); ``image`` the volume
+    ([z, y, x] for one channel); ``window`` the window size (one or three integers),
+    default the model's fixed input size, and a multiple of ``networks.size_multiple(model)``;
+    ``overlap`` in [0, 1); ``batch_size`` windows per prediction; ``blending`` and
+    ``sigma_scale`` as in :func:`blending_weights`; ``pad`` if True, a volume smaller than
+    the window is zero-padded at the end of that axis (zero = the mean of a whitened
+    image) and the result cropped back, else it raises :class:`ShapeError`.
+    A non-finite image raises DataError; a non-finite prediction, ModelError.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3:
         image = image[..., None]
     if image.ndim != 4:
         raise ShapeError(f"expected an image of shape (z, y, x, channels), got shape {image.shape}")
-    if window is None:
-        window = _model_window(model)
-        if window is None:
-            raise ConfigError("this model accepts any size: give the window size, e.g. window=32")
-    window = _triple(window, "window")
-    multiple = getattr(model, "size_multiple", (1, 1, 1))
-    if any(w % m for w, m in zip(window, multiple, strict=True)):
-        raise ShapeError(
-            f"window {window} must be a multiple of {tuple(multiple)} for this network "
-            "(the product of its strides); choose another window size"
-        )
-    spatial = image.shape[:3]
-    if any(n < w for n, w in zip(spatial, window, strict=True)):
-        if not pad:
-            raise ShapeError(
-                f"the volume of shape {spatial} is smaller than the window {window}; pass "
-                "pad=True to zero-pad it, choose a smaller window, or resample/pad the image "
-                "(preprocessing.crop_or_pad)"
-            )
-        padding = [(0, max(0, w - n)) for n, w in zip(spatial, window, strict=True)] + [(0, 0)]
-        image = np.pad(image, padding)
+    if not np.all(np.isfinite(image)):
+        raise DataError(f"the image of shape {image.shape} holds NaN or infinite values; fix "
+                        "them before predicting (e.g. np.nan_to_num after checking why)")
+    overlap = checks.number(overlap, "overlap", minimum=0.0, maximum=1.0, open_max=True)
+    batch_size = checks.integer(batch_size, "batch_size", minimum=1)
+    window = _check_window(model, image, window)
     weights = blending_weights(window, blending, sigma_scale)
-    total = None
-    weight_sum = np.zeros(image.shape[:3], dtype=np.float32)
-    slices = list(windows(image.shape[:3], window, overlap))
-    for first in range(0, len(slices), batch_size):
-        chunk = slices[first:first + batch_size]
-        batch = np.stack([image[s] for s in chunk])
-        predictions = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
-        if total is None:
-            total = np.zeros(image.shape[:3] + predictions.shape[-1:], dtype=np.float32)
-        for s, prediction in zip(chunk, predictions, strict=True):
-            total[s] += prediction * weights[..., None]
-            weight_sum[s] += weights
-    result = total / weight_sum[..., None]
+    spatial = image.shape[:3]
+    padded = _pad_to_window(image, window, checks.boolean(pad, "pad"))
+    result = _blend(model, padded, window, overlap, batch_size, weights)
+    if not np.all(np.isfinite(result)):
+        raise ModelError("the model predicted NaN or infinite values (a training run that "
+                         "diverged?); check the training loss and restore a good checkpoint")
     return result[: spatial[0], : spatial[1], : spatial[2]]
 
 
 def segment(model, image: np.ndarray, **kwargs) -> np.ndarray:
-    """Label map [z, y, x] (uint8): the most probable class of :func:`sliding_window_predict`."""
+    """Label map [z, y, x] (uint8): the most probable class of :func:`sliding_window_predict`.
+
+    Parameters: ``model``, ``image`` and ``kwargs`` as in :func:`sliding_window_predict`.
+    """
     return sliding_window_predict(model, image, **kwargs).argmax(-1).astype(np.uint8)
 
 
-def write_segmentation(labels: np.ndarray, reference: sitk.Image | str | Path,
-                       path: str | Path) -> Path:
-    """Write a label map [z, y, x] as NIfTI with ``reference``'s exact spacing, origin and direction."""
+def _as_image(image: sitk.Image | str | Path) -> sitk.Image:
     from course_utils import io
 
-    if not isinstance(reference, sitk.Image):
-        reference = io.read_image(reference)
-    return io.write_like(np.asarray(labels, dtype=np.uint8), reference, path)
+    return image if isinstance(image, sitk.Image) else io.read_image(image)
+
+
+def _labels_on_grid(labels, grid) -> sitk.Image:
+    """The label map as a uint8 SimpleITK image on the grid it was predicted on."""
+    from course_utils import io
+    from course_utils.preprocessing import check_label_map
+
+    if isinstance(labels, sitk.Image):
+        if grid is not None and not io.same_geometry(labels, _as_image(grid)):
+            raise ShapeError("the label image's own geometry differs from grid=; pass one of them")
+        array, grid = sitk.GetArrayFromImage(labels), labels
+    elif grid is None:
+        raise ConfigError(
+            "a label array carries no geometry: pass grid=<the image the prediction was made on> "
+            "(e.g. the standardised scan), so that it can be written on, or resampled onto, the "
+            "reference's grid", name="grid")
+    else:
+        array, grid = np.asarray(labels), _as_image(grid)
+    array = check_label_map(array, n_classes=256, name="labels").astype(np.uint8)
+    expected = tuple(reversed(grid.GetSize()))
+    if array.shape != expected:
+        raise ShapeError(f"labels of shape {array.shape} do not fit the grid of size "
+                         f"{grid.GetSize()} (expected {expected}, z, y, x)")
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(grid)
+    return image
+
+
+def write_segmentation(labels: np.ndarray | sitk.Image, reference: sitk.Image | str | Path,
+                       path: str | Path, *, grid: sitk.Image | str | Path | None = None) -> Path:
+    """Write a label map as NIfTI on ``reference``'s grid (spacing, origin, direction, size).
+
+    Parameters: ``labels`` a label map [z, y, x] (integers 0..255), or a SimpleITK label
+    image that carries its own grid; ``reference`` the image (or its path) whose grid the
+    file gets, e.g. the raw scan; ``path`` the output file; ``grid`` the image (or path)
+    the prediction was made on, required for an array (an array carries no geometry, and
+    taking ``reference``'s would mirror or shift it if the prediction was made on another
+    grid). Where the two grids differ, the labels are resampled onto ``reference`` with
+    nearest-neighbour interpolation through physical space (voxels outside the
+    prediction's grid get 0); a prediction that does not overlap ``reference`` at all
+    raises ShapeError.
+    """
+    from course_utils import io
+
+    image = _labels_on_grid(labels, grid)
+    reference = _as_image(reference)
+    if not io.same_geometry(image, reference):
+        resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkNearestNeighbor,
+                                  0, sitk.sitkUInt8)
+        if sitk.GetArrayViewFromImage(image).any() and not sitk.GetArrayViewFromImage(resampled).any():
+            raise ShapeError("the prediction's grid and the reference do not overlap in physical "
+                             "space: is grid= the image the prediction was made on?")
+        image = resampled
+    else:
+        image.CopyInformation(reference)  # the reference's header exactly, not within tolerance
+    return io.write_image(image, path)

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from course_utils.errors import ConfigError
+from course_utils import checks
+from course_utils.errors import ConfigError, ShapeError
 
 Triple = tuple[int, int, int]
 
@@ -35,27 +36,31 @@ Triple = tuple[int, int, int]
 # Shared building blocks
 # =============================================================================
 
+NORMALIZATIONS = ("batch", "instance", "none")
 
-def _triple(value: int | Sequence[int], what: str = "strides") -> Triple:
-    """``2`` -> ``(2, 2, 2)``; a sequence of three positive ints is kept."""
-    values = np.atleast_1d(np.asarray(value))
-    if values.size == 1:
-        values = np.repeat(values, 3)
-    if values.size != 3 or not np.all(values == np.round(values)) or np.any(values < 1):
-        raise ConfigError(f"{what} must be a positive integer or three of them, got {value!r}")
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+def _normalization_kind(kind: str | None) -> str:
+    """``None`` -> ``"none"``; otherwise one of :data:`NORMALIZATIONS` (else ConfigError)."""
+    return "none" if kind is None else checks.option(kind, NORMALIZATIONS, "normalization")
+
+
+def _momentum(value: float) -> float:
+    return checks.number(value, "batch_norm_momentum", minimum=0.0, maximum=1.0, open_max=True)
 
 
 def normalization_layer(kind: str | None, name: str, momentum: float = 0.99) -> keras.layers.Layer:
-    """A normalisation layer: ``"batch"`` (running statistics with ``momentum``),
-    ``"instance"`` (one group per channel) or ``None``."""
+    """A normalisation layer.
+
+    Parameters: ``kind`` ``"batch"`` (running statistics updated with ``momentum``),
+    ``"instance"`` (one group per channel) or ``None``/``"none"`` (identity);
+    ``name`` the layer's name; ``momentum`` for batch normalisation, in [0, 1).
+    """
+    kind = _normalization_kind(kind)
     if kind == "batch":
-        return keras.layers.BatchNormalization(momentum=momentum, name=name)
+        return keras.layers.BatchNormalization(momentum=_momentum(momentum), name=name)
     if kind == "instance":
         return keras.layers.GroupNormalization(groups=-1, name=name)
-    if kind is None or kind == "none":
-        return keras.layers.Identity(name=name)
-    raise ConfigError(f"normalization must be 'batch', 'instance' or None, got {kind!r}")
+    return keras.layers.Identity(name=name)
 
 
 def residual_unit_3d(
@@ -71,17 +76,21 @@ def residual_unit_3d(
 ):
     """Pre-activation residual unit (He et al. 2016, as in DLTK): x + conv(act(norm(conv(act(norm(x)))))).
 
-    With ``strides`` > 1 the unit downsamples: ``downsampling="strided"`` puts the
-    strides on the first convolution (DLTK); ``"pool"`` average-pools first and
-    convolves at the lower resolution (same output shape; several times faster
-    to train with TensorFlow on a CPU, whose strided 3D convolution gradients
-    are slow). When the shape or the number of channels changes, the shortcut
-    is a (pooled or strided) 1x1x1 convolution. Layers are named
-    ``{name}_norm1``, ``{name}_conv1``, ..., ``{name}_add``.
+    Parameters: ``x`` a 5D Keras tensor (batch, z, y, x, channels); ``filters`` output
+    channels; ``strides`` downsampling factor (one or three integers); ``name`` prefix of
+    the layer names (``{name}_norm1``, ``{name}_conv1``, ..., ``{name}_add``);
+    ``kernel_size`` of both convolutions; ``normalization`` as in
+    :func:`normalization_layer`; ``activation`` a Keras activation name;
+    ``downsampling`` ``"strided"`` puts the strides on the first convolution (DLTK),
+    ``"pool"`` average-pools first and convolves at the lower resolution (same output
+    shape; several times faster to train with TensorFlow on a CPU, whose strided 3D
+    convolution gradients are slow); ``batch_norm_momentum`` of batch normalisation.
+    When the shape or the number of channels changes, the shortcut is a (pooled or
+    strided) 1x1x1 convolution.
     """
-    strides = _triple(strides)
-    if downsampling not in ("strided", "pool"):
-        raise ConfigError(f"downsampling must be 'strided' or 'pool', got {downsampling!r}")
+    strides = checks.triple(strides, "strides")
+    filters = checks.integer(filters, "filters", minimum=1)
+    downsampling = checks.option(downsampling, ("strided", "pool"), "downsampling")
     pool = downsampling == "pool" and strides != (1, 1, 1)
     y = normalization_layer(normalization, f"{name}_norm1", batch_norm_momentum)(x)
     y = keras.layers.Activation(activation, name=f"{name}_act1")(y)
@@ -110,30 +119,125 @@ REFERENCE_FILTERS = (16, 32, 64, 128)  # DLTK's residual_unet_3d
 
 
 def default_strides(depth: int) -> list[Triple]:
-    """No downsampling at the first level, then halve every axis at each deeper level."""
-    return [(1, 1, 1)] + [(2, 2, 2)] * (depth - 1)
+    """No downsampling at the first level, then halve every axis at each deeper level
+    (``depth``: the number of levels)."""
+    return [(1, 1, 1)] + [(2, 2, 2)] * (checks.integer(depth, "depth", minimum=1) - 1)
 
 
-def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[tuple]]:
-    """Validate one filter count and one stride per level (default strides if None)."""
-    filters = [int(f) for f in filters]
-    if len(filters) < 1 or min(filters) < 1:
-        raise ConfigError(f"filters must be a non-empty list of positive integers, got {filters!r}")
-    strides = default_strides(len(filters)) if strides is None else [_triple(s) for s in strides]
+def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[Triple]]:
+    """Validate one filter count and one stride per level.
+
+    Parameters: ``filters`` positive integers, one per level (e.g. ``[8, 16, 32]``);
+    ``strides`` one integer or (z, y, x) triple per level, or None for
+    :func:`default_strides`. Returns both as lists; ConfigError naming the argument.
+    """
+    filters = checks.int_list(filters, "filters", example="[8, 16, 32]")
+    if strides is None:
+        return filters, default_strides(len(filters))
+    if isinstance(strides, (str, bytes, int, np.integer)) or not isinstance(strides, Sequence):
+        raise ConfigError(
+            f"strides must be a list with one stride per level, such as {default_strides(len(filters))}, "
+            f"got {strides!r}", name="strides")
+    strides = [checks.triple(s, "strides") for s in strides]
     if len(strides) != len(filters):
         raise ConfigError(
             f"give one stride per level: {len(filters)} filters {filters} but "
-            f"{len(strides)} strides {strides}"
-        )
+            f"{len(strides)} strides {strides}", name="strides")
     return filters, strides
 
 
-def size_multiple(strides: Sequence[int | Sequence[int]]) -> Triple:
-    """The number each spatial size must be a multiple of for a U-Net with ``strides``."""
+_DOWNSAMPLING = (keras.layers.Conv3D, keras.layers.AveragePooling3D, keras.layers.MaxPooling3D)
+_UPSAMPLING = (keras.layers.UpSampling3D, keras.layers.Conv3DTranspose)
+
+
+def _layer_factor(layer, factor: np.ndarray) -> np.ndarray:
+    """The cumulative downsampling factor after ``layer``, given the one of its input."""
+    if isinstance(layer, keras.layers.UpSampling3D):
+        return np.maximum(factor // np.asarray(checks.triple(layer.size, "size")), 1)
+    if isinstance(layer, keras.layers.Conv3DTranspose):
+        return np.maximum(factor // np.asarray(checks.triple(layer.strides, "strides")), 1)
+    if isinstance(layer, _DOWNSAMPLING):
+        return factor * np.asarray(checks.triple(layer.strides, "strides"))
+    return factor
+
+
+def _path_factors(model: keras.Model, factor_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(deepest cumulative downsampling factor, factor of the output) along ``model``'s layers."""
+    ones = np.ones(3, dtype=int)
+    factors = {id(t): factor_in for t in keras.tree.flatten(model.inputs)}  # per tensor
+    deepest = factor_in
+    for layer in model.layers:  # in topological order
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        incoming = np.lcm.reduce([factors.get(id(t), ones) for t in keras.tree.flatten(layer.input)])
+        if isinstance(layer, keras.Model):  # a nested sub-model (the autoencoder's halves)
+            inner, factor = _path_factors(layer, incoming)
+            deepest = np.lcm(deepest, inner)
+        else:
+            factor = _layer_factor(layer, incoming)
+        deepest = np.lcm(deepest, factor)
+        for t in keras.tree.flatten(layer.output):
+            factors[id(t)] = factor if len(t.shape) == 5 else ones
+    out = [factors.get(id(t), ones) for t in keras.tree.flatten(model.outputs)]
+    return deepest, np.lcm.reduce(out)
+
+
+def size_multiple(model_or_strides: keras.Model | Sequence[int | Sequence[int]]) -> Triple:
+    """The number each spatial size must be a multiple of: ``size_multiple(model)`` or
+    ``size_multiple(strides)``.
+
+    Parameters: ``model_or_strides`` a Keras model, whose layers are read (the product of
+    the strides and pool sizes along its deepest path, less later upsampling), so the
+    answer survives ``keras.models.load_model``; or one stride per level of a U-Net.
+    """
+    if isinstance(model_or_strides, keras.Model):
+        deepest, _ = _path_factors(model_or_strides, np.ones(3, dtype=int))
+        return tuple(int(v) for v in deepest)  # type: ignore[return-value]
     total = np.ones(3, dtype=int)
-    for s in strides:
-        total *= np.asarray(_triple(s))
+    for s in model_or_strides:
+        total *= np.asarray(checks.triple(s, "strides"))
     return tuple(int(v) for v in total)  # type: ignore[return-value]
+
+
+def _unet_encoder(x, filters, strides, units, options: dict) -> list:
+    """The encoder's features at every level (``options``: residual_unit_3d keywords)."""
+    skips = []
+    for level, (f, s) in enumerate(zip(filters, strides, strict=True)):
+        for unit in range(units):
+            x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"enc{level}_unit{unit}",
+                                 **options)
+        skips.append(x)
+    return skips
+
+
+def _unet_decoder(skips, filters, strides, units, upsampling: str, options: dict):
+    """Upsample from the deepest level, concatenate each level's skip, refine."""
+    x = skips[-1]
+    for level in reversed(range(len(filters) - 1)):
+        up = strides[level + 1]
+        if upsampling == "transposed":
+            x = keras.layers.Conv3DTranspose(filters[level], up, strides=up, padding="same",
+                                             name=f"dec{level}_upsample")(x)
+        else:  # a 1x1x1 convolution commutes with nearest upsampling: do it on fewer voxels
+            x = keras.layers.Conv3D(filters[level], 1, name=f"dec{level}_project")(x)
+            x = keras.layers.UpSampling3D(up, name=f"dec{level}_upsample")(x)
+        x = keras.layers.Concatenate(name=f"dec{level}_concat")([skips[level], x])
+        for unit in range(units):
+            x = residual_unit_3d(x, filters[level], 1, name=f"dec{level}_unit{unit}",
+                                 **options)
+    return x
+
+
+def _unet_input_shape(patch_size, n_channels: int, multiple: Triple, strides) -> tuple:
+    if patch_size is None:
+        return (None, None, None, n_channels)
+    spatial = checks.triple(patch_size, "patch_size")
+    if any(s % m for s, m in zip(spatial, multiple, strict=True)):
+        fit = tuple(-(-s // m) * m for s, m in zip(spatial, multiple, strict=True))
+        raise ConfigError(
+            f"patch_size {spatial} must be a multiple of {multiple} (the product of the strides "
+            f"{strides}); choose e.g. {fit}", name="patch_size")
+    return (*spatial, n_channels)
 
 
 def residual_unet_3d(
@@ -152,74 +256,53 @@ def residual_unet_3d(
 ) -> keras.Model:
     """A residual 3D U-Net: residual units in the encoder and decoder, skip connections by concatenation.
 
-    ``filters[i]`` channels and ``strides[i]`` downsampling at level ``i`` (default:
-    none at level 0, then 2 per axis); the decoder upsamples with transposed
-    convolutions, concatenates the encoder's features of the same level and
-    refines them with residual units. The output has ``n_classes`` channels:
-    probabilities (``output_activation="softmax"``, computed in float32 even
-    under mixed precision) or logits (``None``). ``patch_size=None`` builds a
-    fully convolutional model that accepts any spatial size that is a multiple
-    of :func:`size_multiple` (``model.size_multiple`` holds it).
+    Parameters:
+    ``n_classes`` output channels; ``n_channels`` input channels (sequences);
+    ``filters[i]`` channels and ``strides[i]`` downsampling at level ``i`` (default
+    strides: none at level 0, then 2 per axis); ``units_per_level`` residual units per
+    level, in the encoder and the decoder; ``normalization`` ``"batch"``, ``"instance"``
+    or None; ``output_activation`` ``"softmax"`` gives probabilities (computed in
+    float32 even under mixed precision), None logits; ``patch_size`` None builds a fully
+    convolutional model that accepts any spatial size that is a multiple of
+    ``size_multiple(model)``, an integer or triple fixes the input size;
+    ``downsampling`` ``"pool"`` (average pooling, then convolution) or ``"strided"``
+    (strided convolution); ``upsampling`` ``"nearest"`` (a 1x1x1 convolution, then
+    nearest-neighbour upsampling) or ``"transposed"`` (transposed convolution);
+    ``batch_norm_momentum`` 0.9 (Keras' default is 0.99) lets the running statistics used
+    at inference settle within tens of steps, as short CPU runs need; ``name`` the model's.
 
-    DLTK's reference used strided convolutions to downsample and transposed
-    convolutions to upsample (``downsampling="strided", upsampling="transposed"``).
-    The defaults, average pooling before the convolution and a 1x1x1 convolution
-    followed by nearest-neighbour upsampling, give the same shapes and train
-    several times faster with TensorFlow on a CPU (see ``benchmarks/backends.py``).
-    ``batch_norm_momentum=0.9`` (Keras' default is 0.99) lets the running statistics
-    used at inference settle within tens of steps, as short CPU runs need.
+    The decoder upsamples, concatenates the encoder's features of the same level and
+    refines them with residual units. DLTK's reference used
+    ``downsampling="strided", upsampling="transposed"``; the defaults give the same
+    shapes and train several times faster with TensorFlow on a CPU
+    (see ``benchmarks/backends.py``).
     """
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
+    n_channels = checks.integer(n_channels, "n_channels", minimum=1)
     filters, strides = check_levels(filters, strides)
-    if units_per_level < 1:
-        raise ConfigError(f"units_per_level must be at least 1, got {units_per_level}")
-    if upsampling not in ("nearest", "transposed"):
-        raise ConfigError(f"upsampling must be 'nearest' or 'transposed', got {upsampling!r}")
+    units = checks.integer(units_per_level, "units_per_level", minimum=1)
+    upsampling = checks.option(upsampling, ("nearest", "transposed"), "upsampling")
+    options = {"normalization": _normalization_kind(normalization),
+               "downsampling": checks.option(downsampling, ("strided", "pool"), "downsampling"),
+               "batch_norm_momentum": _momentum(batch_norm_momentum)}
     multiple = size_multiple(strides)
-    spatial = (None, None, None) if patch_size is None else _triple(patch_size, "patch_size")
-    if patch_size is not None and any(s % m for s, m in zip(spatial, multiple, strict=True)):
-        raise ConfigError(
-            f"patch_size {spatial} must be a multiple of {multiple} (the product of the strides "
-            f"{strides}); choose e.g. {tuple(-(-s // m) * m for s, m in zip(spatial, multiple, strict=True))}"
-        )
-
-    inputs = keras.Input(shape=(*spatial, n_channels), name="image")
+    inputs = keras.Input(shape=_unet_input_shape(patch_size, n_channels, multiple, strides),
+                         name="image")
     x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
-
-    skips = []
-    for level, (f, s) in enumerate(zip(filters, strides, strict=True)):
-        for unit in range(units_per_level):
-            x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"enc{level}_unit{unit}",
-                                 normalization=normalization, downsampling=downsampling,
-                                 batch_norm_momentum=batch_norm_momentum)
-        skips.append(x)
-
-    for level in reversed(range(len(filters) - 1)):
-        up = strides[level + 1]
-        if upsampling == "transposed":
-            x = keras.layers.Conv3DTranspose(filters[level], up, strides=up, padding="same",
-                                             name=f"dec{level}_upsample")(x)
-        else:  # a 1x1x1 convolution commutes with nearest upsampling: do it on fewer voxels
-            x = keras.layers.Conv3D(filters[level], 1, name=f"dec{level}_project")(x)
-            x = keras.layers.UpSampling3D(up, name=f"dec{level}_upsample")(x)
-        x = keras.layers.Concatenate(name=f"dec{level}_concat")([skips[level], x])
-        for unit in range(units_per_level):
-            x = residual_unit_3d(x, filters[level], 1, name=f"dec{level}_unit{unit}",
-                                 normalization=normalization,
-                                 batch_norm_momentum=batch_norm_momentum)
-
-    x = normalization_layer(normalization, "final_norm", batch_norm_momentum)(x)
+    skips = _unet_encoder(x, filters, strides, units, options)
+    x = _unet_decoder(skips, filters, strides, units, upsampling, options)
+    x = normalization_layer(options["normalization"], "final_norm", batch_norm_momentum)(x)
     x = keras.layers.Activation("relu", name="final_act")(x)
     x = keras.layers.Conv3D(n_classes, 1, name="logits", dtype="float32")(x)
     if output_activation is not None:
         x = keras.layers.Activation(output_activation, name="probabilities", dtype="float32")(x)
-    model = keras.Model(inputs, x, name=name)
-    model.size_multiple = multiple
-    return model
+    return keras.Model(inputs, x, name=name)
 
 
 def block_table(model: keras.Model):
-    """A compact summary: one row per block (``init_conv``, ``enc0_unit0``, ``dec1_upsample``...)
-    with its output shape and number of parameters; ``model.summary()`` lists every layer."""
+    """A compact summary of ``model``: one row per block (``init_conv``, ``enc0_unit0``,
+    ``dec1_upsample``...) with its output shape and number of parameters;
+    ``model.summary()`` lists every layer."""
     import pandas as pd
 
     rows: dict[str, dict] = {}
@@ -234,12 +317,25 @@ def block_table(model: keras.Model):
     return pd.DataFrame(list(rows.values()), columns=["block", "output shape", "params"])
 
 
-# --- 3D ResNet, autoencoder, super-resolution (07-10) ---
-# The models of the application lessons, from the same named Keras layers and keras.ops.
-
-from course_utils.errors import ShapeError  # noqa: E402
+# =============================================================================
+# 3D ResNet, autoencoder, super-resolution (07-10)
+# =============================================================================
 
 RESNET_REFERENCE_FILTERS = (16, 32, 64, 128, 256)  # DLTK's resnet_3d (age and sex)
+
+
+def _input_shape(value, what: str, allow_none: bool) -> tuple:
+    """(z, y, x, channels): positive integers (spatial sizes may be None if ``allow_none``)."""
+    ok = not isinstance(value, (str, bytes)) and isinstance(value, Sequence) and len(value) == 4
+    if ok:
+        try:
+            spatial = tuple(None if (n is None and allow_none)
+                            else checks.integer(n, "input_shape", minimum=1) for n in value[:3])
+            return (*spatial, checks.integer(value[3], "input_shape", minimum=1))
+        except ConfigError:
+            pass
+    sizes = "positive integers or None" if allow_none else "positive integers"
+    raise ShapeError(f"{what} wants input_shape (z, y, x, channels) of {sizes}, got {value!r}")
 
 
 def resnet_3d(
@@ -248,59 +344,60 @@ def resnet_3d(
     n_outputs: int = 1,
     filters: Sequence[int] = RESNET_REFERENCE_FILTERS,
     strides: Sequence[int | Sequence[int]] | None = None,
-    units_per_scale: int = 1,
+    units_per_level: int = 1,
     normalization: str | None = "batch",
     batch_norm_momentum: float = 0.99,
     downsampling: str = "pool",
     name: str | None = None,
 ) -> keras.Model:
-    """A scalable 3D ResNet: residual units per scale, global average pooling, then a head.
+    """A scalable 3D ResNet: residual units per level (scale), global average pooling, then a head.
 
-    The body is the same for every task; only the head differs. ``head="regression"``
-    ends in a linear ``Dense(n_outputs)`` named ``prediction`` (train with mean squared
-    error, lesson 07); ``head="classification"`` ends in ``Dense(n_outputs, softmax)``
-    named ``probabilities`` (train with cross-entropy, lesson 08). ``filters[i]``
-    channels and ``strides[i]`` downsampling at scale ``i`` (default: 1, then 2 per
-    axis). Global pooling makes it accept any input size (``input_shape`` may hold None).
-    ``batch_norm_momentum``: lower it (e.g. 0.9) for short runs, so that the running
-    statistics used at inference have caught up with the data after a few hundred steps.
-    ``downsampling``: ``"strided"`` convolutions as in DLTK, or ``"pool"`` (average
-    pooling, then convolution: same shapes, much faster to train with TensorFlow on a CPU).
+    Parameters: ``input_shape`` (z, y, x, channels), spatial sizes may be None (global
+    pooling accepts any size); ``head`` ``"regression"`` ends in a linear
+    ``Dense(n_outputs)`` named ``prediction`` (mean squared error, lesson 07),
+    ``"classification"`` in ``Dense(n_outputs, softmax)`` named ``probabilities``
+    (cross-entropy, lesson 08); ``n_outputs`` values or classes (>= 2 to classify);
+    ``filters[i]`` channels and ``strides[i]`` downsampling at level ``i`` (default 1,
+    then 2 per axis; layers ``scale{i}_unit{j}_...``); ``units_per_level`` residual
+    units per level; ``normalization`` ``"batch"``, ``"instance"`` or None;
+    ``batch_norm_momentum`` lower it (e.g. 0.9) for short runs, so that the running
+    statistics used at inference catch up with the data within a few hundred steps;
+    ``downsampling`` ``"strided"`` convolutions as in DLTK or ``"pool"`` (same shapes,
+    much faster to train with TensorFlow on a CPU); ``name`` the model's
+    (default ``resnet_3d_{head}``).
     """
-    if head not in ("regression", "classification"):
-        raise ConfigError(f"head must be 'regression' or 'classification', got {head!r}")
+    head = checks.option(head, ("regression", "classification"), "head")
+    n_outputs = checks.integer(n_outputs, "n_outputs", minimum=1)
     if head == "classification" and n_outputs < 2:
         raise ConfigError(
-            f"a classification head needs one output per class (n_outputs >= 2), got {n_outputs}"
-        )
+            f"a classification head needs one output per class (n_outputs >= 2), got {n_outputs}",
+            name="n_outputs")
     filters, strides = check_levels(filters, strides)
-    if len(input_shape) != 4:
-        raise ShapeError(f"resnet_3d wants input_shape (z, y, x, channels), got {input_shape}")
-
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    units = checks.integer(units_per_level, "units_per_level", minimum=1)
+    options = {"normalization": _normalization_kind(normalization),
+               "downsampling": checks.option(downsampling, ("strided", "pool"), "downsampling"),
+               "batch_norm_momentum": _momentum(batch_norm_momentum)}
+    inputs = keras.Input(shape=_input_shape(input_shape, "resnet_3d", True), name="image")
     x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
     for scale, (f, s) in enumerate(zip(filters, strides, strict=True)):
-        for unit in range(units_per_scale):
+        for unit in range(units):
             x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"scale{scale}_unit{unit}",
-                                 normalization=normalization, downsampling=downsampling)
-    x = normalization_layer(normalization, "final_norm")(x)
+                                 **options)
+    x = normalization_layer(options["normalization"], "final_norm", batch_norm_momentum)(x)
     x = keras.layers.Activation("relu", name="final_act")(x)
     x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)
-    if head == "regression":
-        outputs = keras.layers.Dense(n_outputs, name="prediction", dtype="float32")(x)
-    else:
-        outputs = keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
-                                     dtype="float32")(x)
-    model = keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
-    return _set_batch_norm_momentum(model, batch_norm_momentum)
+    activation, layer_name = (None, "prediction") if head == "regression" else ("softmax",
+                                                                                "probabilities")
+    outputs = keras.layers.Dense(n_outputs, activation=activation, name=layer_name,
+                                 dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
 
 
-def _set_batch_norm_momentum(model: keras.Model, momentum: float) -> keras.Model:
-    """Set the running-statistics momentum of every BatchNormalization layer in ``model``."""
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = float(momentum)
-    return model
+def _conv_norm_act(x, filters: int, name: str, momentum: float):
+    """3x3x3 convolution, batch normalisation, ReLU: ``{name}_conv``, ``_norm``, ``_act``."""
+    x = keras.layers.Conv3D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_norm")(x)
+    return keras.layers.Activation("relu", name=f"{name}_act")(x)
 
 
 def autoencoder_3d(
@@ -312,20 +409,21 @@ def autoencoder_3d(
 ) -> keras.Model:
     """A 3D convolutional autoencoder: volume -> ``latent_size`` numbers -> volume.
 
-    The encoder halves the grid ``len(filters)`` times (average pooling, then a
-    convolution) and a dense layer squeezes the result into the code; the decoder mirrors
-    it (nearest-neighbour upsampling, then a convolution) and outputs as many channels as
-    it was given. Both halves
-    are sub-models: ``model.get_layer("encoder")`` maps volumes to codes and
-    ``model.get_layer("decoder")`` codes to volumes. Spatial sizes must be multiples of
-    ``2 ** len(filters)``. Train with mean squared error. The output layer starts at
-    zero, so an untrained model returns 0 (feed it scans minus their mean and it starts at
-    the mean). ``batch_norm_momentum`` as in :func:`resnet_3d`.
+    Parameters: ``input_shape`` (z, y, x, channels), spatial sizes multiples of
+    ``2 ** len(filters)``; ``latent_size`` length of the code; ``filters[i]`` channels
+    at the i-th halving; ``batch_norm_momentum`` as in :func:`resnet_3d`; ``name`` the
+    model's. The encoder halves the grid ``len(filters)`` times (average pooling, then a
+    convolution) and a dense layer squeezes the result into the code; the decoder
+    mirrors it (nearest-neighbour upsampling, then a convolution) and outputs as many
+    channels as it was given. Both halves are sub-models: ``model.get_layer("encoder")``
+    maps volumes to codes and ``model.get_layer("decoder")`` codes to volumes. Train with
+    mean squared error. The output layer starts at zero, so an untrained model returns 0
+    (feed it scans minus their mean and it starts at the mean).
     """
-    input_shape = tuple(int(n) for n in input_shape)
-    if len(input_shape) != 4:
-        raise ShapeError(f"autoencoder_3d wants input_shape (z, y, x, channels), got {input_shape}")
-    filters = [int(f) for f in filters]
+    input_shape = _input_shape(input_shape, "autoencoder_3d", False)
+    filters = checks.int_list(filters, "filters", example="[8, 16, 32]")
+    latent_size = checks.integer(latent_size, "latent_size", minimum=1)
+    momentum = _momentum(batch_norm_momentum)
     multiple = 2 ** len(filters)
     for axis, n in zip("zyx", input_shape[:3], strict=True):
         if n % multiple:
@@ -334,20 +432,13 @@ def autoencoder_3d(
                 f"multiple of {multiple} = 2 ** len(filters); crop the volumes first "
                 f"(applications.crop_to_multiple(images, {multiple})) or use fewer filters"
             )
-    if latent_size < 1:
-        raise ConfigError(f"latent_size must be a positive integer, got {latent_size}")
-    channels = input_shape[-1]
-
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for i, f in enumerate(filters):
         x = keras.layers.AveragePooling3D(2, name=f"enc{i}_pool")(x)
-        x = keras.layers.Conv3D(f, 3, padding="same", name=f"enc{i}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"enc{i}_norm")(x)
-        x = keras.layers.Activation("relu", name=f"enc{i}_act")(x)
+        x = _conv_norm_act(x, f, f"enc{i}", momentum)
     bottleneck = tuple(int(n) for n in x.shape[1:])
-    x = keras.layers.Flatten(name="flatten")(x)
-    code = keras.layers.Dense(latent_size, name="code")(x)
+    code = keras.layers.Dense(latent_size, name="code")(keras.layers.Flatten(name="flatten")(x))
     encoder = keras.Model(inputs, code, name="encoder")
 
     code_in = keras.Input(shape=(latent_size,), name="code_in")
@@ -355,18 +446,14 @@ def autoencoder_3d(
     y = keras.layers.Reshape(bottleneck, name="unflatten")(y)
     for i in reversed(range(1, len(filters))):
         y = keras.layers.UpSampling3D(2, name=f"dec{i}_up")(y)
-        y = keras.layers.Conv3D(filters[i - 1], 3, padding="same", name=f"dec{i}_conv")(y)
-        y = keras.layers.BatchNormalization(name=f"dec{i}_norm")(y)
-        y = keras.layers.Activation("relu", name=f"dec{i}_act")(y)
+        y = _conv_norm_act(y, filters[i - 1], f"dec{i}", momentum)
     # the last step back to the full grid goes straight to the output sequences: a wide
     # convolution at full resolution would cost most of the compute for little gain
     y = keras.layers.UpSampling3D(2, name="dec0_up")(y)
-    recon = keras.layers.Conv3D(channels, 3, padding="same", kernel_initializer="zeros",
+    recon = keras.layers.Conv3D(input_shape[-1], 3, padding="same", kernel_initializer="zeros",
                                 name="reconstruction", dtype="float32")(y)  # starts at 0
     decoder = keras.Model(code_in, recon, name="decoder")
-
-    model = keras.Model(inputs, decoder(encoder(inputs)), name=name)
-    return _set_batch_norm_momentum(model, batch_norm_momentum)
+    return keras.Model(inputs, decoder(encoder(inputs)), name=name)
 
 
 def _linear_upsample_axis(x, factor: int, axis: int):
@@ -392,8 +479,9 @@ class LinearUpsampling3D(keras.layers.Layer):
     """
 
     def __init__(self, factor: int = 4, **kwargs):
+        """``factor``: integer upsampling factor per axis; ``kwargs``: Keras layer arguments."""
         super().__init__(**kwargs)
-        self.factor = int(factor)
+        self.factor = checks.integer(factor, "factor", minimum=1)
 
     def call(self, x):
         for axis in (1, 2, 3):
@@ -417,14 +505,19 @@ def super_resolution_3d(
 ) -> keras.Model:
     """Low-resolution volume -> the original grid: trilinear upsampling plus a learned residual.
 
-    The input is upsampled trilinearly (a fixed layer); a stack of ``n_layers`` 3D
-    convolutions on the fine grid predicts what interpolation got wrong, and the two
-    are added. The last convolution starts at zero, so the untrained model *is*
-    trilinear upsampling and training can only move away from it where that helps.
-    Fully convolutional: train on crops, predict whole volumes. Train with MSE.
+    Parameters: ``n_channels`` input and output channels; ``factor`` the integer
+    upsampling factor per axis; ``filters`` channels of each refining convolution (one
+    integer); ``n_layers`` refining convolutions; ``name`` the model's. The input is
+    upsampled trilinearly (a fixed layer); the convolutions on the fine grid predict
+    what interpolation got wrong, and the two are added. The last convolution starts
+    at zero, so the untrained model *is* trilinear upsampling and training can only
+    move away from it where that helps. Fully convolutional: train on crops, predict
+    whole volumes. Train with MSE.
     """
-    if int(factor) < 1 or n_layers < 1:
-        raise ConfigError(f"factor and n_layers must be positive, got {factor} and {n_layers}")
+    n_channels = checks.integer(n_channels, "n_channels", minimum=1)
+    factor = checks.integer(factor, "factor", minimum=1)
+    filters = checks.integer(filters, "filters", minimum=1)
+    n_layers = checks.integer(n_layers, "n_layers", minimum=1)
     inputs = keras.Input(shape=(None, None, None, n_channels), name="low_res")
     upsampled = LinearUpsampling3D(factor, name="trilinear")(inputs)
     x = upsampled

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from course_utils import inference, networks
-from course_utils.errors import ShapeError
+from course_utils.errors import ConfigError, DataError, ModelError, ShapeError
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,103 @@ def test_written_segmentation_has_the_input_geometry(tmp_path):
         if ref is None:  # a path to the input file works too
             sitk.WriteImage(reference, str(tmp_path / "input.nii.gz"))
             ref = tmp_path / "input.nii.gz"
-        path = inference.write_segmentation(labels, ref, tmp_path / "seg.nii.gz")
+        path = inference.write_segmentation(labels, ref, tmp_path / "seg.nii.gz", grid=ref)
         written = sitk.ReadImage(str(path))
         np.testing.assert_allclose(written.GetSpacing(), reference.GetSpacing(), atol=1e-5)
         np.testing.assert_allclose(written.GetOrigin(), reference.GetOrigin(), atol=1e-4)
         np.testing.assert_allclose(written.GetDirection(), reference.GetDirection(), atol=1e-5)
         np.testing.assert_array_equal(sitk.GetArrayFromImage(written), labels)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * np.sum((a > 0) & (b > 0)) / (np.sum(a > 0) + np.sum(b > 0))
+
+
+def test_prediction_on_the_standardised_grid_is_written_on_the_raw_grid_not_mirrored(tmp_path):
+    """#14: the raw scan (RAS-stored, same size) as reference used to mirror the labels."""
+    raw = sitk.Image(12, 10, 8, sitk.sitkUInt8)
+    raw.SetSpacing((1.0, 1.0, 1.5))
+    raw.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))  # how many NIfTI scans are stored
+    raw.SetOrigin((30.0, 20.0, -5.0))
+    truth = np.zeros((8, 10, 12), np.uint8)
+    truth[1:4, 2:5, 1:6] = 1  # an off-centre blob: mirroring moves it
+    truth[5:7, 6:9, 7:11] = 2
+    raw_truth = sitk.GetImageFromArray(truth)
+    raw_truth.CopyInformation(raw)
+    standard = sitk.DICOMOrient(raw_truth, "LPS")  # the grid the network saw
+    assert standard.GetSize() == raw.GetSize() and not np.allclose(standard.GetDirection(),
+                                                                   raw.GetDirection())
+    perfect = sitk.GetArrayFromImage(standard)  # a perfect prediction on that grid
+    sitk.WriteImage(raw, str(tmp_path / "raw.nii.gz"))
+    with pytest.raises(ConfigError) as err:  # an array alone cannot be placed: refused
+        inference.write_segmentation(perfect, tmp_path / "raw.nii.gz", tmp_path / "seg.nii.gz")
+    assert err.value.name == "grid" and not (tmp_path / "seg.nii.gz").exists()
+    path = inference.write_segmentation(perfect, tmp_path / "raw.nii.gz", tmp_path / "seg.nii.gz",
+                                        grid=standard)
+    written = sitk.ReadImage(str(path))
+    np.testing.assert_allclose(written.GetDirection(), raw.GetDirection())
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(written), truth)
+    assert _dice(perfect, truth) < 0.6  # what writing it with the raw header would score
+    # a SimpleITK label image carries its grid: no grid= needed
+    inference.write_segmentation(standard, raw, tmp_path / "seg2.nii.gz")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "seg2.nii.gz"))),
+                                  truth)
+
+
+def test_written_segmentation_refuses_bad_labels_and_disjoint_grids(tmp_path):
+    grid = sitk.Image(6, 5, 4, sitk.sitkUInt8)
+    for bad in (np.full((4, 5, 6), 300), np.full((4, 5, 6), -1), np.full((4, 5, 6), 0.5)):
+        with pytest.raises(DataError):  # used to wrap to 44, 255 and 0 silently
+            inference.write_segmentation(bad, grid, tmp_path / "bad.nii.gz", grid=grid)
+    with pytest.raises(ShapeError, match="do not fit the grid"):
+        inference.write_segmentation(np.zeros((6, 5, 4), np.uint8), grid, tmp_path / "t.nii.gz",
+                                     grid=grid)
+    far = sitk.Image(grid)
+    far.SetOrigin((500.0, 0.0, 0.0))
+    with pytest.raises(ShapeError, match="do not overlap"):
+        inference.write_segmentation(np.ones((4, 5, 6), np.uint8), far, tmp_path / "f.nii.gz",
+                                     grid=grid)
+    assert not list(tmp_path.iterdir())
+
+
+def test_model_with_a_fixed_input_size_names_the_window_it_needs(volume):
+    inputs = keras.Input((8, 8, 8, 2))
+    model = keras.Model(inputs, keras.layers.Conv3D(3, 1, activation="softmax")(inputs))
+    with pytest.raises(ShapeError, match=r"windows of \(8, 8, 8\)"):  # was a raw Keras error
+        inference.sliding_window_predict(model, volume, window=16)
+    assert inference.sliding_window_predict(model, volume).shape == (20, 28, 36, 3)
+    with pytest.raises(ShapeError, match="2 input channel"):
+        inference.sliding_window_predict(model, volume[..., :1])
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"overlap": 1.5}, "overlap"),
+                                              ({"window": -3}, "window"),
+                                              ({"window": 2.5}, "window"),
+                                              ({"batch_size": 0}, "batch_size"),
+                                              ({"blending": "gauss"}, "blending"),
+                                              ({"sigma_scale": 0}, "sigma_scale"),
+                                              ({"pad": "yes"}, "pad")])
+def test_bad_inference_options_are_config_errors_naming_the_argument(fcn, volume, kwargs, name):
+    with pytest.raises(ConfigError) as err:
+        inference.sliding_window_predict(fcn, volume, **{"window": 16, **kwargs})
+    assert err.value.name == name
+
+
+def test_non_finite_image_or_prediction_is_refused(fcn, volume):
+    broken = volume.copy()
+    broken[3, 4, 5, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        inference.sliding_window_predict(fcn, broken, window=16)
+    inputs = keras.Input((None, None, None, 2))
+    nan_model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * np.float32("nan"))(inputs))
+    with pytest.raises(ModelError):  # argmax of NaN would have been a plausible class 0 map
+        inference.segment(nan_model, volume, window=16)
+
+
+def test_size_multiple_survives_save_and_load(volume, tmp_path):
+    model = networks.residual_unet_3d(n_classes=3, n_channels=2, filters=(4, 8, 8))
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras")
+    assert networks.size_multiple(loaded) == (4, 4, 4)
+    with pytest.raises(ShapeError, match=r"multiple of \(4, 4, 4\)"):
+        inference.sliding_window_predict(loaded, volume, window=10)

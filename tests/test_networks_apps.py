@@ -50,6 +50,48 @@ def test_resnet_bad_configuration():
         networks.resnet_3d(head="segmentation")
 
 
+@pytest.mark.parametrize(("build", "kwargs", "name"), [
+    ("resnet_3d", {"filters": 16}, "filters"),  # was a TypeError
+    ("resnet_3d", {"units_per_level": 0}, "units_per_level"),
+    ("resnet_3d", {"batch_norm_momentum": -0.1}, "batch_norm_momentum"),
+    ("resnet_3d", {"n_outputs": 0}, "n_outputs"),
+    ("autoencoder_3d", {"input_shape": (8, 8, 8, 1), "latent_size": 0}, "latent_size"),
+    ("autoencoder_3d", {"input_shape": (8, 8, 8, 1), "filters": 4}, "filters"),
+    ("super_resolution_3d", {"factor": 0}, "factor"),
+    ("super_resolution_3d", {"filters": (8, 8)}, "filters"),
+    ("super_resolution_3d", {"n_layers": 1.5}, "n_layers"),
+])
+def test_bad_arguments_are_config_errors_naming_the_argument(build, kwargs, name):
+    with pytest.raises(ConfigError) as err:
+        getattr(networks, build)(**kwargs)
+    assert err.value.name == name
+
+
+def test_bad_input_shapes_are_shape_errors():
+    with pytest.raises(ShapeError, match="input_shape"):
+        networks.resnet_3d((16, 16, 1))
+    with pytest.raises(ShapeError, match="input_shape"):
+        networks.autoencoder_3d((None, 8, 8, 1))
+
+
+def test_batch_norm_momentum_is_built_in_and_survives_save_load(tmp_path):
+    """#15: the momentum used to be patched afterwards through model._flatten_layers."""
+    resnet = networks.resnet_3d((8, 8, 8, 1), filters=(4, 8), units_per_level=2,
+                                batch_norm_momentum=0.7)
+    assert sum(layer.name.endswith("_add") for layer in resnet.layers) == 4  # 2 levels x 2 units
+    auto = networks.autoencoder_3d((8, 8, 8, 1), latent_size=3, filters=(4, 4),
+                                   batch_norm_momentum=0.6)
+    for model, momentum in ((resnet, 0.7), (auto, 0.6)):
+        model.save(tmp_path / f"{model.name}.keras")
+        loaded = keras.models.load_model(tmp_path / f"{model.name}.keras")
+        layers = [sub for layer in loaded.layers
+                  for sub in (layer.layers if isinstance(layer, keras.Model) else [layer])]
+        momenta = {lay.momentum for lay in layers
+                   if isinstance(lay, keras.layers.BatchNormalization)}
+        assert momenta == {momentum}
+    assert networks.size_multiple(auto) == (4, 4, 4)
+
+
 def test_resnet_overfits_a_tiny_batch():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 8, 8, 8, 1)).astype("float32")

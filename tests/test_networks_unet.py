@@ -23,14 +23,14 @@ def test_unet_output_is_a_probability_map_of_the_input_size():
     y = np.asarray(model.predict_on_batch(x))
     assert y.shape == (2, 16, 24, 8, 5)
     np.testing.assert_allclose(y.sum(-1), 1, atol=1e-5)
-    assert model.size_multiple == (4, 4, 4)
+    assert networks.size_multiple(model) == (4, 4, 4)
 
 
 def test_anisotropic_strides_and_depth():
     strides = [(1, 1, 1), (1, 2, 2), (2, 2, 2)]
     model = networks.residual_unet_3d(n_classes=2, n_channels=1, filters=(4, 8, 8),
                                       strides=strides, units_per_level=2, output_activation=None)
-    assert model.size_multiple == (2, 4, 4)
+    assert networks.size_multiple(model) == networks.size_multiple(strides) == (2, 4, 4)
     y = np.asarray(model.predict_on_batch(np.zeros((1, 6, 8, 12, 1), "float32")))
     assert y.shape == (1, 6, 8, 12, 2)
     names = [layer.name for layer in model.layers]
@@ -78,6 +78,13 @@ def test_both_resampling_variants_give_the_same_shapes(resampling):
     model = networks.residual_unet_3d(n_classes=3, n_channels=1, filters=(4, 8), patch_size=8,
                                       downsampling=down, upsampling=up)
     assert model.get_layer("dec0_upsample").output.shape == (None, 8, 8, 8, 4)
+    assert networks.size_multiple(model) == (2, 2, 2)
+
+
+def test_default_decoder_upsamples_nearest_as_documented():
+    model = networks.residual_unet_3d(n_classes=2, n_channels=1, filters=(4, 8))
+    assert isinstance(model.get_layer("dec0_upsample"), keras.layers.UpSampling3D)
+    assert "nearest" in networks.residual_unet_3d.__doc__
 
 
 def test_residual_unit_is_identity_when_its_branch_is_zero():
@@ -99,6 +106,36 @@ def test_bad_configurations_are_config_errors():
         networks.residual_unet_3d(filters=(4,), normalization="layer-ish")
 
 
+@pytest.mark.parametrize(("kwargs", "name"), [({"filters": 16}, "filters"),  # was a TypeError
+                                              ({"filters": (4, 0)}, "filters"),
+                                              ({"filters": (4, 8), "strides": 2}, "strides"),
+                                              ({"patch_size": -3}, "patch_size"),
+                                              ({"units_per_level": 0}, "units_per_level"),
+                                              ({"n_classes": 2.5}, "n_classes"),
+                                              ({"batch_norm_momentum": 1.5}, "batch_norm_momentum"),
+                                              ({"upsampling": "bilinear"}, "upsampling"),
+                                              ({"downsampling": "max"}, "downsampling")])
+def test_bad_arguments_are_config_errors_naming_the_argument(kwargs, name):
+    with pytest.raises(ConfigError) as err:
+        networks.residual_unet_3d(**kwargs)
+    assert err.value.name == name
+
+
+def test_save_load_round_trip_keeps_predictions_size_multiple_and_momentum(tmp_path):
+    """#15: the size multiple was a monkey-patched attribute that load_model lost."""
+    model = networks.residual_unet_3d(n_classes=3, n_channels=1, filters=(4, 8, 8),
+                                      strides=[1, (1, 2, 2), 2], batch_norm_momentum=0.8)
+    x = np.random.default_rng(5).normal(size=(1, 4, 8, 8, 1)).astype("float32")
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras")
+    np.testing.assert_allclose(np.asarray(loaded.predict_on_batch(x)),
+                               np.asarray(model.predict_on_batch(x)), atol=1e-6)
+    assert networks.size_multiple(loaded) == networks.size_multiple(model) == (2, 4, 4)
+    momenta = {layer.momentum for layer in loaded.layers
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.8}
+
+
 def test_softmax_stays_float32_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -117,6 +154,9 @@ def test_models_use_no_tensorflow_calls():
                                             if isinstance(node, ast.ImportFrom) and node.module}
     assert "tensorflow" not in imported
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "tf"]
+    # and no private Keras API (the momentum used to be patched through _flatten_layers)
+    assert not [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                and n.attr.startswith("_") and not n.attr.startswith("__")]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
