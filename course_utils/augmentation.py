@@ -263,10 +263,8 @@ def bias_field(image: Array, label: Array | None, rng: np.random.Generator, *,
 
 
 def _axis(axis: Any) -> int:
-    if isinstance(axis, bool) or axis not in (0, 1, 2):
-        raise ConfigError(f"axis must be a spatial axis 0, 1 or 2 ([z, y, x]), got {axis!r}",
-                          name="axis")
-    return int(axis)
+    """A spatial axis of [z, y, x]: 0, 1 or 2."""
+    return checks.integer(axis, "axis", minimum=0, maximum=2)
 
 
 def flip_lr(image: Array, label: Array | None = None, axis: int = 2) -> Pair:
