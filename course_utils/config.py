@@ -367,6 +367,7 @@ def repo_root() -> Path | None:
 
 
 def _default_dir(env: str, name: str) -> Path:
+    """``$env`` if set, else ``<repo>/name``, else ``~/course_utils/name`` (installed package)."""
     if os.environ.get(env):
         return Path(os.environ[env]).expanduser().resolve()
     root = repo_root()
@@ -402,9 +403,14 @@ def require_tensorflow():
 
 
 def seed_everything(seed: int = 42, deterministic_ops: bool = True) -> None:
-    """Seed Python, numpy, Keras and TensorFlow, and ask TF for deterministic ops."""
+    """Seed Python, numpy, Keras and TensorFlow, and ask TF for deterministic ops.
+
+    Parameters: ``seed``: a whole number in [0, 2**32 - 1]; ``deterministic_ops``:
+    also make TensorFlow's ops deterministic (slower on some GPUs).
+    """
     import numpy as np
 
+    seed = KNOBS["seed"](seed, "seed")
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)

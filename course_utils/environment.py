@@ -34,12 +34,21 @@ class Check:
     fix: str = ""
 
 
-def _version(module: str) -> str | None:
+def _probe(module: str) -> tuple[str | None, str]:
+    """(version, "") if ``module`` imports, else (None, why): missing, or broken and how."""
     try:
         mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return str(getattr(mod, "__version__", getattr(mod, "Version", lambda: "?")))
+    except ImportError as exc:
+        if exc.name == module:  # not installed (or blocked with sys.modules[name] = None)
+            return None, "missing"
+        return None, f"broken: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a broken install fails in its own way; the report must go on
+        return None, f"broken: {type(exc).__name__}: {exc}"
+    return str(getattr(mod, "__version__", getattr(mod, "Version", lambda: "?"))), ""
+
+
+def _version(module: str) -> str | None:
+    return _probe(module)[0]
 
 
 def versions() -> dict[str, str | None]:
@@ -56,10 +65,10 @@ def versions() -> dict[str, str | None]:
 
 def gpus() -> list[str]:
     """Names of the GPUs TensorFlow can see (empty without TensorFlow or a GPU)."""
-    try:
-        import tensorflow as tf
-    except ImportError:
+    if _version("tensorflow") is None:  # missing or broken: check() says which
         return []
+    import tensorflow as tf
+
     return [d.name for d in tf.config.list_physical_devices("GPU")]
 
 
@@ -74,13 +83,15 @@ def check() -> list[Check]:
         )
     ]
     for module, pip_name, why in REQUIRED:
-        version = _version(module)
+        version, problem = _probe(module)
         fix = (
             "run `make setup` in the course folder, or `pip install -e '.[cpu]'`"
             if module in ("tensorflow", "keras")
             else f"run `make setup`, or `pip install {pip_name}`"
         )
-        checks.append(Check(module, version is not None, version or f"missing ({why})", fix))
+        if problem.startswith("broken"):
+            fix = f"reinstall it: `pip install --force-reinstall {pip_name}`, or {fix}"
+        checks.append(Check(module, version is not None, version or f"{problem} ({why})", fix))
     if _version("keras"):
         import keras
 

@@ -147,7 +147,10 @@ def balanced_patch_classes(
     rng: Seed, class_weights: Sequence[float] | Mapping[int, float] | None = None,
     n_classes: int | None = None, missing: str = "redistribute",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like :func:`balanced_patches` (same parameters), also returning each patch's class."""
+    """Like :func:`balanced_patches`, also returning the class each patch was drawn for.
+
+    Parameters: as for :func:`balanced_patches`.
+    """
     image, label, size, shape = _prepare(image, label, patch_size)
     n, rng = checks.integer(n, "n", minimum=0), _rng(rng)
     probs, _ = _class_probabilities(label, n_classes, class_weights, missing)

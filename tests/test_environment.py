@@ -1,5 +1,6 @@
 """The environment check and the message a learner gets without TensorFlow."""
 
+import os
 import subprocess
 import sys
 
@@ -35,3 +36,18 @@ def test_environment_summary_and_checks_here():
     assert names["tensorflow"].ok and names["SimpleITK"].ok and names["Keras 3"].ok
     summary = environment.summary()
     assert "TensorFlow" in summary and "MISSING" not in summary
+
+
+def test_a_broken_install_is_reported_not_raised(tmp_path):
+    # A package that fails at import with something other than ImportError (a broken
+    # wheel, an ABI mismatch) used to stop the environment report with a traceback.
+    broken = tmp_path / "nilearn"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('compiled for another numpy')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "course_utils.environment"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if "nilearn" in ln)
+    assert line.startswith("❌") and "broken: RuntimeError: compiled for another numpy" in line
+    assert "pip install --force-reinstall nilearn" in result.stdout

@@ -28,7 +28,10 @@ KEEP_CELL_METADATA = {"tags", "jupyter", "cellView"}
 
 
 def clean(path: Path) -> bool:
-    """Strip outputs and volatile metadata from one notebook; return True if it changed."""
+    """Strip outputs and volatile metadata from one notebook; return True if it changed.
+
+    Parameters: ``path``: the notebook, rewritten in place.
+    """
     before = path.read_text(encoding="utf-8")
     nb = nbformat.reads(before, as_version=4)
     nb.metadata = {
@@ -50,7 +53,10 @@ def clean(path: Path) -> bool:
 
 
 def build(src: Path) -> Path:
-    """Convert a percent script to ``notebooks/<stem>.ipynb`` and clean it."""
+    """Convert a percent script to ``notebooks/<stem>.ipynb`` and clean it.
+
+    Parameters: ``src``: a jupytext percent script (``# %%`` cells).
+    """
     import jupytext
 
     nb = jupytext.read(src, fmt="py:percent")
@@ -74,7 +80,10 @@ def badges() -> None:
 
 
 def setup_source(path: Path) -> str:
-    """The source of a notebook's setup cell (its first code cell)."""
+    """The source of a notebook's setup cell (its first code cell).
+
+    Parameters: ``path``: the notebook.
+    """
     nb = nbformat.read(path, as_version=4)
     return next(c.source for c in nb.cells if c.cell_type == "code")
 
@@ -93,6 +102,10 @@ def sync_setup() -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Run one command (see the module docstring); 2 and the usage for an unknown one.
+
+    Parameters: ``argv``: the command and its arguments (``sys.argv[1:]``).
+    """
     if not argv or argv[0] not in {"build", "clean", "badges", "sync-setup"}:
         print(__doc__)
         return 2
