@@ -145,3 +145,20 @@ def test_exercise_checks_03(capsys):
     assert not exercises.check_brain_window((-1000, 1000))
     assert not exercises.check_brain_window("brain")
     assert "Hint" in capsys.readouterr().out
+
+
+def test_coarse_int16_intensity_image_says_how_to_cast():
+    """An int16 scan with few grey levels is refused as a label map, with the cast to use."""
+    scan = (np.random.default_rng(2).integers(0, 20, (10, 10, 10)) * 100).astype(np.int16)
+    with pytest.raises(DataError, match=r"astype\(np\.float32\)"):
+        pp.whiten(scan)
+    out = pp.whiten(scan.astype(np.float32))  # what the message says works
+    np.testing.assert_allclose(out.std(), 1, atol=1e-5)
+
+
+def test_int16_intensity_image_passed_as_labels_is_refused():
+    ct = np.random.default_rng(1).integers(-1000, 2000, (10, 10, 10)).astype(np.int16)
+    with pytest.raises(DataError, match=r"looks like an intensity image.*label volume"):
+        pp.check_label_map(ct)
+    labels = np.random.default_rng(1).integers(0, 5, (10, 10, 10)).astype(np.int16)
+    assert pp.check_label_map(labels, 5).dtype == np.int16  # a real int16 label map passes

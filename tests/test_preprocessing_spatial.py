@@ -148,3 +148,33 @@ def test_crop_or_pad_rejects_bad_sizes() -> None:
         crop_or_pad(_image(), (10, 10))
     with pytest.raises(ShapeError):
         crop_or_pad(_image(), (10, 0, 10))
+
+
+@pytest.mark.parametrize("spacing", [1e-3, (1.0, 1.0, 1e-5)])
+def test_spacing_in_metres_is_refused_with_the_mm_hint(spacing) -> None:
+    """1e-3 would be a grid of ~1e13 voxels: ITK failed to allocate memory; now a clear error."""
+    with pytest.raises(ConfigError, match=r"millimetres.*did you mean") as err:
+        resample_isotropic(_image(), spacing)
+    assert err.value.name == "spacing"
+
+
+@pytest.mark.parametrize("bad", ["2", True, None, (1.0, 2.0)])
+def test_spacing_of_the_wrong_kind_is_named(bad) -> None:
+    with pytest.raises(ConfigError) as err:
+        resample_isotropic(_image(), bad)
+    assert err.value.name and err.value.name.startswith("spacing")
+
+
+@pytest.mark.parametrize("function", [reorient, resample_isotropic])
+def test_2d_and_4d_images_are_refused_clearly(function) -> None:
+    flat = sitk.GetImageFromArray(np.ones((20, 30), np.float32))
+    series = sitk.JoinSeries([_image(), _image()])
+    for image, dim in ((flat, 2), (series, 4)):
+        with pytest.raises(ShapeError, match=f"{dim}D image.*not a 3D volume"):
+            function(image)
+
+
+def test_unknown_orientation_names_the_argument() -> None:
+    with pytest.raises(ConfigError) as err:
+        reorient(_image(), "LPX")
+    assert err.value.name == "orientation"

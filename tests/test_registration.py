@@ -94,3 +94,14 @@ def test_register_affine_rejects_bad_settings(template_4mm):
     with pytest.raises(ConfigError, match="per pyramid level"):
         pp.register_affine(template_4mm, template_4mm, shrink_factors=(2, 1),
                            smoothing_sigmas=(1,))
+
+
+def test_register_affine_returns_a_bunch(template_4mm):
+    from sklearn.utils import Bunch
+
+    result = pp.register_affine(template_4mm, template_4mm, iterations=2, shrink_factors=(2,),
+                                smoothing_sigmas=(0,))
+    assert isinstance(result, Bunch) and result.transform is result["transform"]
+    assert set(result) == {"transform", "metric", "level_starts", "stop", "final_metric"}
+    with pytest.raises(ConfigError, match="iterations"):
+        pp.register_affine(template_4mm, template_4mm, iterations=0)
