@@ -23,7 +23,7 @@ from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from course_utils import io
+from course_utils import checks, io
 from course_utils.errors import ShapeError
 from course_utils.io import LABEL_COLOURS, LABEL_NAMES, STANDARD_ORIENTATION  # one definition
 
@@ -38,7 +38,8 @@ VIEWS = ("axial", "coronal", "sagittal")
 def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True):
     """(array z,y,x[,C], spacing x,y,z) from a SimpleITK image or a numpy array."""
     if isinstance(image, sitk.Image):
-        if reorient and image.GetDimension() == 3:
+        io.require_3d(image, "the image to draw")
+        if reorient:
             if io.orientation_code(image) != STANDARD_ORIENTATION:
                 image = io.reorient(image, STANDARD_ORIENTATION)
         return sitk.GetArrayFromImage(image), tuple(float(s) for s in image.GetSpacing())
@@ -48,10 +49,11 @@ def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True
                          f"{array.shape}")
     if spacing is None:
         spacing = (1.0, 1.0, 1.0)
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != 3:
+    values = list(spacing) if isinstance(spacing, (list, tuple, np.ndarray)) else [spacing]
+    if len(values) != 3:
         raise ShapeError(f"spacing needs 3 values in x, y, z order, got {spacing}")
-    return array, spacing
+    return array, tuple(checks.number(v, "spacing (mm)", minimum=0, open_min=True)
+                        for v in values)
 
 
 def label_colormap(n_labels: int | None = None) -> ListedColormap:
@@ -75,7 +77,11 @@ def label_legend(ax, label_names: Mapping[int, str] | None = None,
 
 
 def _window(array: np.ndarray) -> tuple[float, float]:
+    """0.5 and 99.5 percentiles of the finite voxels (a NaN must not blank the picture)."""
     sample = array.ravel()[:: max(1, array.size // 200_000)]
+    sample = sample[np.isfinite(sample)]
+    if not sample.size:
+        return 0.0, 1.0
     low, high = np.percentile(sample, [0.5, 99.5])
     return float(low), float(high if high > low else low + 1)
 
@@ -128,6 +134,8 @@ def orthogonal_views(
         array = array[..., channel]
     lab = None
     if label is not None:
+        if isinstance(image, sitk.Image) and isinstance(label, sitk.Image):
+            io.check_same_geometry(label, image, "the label", "the image")
         lab, _ = _as_array(label, spacing, reorient)
         if lab.shape[:3] != array.shape:
             raise ShapeError(f"label shape {lab.shape} does not match image shape {array.shape}")

@@ -154,3 +154,47 @@ def test_plot_history_pairs_training_and_validation():
     np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [0, 1])
     with pytest.raises(ShapeError):
         viz.plot_history([1, 2, 3])
+
+
+# --------------------------------------------------------------------------- bad inputs
+def test_constants_have_one_definition():
+    from course_utils import data, preprocessing
+
+    assert viz.LABEL_NAMES is io.LABEL_NAMES and data.LABEL_NAMES is io.LABEL_NAMES
+    assert viz.LABEL_COLOURS is io.LABEL_COLOURS
+    assert preprocessing.STANDARD_ORIENTATION is io.STANDARD_ORIENTATION
+
+
+def test_a_2d_image_is_refused_clearly():
+    flat = sitk.GetImageFromArray(np.ones((20, 30), np.float32))
+    with pytest.raises(ShapeError, match="2D image.*not a 3D volume"):
+        viz.orthogonal_views(flat)
+
+
+def test_label_on_another_grid_is_refused():
+    """Same shape, shifted origin: the overlay would be drawn in the wrong place."""
+    from course_utils.errors import DataError
+
+    image, label = _volume()
+    img = sitk.GetImageFromArray(image)
+    lab = sitk.GetImageFromArray(label)
+    lab.SetOrigin((0.0, 0.0, 10.0))
+    with pytest.raises(DataError, match=r"the label is not on the voxel grid of the image.*origin"):
+        viz.orthogonal_views(img, lab)
+
+
+def test_a_nan_voxel_does_not_blank_the_picture():
+    image, _ = _volume()
+    image[1, 2, 3] = np.nan
+    fig = viz.orthogonal_views(image, spacing=SPACING)
+    low, high = fig.axes[0].images[0].get_clim()
+    assert np.isfinite(low) and np.isfinite(high) and high > low
+
+
+@pytest.mark.parametrize("bad", [(1.0, 0.0, 1.0), (1.0, -2.0, 1.0), (1.0, float("nan"), 1.0)])
+def test_bad_spacing_names_the_argument(bad):
+    from course_utils.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        viz.orthogonal_views(_volume()[0], spacing=bad)
+    assert err.value.name.startswith("spacing")
