@@ -13,8 +13,10 @@ classes is always defined. A class absent from the truth but predicted has
 Dice 0. Report the voxel count next to the Dice of rare classes: Dice 1.0 on
 an empty class says nothing about lesion detection.
 
-Labels outside ``0..n_classes-1``: the numpy functions raise DataError; the
-Keras metrics turn NaN (they cannot raise inside a compiled step).
+Labels outside ``0..n_classes-1`` (or not whole numbers) and non-finite
+predictions: the numpy functions raise DataError; the Keras metrics turn NaN
+(they cannot raise inside a compiled step). One-hot targets, mismatched shapes
+and sample weights (which these counts cannot honour) are refused.
 """
 
 from __future__ import annotations
@@ -25,14 +27,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from course_utils.errors import ShapeError
+from course_utils import checks
+from course_utils.errors import ConfigError, DataError, ShapeError
+from course_utils.losses import invalid_labels, labels_like
 from course_utils.preprocessing import check_label_map
 
 
 def _as_labels(pred: np.ndarray, truth: np.ndarray, n_classes: int):
+    """(pred, truth) as integer label maps of one shape in 0..n_classes-1 (else an error)."""
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
     pred = np.asarray(pred)
     truth = np.asarray(truth)
     if pred.ndim == truth.ndim + 1 and pred.shape[-1] == n_classes:
+        if not np.all(np.isfinite(pred)):  # argmax would silently pick the first NaN's class
+            raise DataError(f"the predicted probabilities (shape {pred.shape}) hold NaN or "
+                            "infinite values; check the model (did training diverge?)")
         pred = np.argmax(pred, axis=-1)
     if pred.shape != truth.shape:
         raise ShapeError(
@@ -45,7 +54,11 @@ def _as_labels(pred: np.ndarray, truth: np.ndarray, n_classes: int):
 
 
 def confusion_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int):
-    """Per class: (|pred AND truth|, |pred|, |truth|) voxel counts."""
+    """Per class: (|pred AND truth|, |pred|, |truth|) voxel counts.
+
+    Parameters: ``pred`` a label map, or probabilities with a last axis of ``n_classes``;
+    ``truth`` the true label map; ``n_classes`` the number of classes.
+    """
     pred, truth = _as_labels(pred, truth, n_classes)
     p = np.bincount(pred.ravel(), minlength=n_classes)[:n_classes]
     t = np.bincount(truth.ravel(), minlength=n_classes)[:n_classes]
@@ -54,7 +67,11 @@ def confusion_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int):
 
 
 def dice_from_counts(intersection, pred_size, truth_size) -> np.ndarray:
-    """Dice = 2|P.T| / (|P| + |T|), and 1.0 where both are empty (the course's policy)."""
+    """Dice = 2|P.T| / (|P| + |T|), and 1.0 where both are empty (the course's policy).
+
+    Parameters: per-class voxel counts ``intersection`` |P.T|, ``pred_size`` |P| and
+    ``truth_size`` |T| (as returned by :func:`confusion_counts`).
+    """
     intersection = np.asarray(intersection, dtype=np.float64)
     total = np.asarray(pred_size, dtype=np.float64) + np.asarray(truth_size, dtype=np.float64)
     safe = np.where(total > 0, total, 1.0)
@@ -62,7 +79,10 @@ def dice_from_counts(intersection, pred_size, truth_size) -> np.ndarray:
 
 
 def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Dice of each class 0..n_classes-1 (NaN-free: 1.0 for a class empty in both)."""
+    """Dice of each class 0..n_classes-1 (NaN-free: 1.0 for a class empty in both).
+
+    Parameters: ``pred``, ``truth`` and ``n_classes`` as in :func:`confusion_counts`.
+    """
     return dice_from_counts(*confusion_counts(pred, truth, n_classes))
 
 
@@ -72,10 +92,14 @@ def volume_difference(
 ) -> np.ndarray:
     """Absolute volume difference ``|V_pred - V_truth|`` per class.
 
-    In voxels, or in millilitres when ``spacing`` (mm per voxel) is given.
-    ``relative=True``: in percent of the true volume (as in MRBrainS13); a
-    class empty in both gives 0 %, one predicted but absent from the truth gives inf.
+    Parameters: ``pred``, ``truth`` and ``n_classes`` as in :func:`confusion_counts`;
+    ``spacing`` the voxel size in mm (z, y, x, any order: only the product counts), to
+    get millilitres instead of voxels; ``relative`` True gives percent of the true volume
+    (as in MRBrainS13): a class empty in both gives 0 %, one predicted but absent from
+    the truth gives inf.
     """
+    if spacing is not None:
+        spacing = _spacing(spacing)
     _, p, t = confusion_counts(pred, truth, n_classes)
     diff = np.abs(p.astype(np.float64) - t)
     if relative:
@@ -86,25 +110,43 @@ def volume_difference(
     return diff
 
 
+def _spacing(value) -> list[float]:
+    """Three positive voxel sizes in mm (else ConfigError)."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 1 or len(value) != 3:
+        raise ConfigError(f"spacing must be three voxel sizes in mm, got {value!r}",
+                          name="spacing")
+    return [checks.number(v, "spacing", minimum=0.0, open_min=True) for v in value]
+
+
 # -----------------------------------------------------------------------------
 # Keras metrics (keras.ops only)
 # -----------------------------------------------------------------------------
 
 
-def _label_pair(y_true, y_pred, n_classes: int):
+def _label_pair(y_true, y_pred, n_classes: int, sample_weight=None):
+    """One-hot (truth, arg-max prediction); NaN-poisoned if a label or prediction is invalid."""
+    if sample_weight is not None:
+        raise ConfigError("these metrics count voxels and cannot honour sample_weight; "
+                          "leave it out (or weight the loss instead)", name="sample_weight")
     y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == len(y_pred.shape):
-        y_true = ops.squeeze(y_true, axis=-1)
-    pred = ops.argmax(y_pred, axis=-1)
+    y_true = labels_like(ops.convert_to_tensor(y_true), y_pred)
     labels = ops.cast(y_true, "int32")
     true_oh = ops.one_hot(labels, n_classes, dtype="float32")
-    pred_oh = ops.one_hot(ops.cast(pred, "int32"), n_classes, dtype="float32")
-    # labels outside 0..n_classes-1 would become all-zero rows and be silently ignored:
+    pred_oh = ops.one_hot(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), n_classes,
+                          dtype="float32")
+    # invalid labels would become all-zero rows and NaN predictions class 0, silently:
     # poison the accumulated counts with NaN instead (same policy as course_utils.losses)
-    invalid = ops.any(ops.logical_or(labels < 0, labels >= n_classes))
+    invalid = ops.logical_or(invalid_labels(y_true, n_classes),
+                             ops.logical_not(ops.all(ops.isfinite(y_pred))))
     true_oh = true_oh + ops.where(invalid, float("nan"), 0.0)
     return true_oh, pred_oh
+
+
+def _class_args(n_classes, class_id) -> tuple[int, int | None]:
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
+    if class_id is not None:
+        class_id = checks.integer(class_id, "class_id", minimum=0, maximum=n_classes - 1)
+    return n_classes, class_id
 
 
 @keras.saving.register_keras_serializable(package="course_utils")
@@ -114,6 +156,10 @@ class DicePerClass(keras.metrics.Metric):
     ``result()`` is the Dice of ``class_id``, or the mean over classes when
     ``class_id`` is None; :meth:`per_class` gives the vector. Empty class in
     both prediction and truth: 1.0 (module policy).
+
+    Parameters: ``n_classes`` the number of classes; ``class_id`` one class in
+    0..n_classes-1, or None for the mean; ``name`` (default ``dice`` or ``dice_<id>``)
+    and ``kwargs`` as for ``keras.metrics.Metric``.
     """
 
     def __init__(self, n_classes: int, class_id: int | None = None,
@@ -121,8 +167,7 @@ class DicePerClass(keras.metrics.Metric):
         if name is None:
             name = "dice" if class_id is None else f"dice_{class_id}"
         super().__init__(name=name, **kwargs)
-        self.n_classes = int(n_classes)
-        self.class_id = None if class_id is None else int(class_id)
+        self.n_classes, self.class_id = _class_args(n_classes, class_id)
         shape = (self.n_classes,)
         self.intersection = self.add_variable(shape=shape, initializer="zeros",
                                               name="intersection")
@@ -130,8 +175,9 @@ class DicePerClass(keras.metrics.Metric):
         self.true_size = self.add_variable(shape=shape, initializer="zeros", name="true_size")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        """Add this batch's per-class counts (sample_weight is not supported)."""
-        true_oh, pred_oh = _label_pair(y_true, y_pred, self.n_classes)
+        """Add the per-class counts of labels ``y_true`` [b, z, y, x] and probabilities
+        ``y_pred`` [b, z, y, x, K]; ``sample_weight`` must be None (ConfigError)."""
+        true_oh, pred_oh = _label_pair(y_true, y_pred, self.n_classes, sample_weight)
         axes = list(range(len(true_oh.shape) - 1))
         self.intersection.assign_add(ops.sum(true_oh * pred_oh, axis=axes))
         self.pred_size.assign_add(ops.sum(pred_oh, axis=axes))
@@ -153,24 +199,28 @@ class DicePerClass(keras.metrics.Metric):
         return {**super().get_config(), "n_classes": self.n_classes,
                 "class_id": self.class_id}
 
+
 @keras.saving.register_keras_serializable(package="course_utils")
 class VolumeDifference(keras.metrics.Metric):
-    """Mean absolute volume difference per sample, in voxels (of ``class_id`` or averaged)."""
+    """Mean absolute volume difference per sample, in voxels (of ``class_id`` or averaged).
+
+    Parameters as in :class:`DicePerClass` (default name ``avd`` or ``avd_<id>``).
+    """
 
     def __init__(self, n_classes: int, class_id: int | None = None,
                  name: str | None = None, **kwargs):
         if name is None:
             name = "avd" if class_id is None else f"avd_{class_id}"
         super().__init__(name=name, **kwargs)
-        self.n_classes = int(n_classes)
-        self.class_id = None if class_id is None else int(class_id)
+        self.n_classes, self.class_id = _class_args(n_classes, class_id)
         self.total = self.add_variable(shape=(self.n_classes,), initializer="zeros",
                                        name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        """Add |V_pred - V_true| of each sample in the batch."""
-        true_oh, pred_oh = _label_pair(y_true, y_pred, self.n_classes)
+        """Add |V_pred - V_true| of each sample of ``y_true`` and ``y_pred`` (as in
+        :meth:`DicePerClass.update_state`; ``sample_weight`` must be None)."""
+        true_oh, pred_oh = _label_pair(y_true, y_pred, self.n_classes, sample_weight)
         axes = list(range(1, len(true_oh.shape) - 1))
         diff = ops.abs(ops.sum(pred_oh, axis=axes) - ops.sum(true_oh, axis=axes))
         self.total.assign_add(ops.sum(diff, axis=0))
@@ -192,7 +242,15 @@ class VolumeDifference(keras.metrics.Metric):
 
 
 def dice_metrics(n_classes: int, names: Sequence[str] | None = None) -> list:
-    """One DicePerClass metric per class for ``model.compile(metrics=...)``, named ``dice_<name>``."""
-    names = names or [str(c) for c in range(n_classes)]
+    """One DicePerClass metric per class for ``model.compile(metrics=...)``, named ``dice_<name>``.
+
+    Parameters: ``n_classes`` the number of classes; ``names`` one name per class
+    (default ``0``, ``1``, ...).
+    """
+    n_classes = checks.integer(n_classes, "n_classes", minimum=1)
+    names = [str(c) for c in range(n_classes)] if names is None else list(names)
+    if len(names) != n_classes:
+        raise ConfigError(f"give one name per class: {n_classes} classes but {len(names)} "
+                          f"names {names}", name="names")
     return [DicePerClass(n_classes, class_id=c, name=f"dice_{str(n).replace(' ', '_')}")
             for c, n in enumerate(names)]

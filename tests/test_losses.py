@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from course_utils import losses
-from course_utils.errors import DataError
+from course_utils.errors import ConfigError, DataError, ShapeError
 
 K = 4
 
@@ -108,6 +108,67 @@ def test_labels_outside_class_range_raise_eagerly_and_give_nan_in_a_graph():
         losses.validate_labels(bad, K)
     with pytest.raises(DataError, match="outside the class range"):
         losses.validate_labels(labels.astype(np.int8) - 1, K)
+
+
+ALL_LOSSES = (losses.SoftDice, losses.WeightedCrossEntropy, losses.DiceCrossEntropy)
+
+
+def test_non_integer_labels_raise_eagerly_and_give_nan_in_a_graph():
+    """A cast used to turn label 1.7 into 1 silently."""
+    import tensorflow as tf
+
+    labels, _, probs = _batch(5)
+    fractional = labels.astype(np.float32)
+    fractional[0, 0, 0, 0] = 1.7
+    with_nan = labels.astype(np.float32)
+    with_nan[1, 1, 1, 1] = np.nan
+    for loss in (cls() for cls in ALL_LOSSES):
+        for bad in (fractional, with_nan):
+            with pytest.raises(DataError, match="whole numbers"):
+                loss(bad, probs)
+            assert np.isnan(float(tf.function(lambda y, p, loss=loss: loss(y, p))(bad, probs)))
+        # whole numbers stored as float (as Keras passes labels) are fine
+        np.testing.assert_allclose(float(loss(labels.astype(np.float32), probs)),
+                                   float(loss(labels, probs)), rtol=1e-6)
+
+
+def test_one_hot_or_mismatched_targets_are_shape_errors():
+    labels, _, probs = _batch(6)
+    for loss in (cls() for cls in ALL_LOSSES):
+        with pytest.raises(ShapeError, match="one-hot"):  # was a raw squeeze error
+            loss(np.eye(K, dtype=np.float32)[labels], probs)
+        with pytest.raises(ShapeError, match="do not match"):
+            loss(labels[:, :4], probs)
+
+
+def test_bad_loss_arguments_are_config_errors_naming_the_argument():
+    labels, _, probs = _batch(7)
+    with pytest.raises(ConfigError) as err:  # was a raw broadcasting error in DiceCrossEntropy
+        losses.DiceCrossEntropy(class_weights=[1, 2])(labels, probs)
+    assert err.value.name == "class_weights"
+    with pytest.raises(ConfigError) as err:
+        losses.WeightedCrossEntropy([1, 2, 3])(labels, probs)
+    assert err.value.name == "class_weights"
+    for make, name in ((lambda: losses.WeightedCrossEntropy([1, -2, 1, 1]), "class_weights"),
+                       (lambda: losses.WeightedCrossEntropy([0, 0, 0, 0]), "class_weights"),
+                       (lambda: losses.WeightedCrossEntropy([1, np.nan, 1, 1]), "class_weights"),
+                       (lambda: losses.SoftDice(smooth=0), "smooth"),
+                       (lambda: losses.SoftDice(from_logits="yes"), "from_logits"),
+                       (lambda: losses.DiceCrossEntropy(ce_weight=-1), "ce_weight"),
+                       (lambda: losses.median_frequency_weights([labels], 0), "n_classes")):
+        with pytest.raises(ConfigError) as err:
+            make()
+        assert err.value.name == name
+
+
+def test_empty_classes_and_nan_predictions():
+    labels = np.zeros((1, 4, 4, 4), np.uint8)  # classes 1..3 absent from the truth
+    perfect = np.eye(K, dtype=np.float32)[labels]
+    assert float(losses.SoftDice()(labels, perfect)) < 1e-5  # absent and not predicted: Dice 1
+    broken = perfect.copy()
+    broken[0, 0, 0, 0] = np.nan
+    for loss in (cls() for cls in ALL_LOSSES):
+        assert np.isnan(float(loss(labels, broken))), loss.name  # never a finite number
 
 
 def _tiny_model():

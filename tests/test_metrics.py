@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from course_utils import metrics
-from course_utils.errors import DataError, ShapeError
+from course_utils.errors import ConfigError, DataError, ShapeError
 
 K = 5
 
@@ -128,3 +128,45 @@ def test_keras_metric_with_labels_out_of_range_is_nan_not_silent():
     metric = metrics.DicePerClass(K)
     metric.update_state(bad, probs)
     assert np.isnan(float(metric.result()))
+
+
+def test_nan_probabilities_are_refused_not_arg_maxed():
+    """argmax used to turn a NaN voxel into a confident class: Dice 0.46, 0, 0 with no warning."""
+    pred, truth = _masks(8)
+    probs = np.eye(K, dtype=np.float32)[pred]
+    probs[0, 0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        metrics.dice_per_class(probs, truth, K)
+    for metric in (metrics.DicePerClass(K), metrics.VolumeDifference(K)):
+        metric.update_state(truth, probs)
+        assert np.isnan(float(metric.result())), metric.name
+
+
+def test_keras_metrics_refuse_one_hot_targets_fractional_labels_and_sample_weights():
+    pred, truth = _masks(9)
+    probs = np.eye(K, dtype=np.float32)[pred]
+    with pytest.raises(ShapeError, match="one-hot"):
+        metrics.DicePerClass(K).update_state(np.eye(K, dtype=np.float32)[truth], probs)
+    fractional = truth.astype(np.float32)
+    fractional[0, 0, 0, 0] = 0.5
+    metric = metrics.DicePerClass(K)
+    metric.update_state(fractional, probs)
+    assert np.isnan(float(metric.result()))
+    with pytest.raises(ConfigError) as err:  # used to be ignored silently
+        metrics.VolumeDifference(K).update_state(truth, probs, sample_weight=np.ones(3))
+    assert err.value.name == "sample_weight"
+
+
+@pytest.mark.parametrize(("make", "name"), [
+    (lambda: metrics.DicePerClass(K, class_id=K), "class_id"),  # was an index error at result()
+    (lambda: metrics.DicePerClass(0), "n_classes"),
+    (lambda: metrics.VolumeDifference(K, class_id=-1), "class_id"),
+    (lambda: metrics.dice_metrics(3, ["background", "lesion"]), "names"),  # dropped a class
+    (lambda: metrics.volume_difference(*_masks(1), K, spacing=(-1, 1, 1)), "spacing"),
+    (lambda: metrics.volume_difference(*_masks(1), K, spacing=(1, 1)), "spacing"),
+    (lambda: metrics.dice_per_class(*_masks(1), 2.5), "n_classes"),
+])
+def test_bad_metric_arguments_are_config_errors_naming_the_argument(make, name):
+    with pytest.raises(ConfigError) as err:
+        make()
+    assert err.value.name == name
