@@ -21,6 +21,7 @@ range (or the closest valid name).
 from __future__ import annotations
 
 import copy
+import functools
 import numbers
 import os
 import random
@@ -28,12 +29,13 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-from sklearn.utils import Bunch
+from typing import TYPE_CHECKING, Any
 
 from course_utils import checks
 from course_utils.errors import ConfigError
+
+if TYPE_CHECKING:  # the real class subclasses Bunch and is built on first use (_params_class)
+    from sklearn.utils import Bunch as Params
 
 # The course's public repository: the one place its address is set. Badges in
 # the notebooks and README, the Colab setup cell and binder/ are checked
@@ -271,32 +273,48 @@ def binder_url(notebook_path: str) -> str:
     return f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?urlpath=lab%2Ftree%2F{quoted}"
 
 
-class Params(Bunch):
-    """The resolved knobs of one notebook run: a dict that also allows ``p.epochs``.
+@functools.cache
+def _params_class() -> type:
+    """Build :class:`Params` on first use: importing scikit-learn costs about 1.6 s of CPU
+    (it pulls in scipy.stats), which ``import course_utils.config`` (the report runner,
+    benchmarks, data worker processes) should not pay."""
+    from sklearn.utils import Bunch
 
-    ``started`` (an attribute, not a knob) is the ``time.perf_counter()`` at which
-    :func:`resolve` made it: :func:`course_utils.results.record_metrics` reads the
-    run's runtime from the Params it is given, so no clock is shared between runs.
-    """
+    class Params(Bunch):
+        """The resolved knobs of one notebook run: a dict that also allows ``p.epochs``.
 
-    def __init__(self, started: float | None = None, **knobs: Any) -> None:
-        super().__init__(**knobs)
-        self.__dict__["started"] = started
+        ``started`` (an attribute, not a knob) is the ``time.perf_counter()`` at which
+        :func:`resolve` made it: :func:`course_utils.results.record_metrics` reads the
+        run's runtime from the Params it is given, so no clock is shared between runs.
+        """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(
-                f"no parameter {name!r}; this notebook's parameters are: {', '.join(sorted(self))}"
-            ) from None
+        def __init__(self, started: float | None = None, **knobs: Any) -> None:
+            super().__init__(**knobs)
+            self.__dict__["started"] = started
 
-    def __setstate__(self, state: dict) -> None:  # copies and pickles keep ``started``
-        self.__dict__.update(state)
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(f"no parameter {name!r}; this notebook's parameters "
+                                     f"are: {', '.join(sorted(self))}") from None
 
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.items())
-        return f"Params({inner})"
+        def __setstate__(self, state: dict) -> None:  # copies and pickles keep ``started``
+            self.__dict__.update(state)
+
+        def __repr__(self) -> str:
+            inner = ", ".join(f"{k}={v!r}" for k, v in self.items())
+            return f"Params({inner})"
+
+    Params.__module__, Params.__qualname__ = __name__, "Params"  # pickles find it here
+    return Params
+
+
+def __getattr__(name: str) -> Any:
+    """``config.Params`` (PEP 562): the class of :func:`resolve`'s result, built on first use."""
+    if name == "Params":
+        return _params_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_preset(preset: str) -> str:
@@ -354,8 +372,8 @@ def resolve(notebook: str, preset: str | None = None, **params: Any) -> Params:
             except ConfigError as err:
                 raise ConfigError(f"{err}, or preset (notebook {notebook!r})", name=key) from None
     merged.update({k: v for k, v in params.items() if v is not None})
-    return Params(started=started, preset=name,
-                  **{k: knob(notebook, k)(v, k) for k, v in merged.items()})
+    return _params_class()(started=started, preset=name,
+                           **{k: knob(notebook, k)(v, k) for k, v in merged.items()})
 
 
 def repo_root() -> Path | None:

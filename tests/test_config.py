@@ -155,6 +155,16 @@ def test_params_is_a_bunch_that_carries_its_own_run_clock():
     assert "started" not in p  # not a knob: run folders hash the knobs only
     assert copy.deepcopy(p).started == p.started == pickle.loads(pickle.dumps(p)).started
     assert not hasattr(config, "_START_TIME") and not hasattr(config, "start_time")
+    assert type(p) is config.Params
+
+
+def test_importing_config_does_not_import_scikit_learn():
+    # scikit-learn (scipy.stats) costs ~1.6 s of CPU; the report runner and data workers
+    # import config without resolving anything
+    out = subprocess.run([sys.executable, "-c", "import sys, course_utils.config; "
+                          "print('sklearn' in sys.modules)"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_data_and_reports_dirs_follow_the_environment(monkeypatch, tmp_path):
