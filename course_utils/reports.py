@@ -197,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out_dir = (Path(args.out) if args.out else config.reports_dir()).resolve() / preset
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in its place, or a folder we may not write to
+        print(f"error: cannot create the reports folder {out_dir} ({err.strerror or err}); "
+              "choose another with --out or COURSE_REPORTS_DIR", file=sys.stderr)
+        return 2
     os.environ["COURSE_REPORTS_DIR"] = str(out_dir)  # the kernels record their metrics here
     rows = []
     for path in paths:

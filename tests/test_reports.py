@@ -54,6 +54,13 @@ def test_unknown_selection_and_preset_are_clear(capsys):
     assert "unknown preset 'huge'" in capsys.readouterr().err
 
 
+def test_a_file_in_place_of_the_reports_folder_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder", encoding="utf-8")
+    assert reports.main(["--preset", "ci", "--out", str(blocker)]) == 2
+    assert "cannot create the reports folder" in capsys.readouterr().err
+
+
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("targets", ROOT / "benchmarks" / "targets.py")
 targets = importlib.util.module_from_spec(_spec)
