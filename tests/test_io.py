@@ -376,9 +376,10 @@ def test_dicom_folder_with_two_series_is_refused(tmp_path):
     for name, shape in (("t1", (4, 8, 10)), ("flair", (3, 8, 10))):
         for f in io.write_dicom_series(_image(shape), tmp_path / name, series_description=name):
             shutil.copy(f, mixed / f"{name}_{f.name}")
-    with pytest.raises(DataError, match=r"2 DICOM series.*t1.*flair.*series_id") as err:
+    with pytest.raises(DataError, match=r"2 DICOM series.*series_id") as err:
         io.read_dicom_series(mixed)
     assert err.value.path == str(mixed)
+    assert '(4 files, "t1")' in str(err.value) and '(3 files, "flair")' in str(err.value)
     ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(mixed))
     sizes = sorted(io.read_dicom_series(mixed, series_id=s).GetSize()[2] for s in ids)
     assert sizes == [3, 4]
@@ -419,3 +420,19 @@ def test_data_and_io_agree_on_geometry(tmp_path):
                 assert err.path == row["label"] and "t1.nii.gz" in str(err)
                 outcomes.append(False)
         assert outcomes == [same, same], offset
+
+
+@pytest.mark.parametrize("wrong, right", [("plain.nii.gz", "plain.nii"), ("packed.nii", "packed.nii.gz")])
+def test_compression_that_contradicts_the_name_says_rename(tmp_path, wrong, right):
+    sitk.WriteImage(_image(), str(tmp_path / right))
+    (tmp_path / right).rename(tmp_path / wrong)
+    with pytest.raises(DataError, match=f"rename it to {right}") as err:
+        io.read_image(tmp_path / wrong)
+    assert not isinstance(err.value, CorruptFileError) and err.value.path == str(tmp_path / wrong)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.complex64, np.uint8])
+def test_write_image_verifies_every_pixel_type(tmp_path, dtype):
+    img = sitk.GetImageFromArray(np.ones((3, 4, 5), dtype))
+    back = io.read_image(io.write_image(img, tmp_path / "x.nii.gz"))
+    assert back.GetPixelID() == img.GetPixelID() and back.GetSize() == (5, 4, 3)

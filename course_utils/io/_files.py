@@ -79,6 +79,7 @@ def nifti_header(path: PathLike) -> dict[str, Any]:
     if not is_nifti(path):
         raise ConfigError(f"{path} is not named like a NIfTI file (.nii or .nii.gz)",
                           name="path", path=path)
+    _check_compression_matches_name(path)
     try:
         # the image's data proxy keeps the file's layout (img.header is reset for writing)
         proxy = nib.load(str(path)).dataobj
@@ -97,6 +98,20 @@ def nifti_header(path: PathLike) -> dict[str, Any]:
         "inter": inter if np.isfinite(inter) else 0.0,
         "compressed": path.name.lower().endswith(".gz"), "byte_order": ">" if big else "<",
     }
+
+
+def _check_compression_matches_name(path: Path) -> None:
+    """DataError if a ``.nii.gz`` file is not gzip-compressed, or a ``.nii`` file is."""
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    named_gz = path.name.lower().endswith(".gz")
+    if gzipped != named_gz:
+        fix = path.name[:-3] if named_gz else path.name + ".gz"
+        raise DataError(
+            f"{path} is named {extension(path)} but its content is "
+            f"{'gzip-compressed' if gzipped else 'not compressed'}; rename it to {fix} (the "
+            "file itself may be fine) so that every reader (nibabel, streaming) treats it right",
+            path=path)
 
 
 def nifti_layout(path: PathLike) -> tuple[int, int, str] | None:
@@ -252,8 +267,7 @@ def _verify_written(image: sitk.Image, tmp: Path) -> None:
     """CorruptFileError unless ``tmp`` holds the whole of ``image`` (header read back, sizes)."""
     check_complete(tmp)
     written = read_header(tmp)
-    if (written.GetSize() != image.GetSize()
-            or written.GetNumberOfComponents() != image.GetNumberOfComponentsPerPixel()):
+    if written.GetSize() != image.GetSize():
         raise CorruptFileError(f"the file written holds size {written.GetSize()}, not "
                                f"{image.GetSize()}", path=tmp)
 
