@@ -26,16 +26,21 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help=f"dataset: {', '.join(DATASETS)}")
     p.add_argument("--preset", default=None, help="ci, binder or full (default: $COURSE_PRESET "
                    "or binder)")
-    p.add_argument("--dest", default=None, help="folder to write to (default: the cache under "
-                   "$COURSE_DATA_DIR or data/)")
+    p.add_argument("--dest", default=None, help="a new or empty folder to write to (default: the "
+                   "cache under $COURSE_DATA_DIR or data/); a folder holding your own files is "
+                   "refused, never emptied")
     p.add_argument("--standardize", action="store_true",
                    help="also write the standardized copy (LPS, isotropic, one shape)")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="dataset option, e.g. -o n_subjects=8 -o seed=1 (repeatable)")
+                   help="dataset option, e.g. -o n_subjects=8 -o seed=1 -o modalities=t1,t2 "
+                   "(repeatable)")
     p.set_defaults(func=run_data)
 
 
 def _parse_value(text: str) -> object:
+    """``"8"`` -> 8, ``"2.5"`` -> 2.5, ``"t1,t2"`` -> ["t1", "t2"], else the text (checked later)."""
+    if "," in text:
+        return [_parse_value(part.strip()) for part in text.split(",") if part.strip()]
     for cast in (int, float):
         try:
             return cast(text)
@@ -45,6 +50,7 @@ def _parse_value(text: str) -> object:
 
 
 def run_data(args: argparse.Namespace) -> int:
+    """Prepare the dataset of ``args`` (name, preset, dest, standardize, option) and summarise it."""
     import SimpleITK as sitk
 
     from course_utils import data

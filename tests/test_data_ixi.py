@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from course_utils import data
 from course_utils.data import ixi
-from course_utils.errors import ConfigError, DataError, DownloadError
+from course_utils.errors import ConfigError, CorruptFileError, DataError, DownloadError
 
 pytestmark = pytest.mark.network
 
@@ -188,6 +188,43 @@ def test_corrupt_archive_is_deleted_then_retry_succeeds(server: Server, tmp_path
     assert "IXI-T1.tar" not in hashes
     server.files["IXI-T1.tar"] = good
     assert len(_load(server, tmp_path)) == 11
+
+
+def test_truncated_member_deletes_the_archive_so_a_rerun_heals(server: Server,
+                                                               tmp_path: Path) -> None:
+    """A member cut short inside a complete tar: deleting the extracted file would only
+    extract it again; the advice must work, so the archive itself is deleted."""
+    good = server.files["IXI-T1.tar"]
+    with tarfile.open(fileobj=io.BytesIO(good)) as tar:
+        entries = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    name = "IXI012-HH-1211-T1.nii.gz"
+    entries[name] = entries[name][: len(entries[name]) // 2]
+    server.files["IXI-T1.tar"] = _tar(entries)
+    with pytest.raises(CorruptFileError, match=r"IXI-T1\.tar is corrupt.*IXI012-HH-1211.*deleted"
+                       r".*run again") as info:
+        _load(server, tmp_path)
+    assert info.value.path == str(tmp_path / "downloads" / "IXI-T1.tar")
+    assert not (tmp_path / "downloads" / "IXI-T1.tar").exists()
+    server.files["IXI-T1.tar"] = good  # the next download is whole
+    assert len(_load(server, tmp_path)) == 11
+
+
+def test_a_corrupt_archive_the_user_placed_is_left_alone(server: Server, tmp_path: Path) -> None:
+    """Only what the course downloaded itself is deleted; a copy you placed is yours."""
+    placed = tmp_path / "downloads" / "IXI-T1.tar"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"copied from a colleague, truncated" * 50)
+    with pytest.raises(CorruptFileError, match=r"IXI-T1\.tar is corrupt.*left alone.*good copy"):
+        _load(server, tmp_path)
+    assert placed.read_bytes() == b"copied from a colleague, truncated" * 50
+
+
+def test_bad_option_values_are_config_errors() -> None:
+    for options, name in [({"n_subjects": -5}, "n_subjects"), ({"workers": "abc"}, "workers"),
+                          ({"timeout": 0}, "timeout"), ({"resample_to": ["x"]}, "resample_to"),
+                          ({"site": "hh"}, "site")]:
+        with pytest.raises(ConfigError, match=name):
+            data.load("ixi", "ci", **options)
 
 
 def test_hash_mismatch_keeps_nothing(server: Server, tmp_path: Path) -> None:

@@ -87,3 +87,29 @@ def test_foreign_labels_and_bad_options(placed: Path, tmp_path: Path) -> None:
         data.load("mrbrains13", "ci", root=placed, dest=tmp_path / "c", progress=False)
     with pytest.raises(ConfigError, match="root"):
         data.load("mrbrains13", "ci", roots=placed)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["root itself", "above root", "inside TrainingData"])
+def test_dest_overlapping_the_placed_data_is_refused(placed: Path, where: str) -> None:
+    """The challenge data needs registration to download again: never write over it."""
+    dest = {"root itself": placed, "above root": placed.parent,
+            "inside TrainingData": placed / "TrainingData" / "1" / "course"}[where]
+    before = _snapshot(placed)
+    with pytest.raises(ConfigError, match=r"overlaps the MRBrainS13 data.*separate dest") as info:
+        data.load("mrbrains13", "ci", root=placed, dest=dest, progress=False)
+    assert info.value.name == "dest"
+    assert _snapshot(placed) == before
+
+
+def test_dest_holding_other_files_is_refused(placed: Path, tmp_path: Path) -> None:
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work", encoding="utf-8")
+    with pytest.raises(DataError, match=r"thesis already holds files that course_utils did not"):
+        data.load("mrbrains13", "ci", root=placed, dest=thesis, progress=False)
+    assert (thesis / "chapter1.tex").read_text(encoding="utf-8") == "years of work"

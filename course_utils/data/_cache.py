@@ -225,6 +225,9 @@ def folder_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
     except OSError as exc:
         if _read_only(exc):
             raise _read_only_error(root.parent, exc) from None
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            raise DataError(f"cannot create the folder {root.parent}: a file is in the way "
+                            "(check dest / COURSE_DATA_DIR)", path=root.parent) from None
         raise
     try:
         with contextlib.suppress(OSError):
@@ -263,13 +266,10 @@ def build_once(root: Path, params: dict[str, Any], build: Callable[[], None]) ->
 def refuse_spawned_import() -> None:
     """Raise if called while a worker process re-imports the user's script at top level.
 
-    Worker processes (spawn) import the main script as ``__mp_main__``; if it calls
-    ``data.load()`` unguarded, the worker would wait forever on the lock its parent holds.
+    Worker processes (spawn) first import the main script as ``__mp_main__`` (before
+    ``multiprocessing.parent_process()`` is even set); if it calls ``data.load()``
+    unguarded, the worker would wait forever on the lock its parent holds.
     """
-    import multiprocessing as mp
-
-    if mp.parent_process() is None:
-        return
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":

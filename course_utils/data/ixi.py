@@ -48,6 +48,7 @@ BASE_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI/"
 ARCHIVES = {"t1": "IXI-T1.tar", "t2": "IXI-T2.tar", "pd": "IXI-PD.tar"}
 MODALITY_TAGS = {"t1": "T1", "t2": "T2", "pd": "PD"}
 DEMOGRAPHICS = "IXI.xls"
+DOWNLOADED = "downloaded.json"  # names the course downloaded itself: the only ones it deletes
 SITES = ("HH", "Guys", "IOP")
 # IXI publishes no checksums: hashes are recorded on first download (downloads/hashes.json).
 PUBLISHED_HASHES: dict[str, str | None] = {name: None for name in [*ARCHIVES.values(),
@@ -63,6 +64,7 @@ class ResumableDownloader:
         self.part = Path(part)
         self.progress = progress
         self.timeout = timeout
+        self.downloaded = False  # set once a file has been fetched (so the course made it)
 
     def __call__(self, url: str, output_file: str, pooch_obj: Any = None,
                  check_only: bool = False) -> bool | None:
@@ -115,6 +117,7 @@ class ResumableDownloader:
                 f"the partial file {self.part} is never used as is - run again to resume"
             )
         shutil.move(str(self.part), output_file)
+        self.downloaded = True
         return None
 
     def _got(self) -> str:
@@ -145,22 +148,32 @@ def fetch(name: str, downloads: Path, base_url: str, progress: bool = True,
         path = Path(pooch.retrieve(url, known_hash=f"sha256:{known}" if known else None,
                                    fname=name, path=downloads, downloader=downloader,
                                    progressbar=False))
-    except ValueError as exc:  # pooch: hash mismatch; it has removed the download
-        target.unlink(missing_ok=True)
+    except ValueError as exc:  # pooch: hash mismatch; it has removed the new download
+        if _downloaded_here(name, downloads):
+            target.unlink(missing_ok=True)
         raise DownloadError(
             f"{url} does not match the SHA-256 recorded for it ({known[:12]}...): {exc}. "
             "Nothing was kept. Run again to retry; if the server's file really changed, "
             f"delete {registry_path}"
         ) from None
+    if downloader.downloaded and not _downloaded_here(name, downloads):
+        _common.write_json(downloads / DOWNLOADED,
+                           sorted({*(_common.read_json(downloads / DOWNLOADED) or []), name}))
     if not known:
         registry[name] = sha256(path)
         _common.write_json(registry_path, registry)
     return path
 
 
+def _downloaded_here(name: str, downloads: Path) -> bool:
+    """Whether the course downloaded ``name`` itself (only then may it delete the file)."""
+    return name in (_common.read_json(downloads / DOWNLOADED) or [])
+
+
 def _forget(name: str, downloads: Path) -> None:
     """Remove a bad download and its recorded hash so that the next run fetches it afresh."""
-    (downloads / name).unlink(missing_ok=True)
+    if _downloaded_here(name, downloads):
+        (downloads / name).unlink(missing_ok=True)
     registry = _common.read_json(downloads / "hashes.json") or {}
     if name in registry and not PUBLISHED_HASHES.get(name):
         registry.pop(name)
@@ -226,28 +239,26 @@ def read_member(src: str | Path, archive: str | Path, header_only: bool = False)
 def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
     """Check the IXI options and merge them over the preset's defaults."""
     _cache.check_option_names(options, OPTIONS, "ixi")
-    common = config.COMMON[preset]
-    site = checks.option(options.get("site") or "HH", SITES, "IXI site")
-    mods = options.get("modalities") or ("t1",)
+    defaults = {"site": "HH", "modalities": ("t1",), "resample_to": (1.0, 2.0),
+                "n_subjects": config.COMMON[preset]["n_subjects"], "base_url": BASE_URL,
+                "spacing": config.COMMON[preset]["spacing"], "demographics_file": DEMOGRAPHICS,
+                "timeout": 60.0, "workers": None}
+    opts = {k: defaults[k] if options.get(k) is None else options[k] for k in defaults}
+    mods = opts["modalities"]
     mods = (mods,) if isinstance(mods, str) else tuple(mods)
-    mods = tuple(checks.option(m, list(ARCHIVES), "IXI modality") for m in mods)
-    resample_to = options.get("resample_to") or (1.0, 2.0)
-    if isinstance(resample_to, (int, float)):
-        resample_to = (resample_to,)
-    n = options.get("n_subjects")
+    sizes = opts["resample_to"]
+    sizes = (sizes,) if isinstance(sizes, (int, float)) else tuple(sizes)
     return {
-        "site": site, "modalities": list(mods),
-        "n_subjects": checks.integer(common["n_subjects"] if n is None else n, "n_subjects",
-                                     minimum=1),
-        "base_url": str(options.get("base_url") or BASE_URL),
+        "site": checks.option(opts["site"], SITES, "IXI site"),
+        "modalities": [checks.option(m, list(ARCHIVES), "IXI modality") for m in mods],
+        "n_subjects": checks.integer(opts["n_subjects"], "n_subjects", minimum=1),
+        "base_url": str(opts["base_url"]),
         "resample_to": [checks.number(s, "resample_to (mm)", minimum=0.1, maximum=10.0)
-                        for s in resample_to],
-        "spacing": checks.number(options.get("spacing") or common["spacing"], "spacing",
-                                 minimum=0.5, maximum=8.0),
-        "demographics_file": str(options.get("demographics_file") or DEMOGRAPHICS),
-        "timeout": checks.number(options.get("timeout") or 60.0, "timeout (seconds)", minimum=0,
-                                 open_min=True),
-        "workers": _cache.workers_option(options.get("workers")),
+                        for s in sizes],
+        "spacing": checks.number(opts["spacing"], "spacing", minimum=0.5, maximum=8.0),
+        "demographics_file": str(opts["demographics_file"]),
+        "timeout": checks.number(opts["timeout"], "timeout (seconds)", minimum=0, open_min=True),
+        "workers": _cache.workers_option(opts["workers"]),
     }
 
 
@@ -285,9 +296,12 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
         if not bad:
             raise
         with _common.folder_lock(downloads):
+            ours = _downloaded_here(bad[0].name, downloads)
             _forget(bad[0].name, downloads)
-        raise CorruptFileError(f"{exc}; it has been deleted - run again to download it afresh",
-                               path=exc.path) from None
+        what = ("it has been deleted - run again to download it afresh" if ours else
+                "it was not downloaded by the course, so it is left alone: replace it with a "
+                "good copy, or delete it and run again to download it")
+        raise CorruptFileError(f"{exc}; {what}", path=exc.path) from None
     manifest = _common.read_json(root / _common.MANIFEST)
     df = pd.DataFrame(manifest["rows"])
     for col in ["t1", "t2", "pd"]:
