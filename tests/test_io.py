@@ -365,6 +365,8 @@ def test_sheared_affine_says_what_to_do(tmp_path):
     with pytest.raises(DataError, match=r"s\.nii\.gz.*sheared.*resample") as err:
         io.read_image(tmp_path / "s.nii.gz")
     assert not isinstance(err.value, CorruptFileError)  # the file is fine: do not delete it
+    with pytest.raises(DataError, match="sheared"):
+        io.header(tmp_path / "s.nii.gz")
 
 
 # --------------------------------------------------------------------------- DICOM, several series

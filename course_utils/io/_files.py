@@ -220,6 +220,7 @@ def read_header(path: PathLike) -> sitk.ImageFileReader:
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
+        _refuse_sheared(path, exc)
         raise CorruptFileError(
             f"could not read the header of {path}: it is corrupt or not an image "
             f"({_itk_detail(exc)}); {_regenerate_hint(path)}", path=path
