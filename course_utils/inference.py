@@ -140,6 +140,11 @@ def _blend(model, image: np.ndarray, window: Triple, overlap: float, batch_size:
         chunk = slices[first:first + batch_size]
         predictions = np.asarray(model.predict_on_batch(np.stack([image[s] for s in chunk])),
                                  dtype=np.float32)
+        if predictions.shape[1:4] != window or predictions.ndim != 5:
+            raise ShapeError(
+                f"windows of {window} voxels gave outputs of shape {predictions.shape[1:]}; "
+                "sliding-window inference blends voxel-wise outputs of the window's size "
+                "(a segmentation network), not per-window values or another grid")
         if total is None:
             total = np.zeros(image.shape[:3] + predictions.shape[-1:], dtype=np.float32)
         for s, prediction in zip(chunk, predictions, strict=True):

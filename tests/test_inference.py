@@ -164,6 +164,13 @@ def test_model_with_a_fixed_input_size_names_the_window_it_needs(volume):
         inference.sliding_window_predict(model, volume[..., :1])
 
 
+def test_model_without_voxel_wise_outputs_is_refused(volume):
+    classifier = networks.resnet_3d((None, None, None, 2), head="classification", n_outputs=2,
+                                    filters=(2,))
+    with pytest.raises(ShapeError, match="voxel-wise"):  # was a raw numpy broadcasting error
+        inference.sliding_window_predict(classifier, volume, window=16)
+
+
 @pytest.mark.parametrize(("kwargs", "name"), [({"overlap": 1.5}, "overlap"),
                                               ({"window": -3}, "window"),
                                               ({"window": 2.5}, "window"),
