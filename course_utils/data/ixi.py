@@ -317,12 +317,9 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
     return df
 
 
-def _prepare(root: Path, params: dict[str, Any], opts: dict[str, Any], demo_file: Path,
-             archives: dict[str, Path], progress: bool) -> None:
-    _common.reset_folder(root)
-    table = _common.read_demographics(demo_file)
-    table = table.dropna(subset=["AGE", "SEX_ID (1=m, 2=f)"])
-    table = table.drop_duplicates(subset="IXI_ID", keep="first").set_index("IXI_ID")
+def _select(table: pd.DataFrame, archives: dict[str, Path], opts: dict[str, Any],
+            demo_file: Path) -> tuple[dict[str, dict[str, str]], list[tuple[str, int]]]:
+    """The archives' file per subject and modality, and the first ``n_subjects`` usable ones."""
     names = {m: list_archive(a) for m, a in archives.items()}
     subjects: dict[str, dict[str, str]] = {}
     for mod, files in names.items():
@@ -347,6 +344,17 @@ def _prepare(root: Path, params: dict[str, Any], opts: dict[str, Any], demo_file
     if not selected:
         raise DataError(f"no IXI subject of site {opts['site']} has all of "
                         f"{opts['modalities']} and demographics in {demo_file}")
+    return subjects, selected
+
+
+def _prepare(root: Path, params: dict[str, Any], opts: dict[str, Any], demo_file: Path,
+             archives: dict[str, Path], progress: bool) -> None:
+    """Extract, check and resample the selected subjects into ``root``; manifest last."""
+    _common.reset_folder(root)
+    table = _common.read_demographics(demo_file)
+    table = table.dropna(subset=["AGE", "SEX_ID (1=m, 2=f)"])
+    table = table.drop_duplicates(subset="IXI_ID", keep="first").set_index("IXI_ID")
+    subjects, selected = _select(table, archives, opts, demo_file)
     raw = root / "raw"
     for mod, archive in archives.items():
         wanted = {subjects[sid][mod] for sid, _ in selected}

@@ -272,10 +272,14 @@ def _render_lesions(rng: np.random.Generator, tpl: dict[str, Any], p: dict[str, 
 
 
 def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
-    """Generate one subject's images and label, write them atomically, return its row."""
+    """Generate one subject's images and label, write them atomically, return its row.
+
+    Parameters: ``task`` with ``subject_id``, ``out_dir``, ``spacing`` (mm) and
+    ``params`` (from :func:`subject_parameters`).
+    """
     spacing, p = task["spacing"], task["params"]
     tpl = prepare_template(spacing)
-    rng = np.random.default_rng(p["stream"])
+    rng = np.random.default_rng(p["stream"])  # draws in a fixed order: lesions, shape, images
     lesion_map = _render_lesions(rng, tpl, p)
 
     # acquisition grid (identity direction for now), centred on the brain +- shift
@@ -285,7 +289,29 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
     centre = tpl["centre"] + np.array(p["shift_voxels"]) * spacing
     origin = centre - (size - 1) / 2.0 * voxel
     axes = [origin[a] + voxel[a] * np.arange(size[a]) for a in range(3)]
+    fractions = _fractions(rng, tpl, p, axes, lesion_map)
+    label = np.argmax(fractions[:4], axis=0).astype(np.uint8)
+    label[fractions[4] >= LESION_LABEL_FRACTION] = 4
+    images = _render_sequences(rng, fractions, axes)
+    del fractions
 
+    out_dir = Path(task["out_dir"])
+    row = {"subject_id": task["subject_id"]}
+    for key, array in [*images.items(), ("label", label)]:
+        image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
+        image.SetSpacing([float(v) for v in voxel])
+        image.SetOrigin([float(v) for v in origin])
+        image = sitk.DICOMOrient(image, p["orientation"])  # lossless: header changes only
+        row[key] = str(_common.write_image(image, out_dir / FILE_NAMES[key]))
+    _common.write_done(out_dir, [Path(v) for k, v in row.items() if k != "subject_id"])
+    return row
+
+
+def _fractions(rng: np.random.Generator, tpl: dict[str, Any], p: dict[str, Any],
+               axes: list[np.ndarray], lesion_map: np.ndarray) -> np.ndarray:
+    """Tissue fractions (background, CSF, GM, WM, lesion) on the acquisition grid ``axes``."""
+    spacing = tpl["spacing"]
+    size = [len(a) for a in axes]
     # backward map: acquisition point -> template point
     disp = _smooth_field(rng, axes, 20.0, 2.0, 3)
     tcentre, tori = tpl["centre"], tpl["origin"]
@@ -314,13 +340,12 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
     csf += loss
     del coords, thin, loss
     bg = np.clip(1.0 - csf - gm - wm - les, 0.0, 1.0)
-    fractions = np.stack([bg, csf, gm, wm, les])
-    del bg, csf, gm, wm, les
+    return np.stack([bg, csf, gm, wm, les])
 
-    label = np.argmax(fractions[:4], axis=0).astype(np.uint8)
-    label[fractions[4] >= LESION_LABEL_FRACTION] = 4
 
-    # render sequences
+def _render_sequences(rng: np.random.Generator, fractions: np.ndarray,
+                      axes: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """MR-like int16 images of every sequence from tissue fractions (contrast, bias, noise)."""
     noise_sd = rng.uniform(0.02, 0.04)
     images = {}
     for seq in SEQUENCES:
@@ -334,18 +359,7 @@ def generate_subject(task: dict[str, Any]) -> dict[str, Any]:
         intensity = np.sqrt((intensity + noise_sd * n1) ** 2 + (noise_sd * n2) ** 2)
         images[seq] = np.clip(np.rint(1000.0 * gain * intensity), 0, 32767).astype(np.int16)
         del intensity, bias, n1, n2
-    del fractions
-
-    out_dir = Path(task["out_dir"])
-    row = {"subject_id": task["subject_id"]}
-    for key, array in [*images.items(), ("label", label)]:
-        image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
-        image.SetSpacing([float(v) for v in voxel])
-        image.SetOrigin([float(v) for v in origin])
-        image = sitk.DICOMOrient(image, p["orientation"])  # lossless: header changes only
-        row[key] = str(_common.write_image(image, out_dir / FILE_NAMES[key]))
-    _common.write_done(out_dir, [Path(v) for k, v in row.items() if k != "subject_id"])
-    return row
+    return images
 
 
 # ---------------------------------------------------------------------------
