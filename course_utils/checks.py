@@ -38,13 +38,11 @@ def integer(value: Any, name: str, *, minimum: int | None = None,
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
         ok = math.isfinite(float(value)) and float(value) == int(value)
-    if not ok:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}", name=name)
-    result = int(value)
-    if (minimum is not None and result < minimum) or (maximum is not None and result > maximum):
-        raise ConfigError(
-            f"{name} must be an integer {_range_text(minimum, maximum)}, got {value!r}", name=name
-        )
+    result = int(value) if ok else None
+    if not ok or (minimum is not None and result < minimum) or (
+            maximum is not None and result > maximum):
+        limits = "" if minimum is None and maximum is None else " " + _range_text(minimum, maximum)
+        raise ConfigError(f"{name} must be a whole number{limits}, got {value!r}", name=name)
     return result
 
 

@@ -162,14 +162,7 @@ Knob = Callable[[Any, str], Any]  # (value, knob name) -> the value in canonical
 
 
 def _int(minimum: int = 1, maximum: int | None = None) -> Knob:
-    def check(value: Any, name: str) -> int:
-        try:
-            return checks.integer(value, name, minimum=minimum, maximum=maximum)
-        except ConfigError:  # say the range even when the value is not a whole number
-            raise ConfigError(f"{name} must be a whole number "
-                              f"{checks._range_text(minimum, maximum)}, got {value!r}",
-                              name=name) from None
-    return check
+    return partial(checks.integer, minimum=minimum, maximum=maximum)
 
 
 def _dataset(*usable: str, why: str = "") -> Knob:

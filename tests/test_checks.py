@@ -21,7 +21,7 @@ def test_integer_refuses_what_is_not_a_whole_number(value):
 
 
 def test_integer_states_the_range():
-    with pytest.raises(ConfigError, match=r"steps_per_epoch must be an integer >= 1, got 0"):
+    with pytest.raises(ConfigError, match=r"steps_per_epoch must be a whole number >= 1, got 0"):
         checks.integer(0, "steps_per_epoch", minimum=1)
     with pytest.raises(ConfigError, match=r"in \[1, 8\]"):
         checks.integer(9, "workers", minimum=1, maximum=8)
