@@ -104,6 +104,9 @@ def resample_isotropic(
 def crop_or_pad(image: sitk.Image, size: Sequence[int], pad_value: float = 0) -> sitk.Image:
     """Crop or zero-pad each axis around the centre to ``size`` voxels (x, y, z order).
 
+    Parameters: ``image``, a SimpleITK image; ``size``, the new size (x, y, z);
+    ``pad_value``, the value of added voxels.
+
     The origin is updated so every kept voxel stays at the same physical point.
     When the difference is odd the extra voxel is taken from / added at the end.
     """
@@ -273,7 +276,10 @@ def whiten(
 
 
 def rescale_window(array: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Clip to the window ``[low, high]`` (e.g. Hounsfield units) and map it linearly to [-1, 1]."""
+    """Clip to the window ``[low, high]`` (e.g. Hounsfield units) and map it linearly to [-1, 1].
+
+    Parameters: ``array``, an intensity image; ``low``, ``high``, the window's bounds.
+    """
     low, high = float(low), float(high)
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
         raise ConfigError(f"window must satisfy low < high, got low={low}, high={high}")
@@ -282,7 +288,10 @@ def rescale_window(array: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def foreground_mask(image: sitk.Image | np.ndarray) -> np.ndarray:
-    """A rough head/brain mask: Otsu threshold, holes filled (SimpleITK), as a bool array."""
+    """A rough head/brain mask: Otsu threshold, holes filled (SimpleITK), as a bool array.
+
+    Parameters: ``image``, a SimpleITK image or an intensity array [z, y, x].
+    """
     if not isinstance(image, sitk.Image):
         image = sitk.GetImageFromArray(np.asarray(check_intensity_image(image), np.float32))
     mask = sitk.OtsuThreshold(sitk.Cast(image, sitk.sitkFloat32), 0, 1)
@@ -331,6 +340,26 @@ def mni_template(resolution: int = 2, kind: str = "t1") -> sitk.Image:
     return image
 
 
+def _registration_method(iterations: int, shrink_factors: Sequence[int],
+                         smoothing_sigmas: Sequence[float], sampling_percentage: float,
+                         learning_rate: float, seed: int) -> sitk.ImageRegistrationMethod:
+    """Mattes MI, random sampling, regular-step gradient descent, a pyramid (no transform yet)."""
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(float(sampling_percentage), int(seed))
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=float(learning_rate), minStep=1e-4, numberOfIterations=int(iterations),
+        gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel([int(s) for s in shrink_factors])
+    method.SetSmoothingSigmasPerLevel([float(s) for s in smoothing_sigmas])
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    return method
+
+
 def register_affine(
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -369,25 +398,11 @@ def register_affine(
     require_3d(moving, "the moving image")
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)
-    initial = sitk.CenteredTransformInitializer(
+    method = _registration_method(iterations, shrink_factors, smoothing_sigmas,
+                                  sampling_percentage, learning_rate, seed)
+    method.SetInitialTransform(sitk.CenteredTransformInitializer(
         fixed_f, moving_f, sitk.AffineTransform(3),
-        sitk.CenteredTransformInitializerFilter.MOMENTS,
-    )
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(float(sampling_percentage), int(seed))
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=float(learning_rate), minStep=1e-4, numberOfIterations=int(iterations),
-        gradientMagnitudeTolerance=1e-8,
-    )
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([int(s) for s in shrink_factors])
-    method.SetSmoothingSigmasPerLevel([float(s) for s in smoothing_sigmas])
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-    method.SetInitialTransform(initial, inPlace=False)
-
+        sitk.CenteredTransformInitializerFilter.MOMENTS), inPlace=False)
     metric: list[float] = []
     level_starts: list[int] = []
     method.AddCommand(sitk.sitkIterationEvent,
@@ -409,15 +424,19 @@ def warp(
 ) -> sitk.Image:
     """Resample ``moving`` onto ``reference``'s grid through ``transform``.
 
-    Linear interpolation for images; nearest neighbour for label maps, so that
-    no new (in-between) label values appear.
+    Parameters: ``moving``, the image to resample; ``reference``, the grid;
+    ``transform``, fixed -> moving points (what :func:`register_affine` returns);
+    ``is_label``, nearest neighbour (no new, in-between label values) instead of linear.
     """
     interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
     return sitk.Resample(moving, reference, transform, interpolator, 0.0, moving.GetPixelID())
 
 
 def checkerboard(fixed: sitk.Image, moving_resampled: sitk.Image, squares: int = 6) -> sitk.Image:
-    """Checkerboard of two images on the same grid (each rescaled to [0, 1]) to judge alignment."""
+    """Checkerboard of two images on the same grid (each rescaled to [0, 1]) to judge alignment.
+
+    Parameters: ``fixed``, ``moving_resampled``, images on one grid; ``squares`` per axis.
+    """
     a = sitk.RescaleIntensity(sitk.Cast(fixed, sitk.sitkFloat32), 0.0, 1.0)
     b = sitk.RescaleIntensity(sitk.Cast(moving_resampled, sitk.sitkFloat32), 0.0, 1.0)
     b.CopyInformation(a)

@@ -57,7 +57,10 @@ def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True
 
 
 def label_colormap(n_labels: int | None = None) -> ListedColormap:
-    """A colormap with :data:`LABEL_COLOURS` for labels 0..n-1 (0 fully transparent)."""
+    """A colormap with :data:`LABEL_COLOURS` for labels 0..n-1 (0 fully transparent).
+
+    Parameters: ``n_labels``, the number of colours (default: one per known colour).
+    """
     n = len(LABEL_COLOURS) if n_labels is None else int(n_labels)
     colours = [to_rgba(LABEL_COLOURS.get(i, "#ffffff")) for i in range(n)]
     colours[0] = (0, 0, 0, 0)
@@ -66,7 +69,11 @@ def label_colormap(n_labels: int | None = None) -> ListedColormap:
 
 def label_legend(ax, label_names: Mapping[int, str] | None = None,
                  labels: Sequence[int] | None = None, **kwargs):
-    """Add a legend with one coloured patch per (non-background) label to ``ax`` (or a figure)."""
+    """Add a legend with one coloured patch per (non-background) label to ``ax`` (or a figure).
+
+    Parameters: ``ax``; ``label_names``, {value: name} (default :data:`LABEL_NAMES`);
+    ``labels``, only these values (e.g. those present); ``kwargs`` go to ``ax.legend``.
+    """
     names = dict(LABEL_NAMES if label_names is None else label_names)
     keys = sorted(names if labels is None else set(int(v) for v in labels) & set(names))
     handles = [Patch(facecolor=LABEL_COLOURS.get(k, "#ffffff"), edgecolor="none",
@@ -92,7 +99,11 @@ def _window(array: np.ndarray) -> tuple[float, float]:
 
 
 def view_slice(array: np.ndarray, spacing: Sequence[float], view: str, index: int):
-    """The 2D slice of a z,y,x array for ``view`` and its imshow ``extent`` (mm) and ``origin``."""
+    """The 2D slice of a z,y,x array for ``view`` and its imshow ``extent`` (mm) and ``origin``.
+
+    Parameters: ``array`` [z, y, x(, C)]; ``spacing`` (x, y, z) mm; ``view``, one of
+    :data:`VIEWS`; ``index``, the slice along that view's axis.
+    """
     sx, sy, sz = spacing
     nz, ny, nx = array.shape[:3]
     if view == "axial":
@@ -102,6 +113,28 @@ def view_slice(array: np.ndarray, spacing: Sequence[float], view: str, index: in
     if view == "sagittal":
         return array[:, :, index], (0, ny * sy, 0, nz * sz), "lower"
     raise ShapeError(f"unknown view {view!r}; choose one of {VIEWS}")
+
+
+def _three_panels(shape: Sequence[int], spacing: Sequence[float]) -> tuple[Figure, Any]:
+    """A figure of three axes whose widths follow the views' physical widths (mm)."""
+    nz, ny, nx = shape[:3]
+    sx, sy, sz = spacing
+    widths = [nx * sx, nx * sx, ny * sy]
+    heights = max(ny * sy, nz * sz)
+    fig_w = 10.0
+    fig_h = float(np.clip(fig_w * heights / sum(widths) + 0.6, 2.0, 6.0))
+    return plt.subplots(1, 3, figsize=(fig_w, fig_h), gridspec_kw={"width_ratios": widths})
+
+
+def _style_axes(ax: Any, ticks: bool) -> None:
+    """Millimetre ticks, or none (quicker to draw)."""
+    if ticks:
+        ax.locator_params(nbins=4)
+        ax.tick_params(labelsize="x-small")
+        ax.set_xlabel("mm", fontsize="x-small")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
 
 
 def orthogonal_views(
@@ -123,11 +156,14 @@ def orthogonal_views(
 ) -> Figure:
     """Axial, coronal and sagittal slices drawn in millimetres, so voxels keep their true shape.
 
-    ``image``: SimpleITK image (spacing from its header, reoriented to LPS) or a
-    numpy array ``[z, y, x]``/``[z, y, x, C]`` with ``spacing`` in x, y, z order.
-    ``index``: the (z, y, x) voxel the three slices pass through (default: centre).
-    ``label``: optional label map on the same grid, overlaid with ``alpha``.
-    ``ticks``: millimetre ticks on the axes (off is quicker to draw).
+    Parameters: ``image``, a SimpleITK image (spacing from its header, reoriented to LPS)
+    or a numpy array ``[z, y, x]``/``[z, y, x, C]`` with ``spacing`` in x, y, z order (mm);
+    ``label``, an optional label map on the same grid, overlaid with ``alpha``;
+    ``index``, the (z, y, x) voxel the three slices pass through (default: centre);
+    ``channel``, the channel drawn from a 4D array; ``label_names`` for the legend
+    (``legend`` shows it); ``title`` of the figure; ``cmap`` and ``window`` (low, high;
+    default: 0.5-99.5 percentiles) of the grey levels; ``axes``, three axes to draw into;
+    ``reorient`` SimpleITK images to LPS; ``ticks``, millimetre ticks (off is quicker).
     """
     array, spacing = _as_array(image, spacing, reorient)
     if array.ndim == 4:
@@ -143,20 +179,12 @@ def orthogonal_views(
     if index is None:
         index = (nz // 2, ny // 2, nx // 2)
     index = [int(np.clip(i, 0, n - 1)) for i, n in zip(index, (nz, ny, nx), strict=True)]
-    sx, sy, sz = spacing
     if axes is None:
-        widths = [nx * sx, nx * sx, ny * sy]
-        heights = max(ny * sy, nz * sz)
-        fig_w = 10.0
-        fig_h = float(np.clip(fig_w * heights / sum(widths) + 0.6, 2.0, 6.0))
-        fig, axes = plt.subplots(1, 3, figsize=(fig_w, fig_h),
-                                 gridspec_kw={"width_ratios": widths})
+        fig, axes = _three_panels(array.shape, spacing)
     else:
         fig = axes[0].figure
     vmin, vmax = _window(array) if window is None else window
-    n_labels = None
-    if lab is not None:
-        n_labels = max(int(lab.max()) + 1, len(LABEL_COLOURS))
+    n_labels = None if lab is None else max(int(lab.max()) + 1, len(LABEL_COLOURS))
     for ax, view, k in zip(axes, VIEWS, index, strict=True):
         data, extent, origin = view_slice(array, spacing, view, k)
         ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, origin=origin,
@@ -167,13 +195,7 @@ def orthogonal_views(
                       vmax=n_labels - 1, alpha=alpha, extent=extent, origin=origin,
                       aspect="equal", interpolation="nearest")
         ax.set_title(f"{view} ({'zyx'[VIEWS.index(view)]}={k})", fontsize="small")
-        if ticks:
-            ax.locator_params(nbins=4)
-            ax.tick_params(labelsize="x-small")
-            ax.set_xlabel("mm", fontsize="x-small")
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
+        _style_axes(ax, ticks)
     if lab is not None and legend:
         label_legend(axes[-1], label_names, labels=np.unique(lab), loc="upper left",
                      bbox_to_anchor=(1.02, 1.0))
@@ -184,14 +206,19 @@ def orthogonal_views(
 
 def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = None,
                      label_names: Mapping[int, str] | None = None, alpha: float = 0.4) -> Figure:
-    """One row per sequence plus a label-overlay row, three views each, at physical aspect."""
+    """One row per sequence plus a label-overlay row, three views each, at physical aspect.
+
+    Parameters: ``row``, a cohort row (file paths); ``sequences`` to draw (default: those
+    present); ``label_names`` for the legend; ``alpha``, the overlay's opacity.
+    """
     if sequences is None:
         sequences = io._present_sequences(row)
-    images = {name: io.reorient(io.read_image(row[name]), "LPS") for name in sequences}
+    images = {name: io.reorient(io.read_image(row[name]), STANDARD_ORIENTATION)
+              for name in sequences}
     label_path = row.get("label") if hasattr(row, "get") else None
     label = None
     if isinstance(label_path, (str, os.PathLike)):
-        label = io.reorient(io.read_image(label_path), "LPS")
+        label = io.reorient(io.read_image(label_path), STANDARD_ORIENTATION)
     first = next(iter(images.values()))
     nx, ny, nz = first.GetSize()
     sx, sy, sz = first.GetSpacing()
@@ -291,6 +318,9 @@ def _viewer_inputs(image: Any, label: Any, spacing, names):
             volumes = {str(n): array[..., c] for c, n in enumerate(chans)}
         else:
             volumes = {(names or ["image"])[0]: array}
+    first = next(iter(image.values())) if isinstance(image, Mapping) else image
+    if isinstance(first, sitk.Image) and isinstance(label, sitk.Image):
+        io.check_same_geometry(label, first, "the label", "the image")
     lab = None if label is None else _as_array(label, spacing)[0]
     return volumes, lab, spacing
 
@@ -305,6 +335,12 @@ def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | No
     array ``[z, y, x(, C)]``. Without a widget front end (papermill, nbval,
     plain Python) it draws one static :func:`orthogonal_views` figure instead and
     returns it; otherwise it displays the widgets and returns them.
+
+    Parameters: ``image`` as above; ``label``, a label map on the same grid (a row's
+    own label by default); ``spacing`` (x, y, z) mm for arrays; ``names`` of the
+    sequences/channels; ``label_names`` for the legend; ``alpha``, the initial overlay
+    opacity; ``interactive``, force widgets on/off (default: :func:`widgets_available`);
+    ``display`` the widgets (else only return them).
     """
     volumes, lab, spacing = _viewer_inputs(image, label, spacing, names)
     first_name = next(iter(volumes))
@@ -371,7 +407,11 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
 
 def plot_history(history: Any, metrics: Sequence[str] | None = None,
                  title: str | None = None, logy: bool = False) -> Figure:
-    """Training curves: one panel per metric, training and ``val_`` curves together."""
+    """Training curves: one panel per metric, training and ``val_`` curves together.
+
+    Parameters: ``history``, a Keras History, a dict of lists or a DataFrame; ``metrics``
+    to draw (default: all); ``title`` of the figure; ``logy``, a logarithmic y axis.
+    """
     values = _history_dict(history)
     epochs = values.pop("epoch", None)
     bases = [k for k in values if not k.startswith("val_")]

@@ -181,6 +181,8 @@ def test_label_on_another_grid_is_refused():
     lab.SetOrigin((0.0, 0.0, 10.0))
     with pytest.raises(DataError, match=r"the label is not on the voxel grid of the image.*origin"):
         viz.orthogonal_views(img, lab)
+    with pytest.raises(DataError, match="not on the voxel grid"):
+        viz.slice_viewer(img, lab, interactive=False)
 
 
 def test_a_nan_voxel_does_not_blank_the_picture():
