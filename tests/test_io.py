@@ -438,3 +438,19 @@ def test_write_image_verifies_every_pixel_type(tmp_path, dtype):
     img = sitk.GetImageFromArray(np.ones((3, 4, 5), dtype))
     back = io.read_image(io.write_image(img, tmp_path / "x.nii.gz"))
     assert back.GetPixelID() == img.GetPixelID() and back.GetSize() == (5, 4, 3)
+
+
+def test_standardizing_refuses_a_nan_that_itk_reads_as_zero(tmp_path):
+    """SimpleITK's NIfTI reader turns NaN into 0, so the check must look at the file."""
+    from course_utils.data import _common
+
+    array = np.ones((8, 9, 10), np.float32)
+    array[2, 3, 4] = np.nan
+    src = tmp_path / "t1.nii.gz"
+    nib.save(nib.Nifti1Image(array.T, np.eye(4)), str(src))
+    assert not np.isnan(sitk.GetArrayViewFromImage(io.read_image(src))).any()  # hidden by ITK
+    task = {"files": {"t1": str(src)}, "out_dir": str(tmp_path / "std"), "spacing": 2.0,
+            "shape": [5, 5, 4]}
+    with pytest.raises(DataError, match="NaN") as err:
+        _common.standardize_subject(task)
+    assert err.value.path == str(src) and not (tmp_path / "std").exists()

@@ -95,7 +95,11 @@ def check_finite(image: sitk.Image | str | os.PathLike, name: str | None = None)
 
 
 def image_columns(row: pd.Series | dict, sequences: Sequence[str] | None = None) -> list[str]:
-    """The image columns of a subject row (sequence paths then the label, if any)."""
+    """The image columns of a subject row (sequence paths then the label, if any).
+
+    Parameters: ``row``, a cohort row; ``sequences``, the sequence columns (default: every
+    column that is not metadata).
+    """
     keys = list(sequences) if sequences else [
         k for k in row.keys() if k not in (*BASE_COLUMNS, *META_COLUMNS)
     ]
@@ -113,9 +117,10 @@ def check_subject(
 ) -> dict[str, Any]:
     """Check one subject: every file readable, all sharing one geometry, no NaNs.
 
-    Returns the common geometry (size, spacing, origin, direction). Raises a
-    :class:`DataError` naming the file and what differs. With ``read_voxels``
-    the voxels are read too, which catches truncated files and NaNs.
+    Parameters: ``row``, a cohort row; ``sequences``, its sequence columns (see
+    :func:`image_columns`); ``read_voxels``, also read the voxels, which catches truncated
+    files and NaNs. Returns the common grid (:func:`course_utils.io.grid`); raises a
+    :class:`DataError` naming the file and what differs (:func:`io.check_same_geometry`).
     """
     cols = image_columns(row, sequences)
     if not cols:
@@ -134,7 +139,10 @@ def check_subject(
 
 
 def read_demographics(csv_path: str | os.PathLike) -> pd.DataFrame:
-    """Read an IXI-style demographics table (.csv, .xls, .xlsx) and check its columns."""
+    """Read an IXI-style demographics table (.csv, .xls, .xlsx) and check its columns.
+
+    Parameters: ``csv_path``, the table's file.
+    """
     path = Path(csv_path)
     if not path.is_file():
         raise DataError(f"demographics file {path} does not exist; {_REGENERATE}")
@@ -161,7 +169,7 @@ def read_demographics(csv_path: str | os.PathLike) -> pd.DataFrame:
 
 
 def sex_from_code(code: Any) -> str:
-    """IXI's SEX_ID (1=m, 2=f) as "M"/"F" ("U" when unknown)."""
+    """IXI's SEX_ID (1=m, 2=f) as "M"/"F" ("U" when unknown). Parameters: ``code``."""
     try:
         return {1: "M", 2: "F"}.get(int(code), "U")
     except (TypeError, ValueError):
@@ -181,6 +189,8 @@ def assign_splits(sex: Sequence[str], age: Sequence[float], ids: Sequence[str]) 
     Subjects are ordered by sex, then age, then id, and dealt in turn into the
     pattern train, val, train, test, train; so each split spans both sexes and
     the whole age range. With >= 10 subjects, val and test get at least 2 each.
+
+    Parameters: ``sex``, ``age``, ``ids``, one entry per subject.
     """
     ages = [(-1.0 if not np.isfinite(a) else float(a)) for a in np.asarray(age, dtype=float)]
     order = sorted(range(len(ids)), key=lambda i: (str(sex[i]), ages[i], str(ids[i])))
@@ -203,7 +213,11 @@ def standard_shape(
     df: pd.DataFrame, sequences: Sequence[str], spacing: float, multiple: int = 8
 ) -> list[int]:
     """The smallest shape (x, y, z; a multiple of ``multiple``) holding every subject's
-    field of view after reorienting to LPS and resampling to ``spacing``."""
+    field of view after reorienting to LPS and resampling to ``spacing``.
+
+    Parameters: ``df``, the cohort; ``sequences``, its sequence columns (the first is
+    measured); ``spacing``, mm; ``multiple``, the shape's divisor.
+    """
     from course_utils.preprocessing import reorient
 
     extent = np.zeros(3)
@@ -222,21 +236,23 @@ def standard_shape(
 
 
 def standardize_subject(task: dict[str, Any]) -> dict[str, str]:
-    """Reorient, resample and crop/pad one subject's files (a worker task)."""
+    """Reorient, resample and crop/pad one subject's files (a worker task).
+
+    Parameters: ``task``, {"files": {column: source}, "out_dir", "spacing", "shape"}.
+    """
     from course_utils.preprocessing import crop_or_pad, reorient, resample_isotropic
 
     out = {}
     for col, src in task["files"].items():
-        dst = Path(task["out_dir"]) / Path(src).name
-        if not dst.name.endswith(".nii.gz"):
-            dst = dst.with_name(dst.name.split(".")[0] + ".nii.gz")
+        dst = Path(task["out_dir"]) / _standard_name(src)
         is_label = col == "label"
+        if not is_label:
+            check_finite(src)  # the file, with nibabel: ITK's NIfTI reader turns NaN into 0
         image = read_image(src)
         image = reorient(image, STANDARD_ORIENTATION)
         image = resample_isotropic(image, task["spacing"], is_label=is_label)
         image = crop_or_pad(image, task["shape"])
         if not is_label:
-            check_finite(image, src)
             array = sitk.GetArrayFromImage(image)
             if image.GetPixelID() in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkUInt8):
                 # B-spline can overshoot: clip into the original integer range
@@ -251,6 +267,45 @@ def standardize_subject(task: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _standard_name(src: str | os.PathLike) -> str:
+    """The standardized copy's file name: the source's, always ``.nii.gz``."""
+    name = Path(src).name
+    return name if name.endswith(".nii.gz") else name.split(".")[0] + ".nii.gz"
+
+
+def _standard_paths(row: pd.Series, cols: Sequence[str], out_root: Path) -> dict[str, str]:
+    """{column: path of its standardized copy} for one subject's files."""
+    return {col: str(out_root / row["subject_id"] / _standard_name(row[col]))
+            for col in cols if isinstance(row[col], str)}
+
+
+def _write_standardized(df: pd.DataFrame, out_root: Path, cols: Sequence[str],
+                        params: dict[str, Any], *, workers: int | None,
+                        progress: bool) -> None:
+    """Standardize every subject (worker processes), then the manifest, written last."""
+    import time
+
+    reset_folder(out_root)
+    tasks = [{"files": {c: row[c] for c in cols if isinstance(row[c], str)},
+              "out_dir": str(out_root / row["subject_id"]),
+              "spacing": params["spacing"], "shape": params["shape"]}
+             for _, row in df.iterrows()]
+    parallel_map(standardize_subject, tasks, workers=workers, progress=progress,
+                 desc="standardizing")
+    written = [Path(p) for _, row in df.iterrows()
+               for p in _standard_paths(row, cols, out_root).values()]
+    demo = Path(df.attrs["root"]) / "demographics.csv"
+    if demo.is_file():
+        with atomic_path(out_root / "demographics.csv") as tmp:
+            shutil.copyfile(demo, tmp)
+        written.append(out_root / "demographics.csv")
+    write_json(out_root / MANIFEST, {
+        "params": params,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": file_entries(out_root, written),
+    })
+
+
 def standardize_cohort(
     df: pd.DataFrame,
     out_root: Path,
@@ -260,7 +315,13 @@ def standardize_cohort(
     progress: bool = True,
     workers: int | None = None,
 ) -> pd.DataFrame:
-    """Write (or reuse) the standardized copy of a cohort under ``out_root``; return its table."""
+    """Write (or reuse) the standardized copy of a cohort under ``out_root``; return its table.
+
+    Parameters: ``df``, the cohort table (``attrs``: sequences, root); ``out_root``, the
+    folder of the copy; ``spacing``, isotropic mm; ``shape`` (x, y, z; default: the
+    smallest holding every subject, :func:`standard_shape`); ``progress`` bar;
+    ``workers``, processes (default: from the machine).
+    """
     sequences = list(df.attrs["sequences"])
     cols = sequences + (["label"] if df["label"].notna().any() else [])
     if shape is None:
@@ -280,40 +341,10 @@ def standardize_cohort(
     std.attrs.update(root=str(out_root), shape=[int(s) for s in shape],
                      orientation=STANDARD_ORIENTATION, standardized=True)
 
-    def paths_for(row: pd.Series) -> dict[str, str]:
-        files = {}
-        for col in cols:
-            if isinstance(row[col], str):
-                name = Path(row[col]).name
-                if not name.endswith(".nii.gz"):
-                    name = name.split(".")[0] + ".nii.gz"
-                files[col] = str(out_root / row["subject_id"] / name)
-        return files
-
     with folder_lock(out_root):
         if manifest_ok(out_root, params) is None:
-            reset_folder(out_root)
-            tasks = []
-            for _, row in df.iterrows():
-                files = {c: row[c] for c in cols if isinstance(row[c], str)}
-                tasks.append({"files": files, "out_dir": str(out_root / row["subject_id"]),
-                              "spacing": float(spacing), "shape": list(shape)})
-            parallel_map(standardize_subject, tasks, workers=workers, progress=progress,
-                         desc="standardizing")
-            written = [Path(p) for _, row in df.iterrows() for p in paths_for(row).values()]
-            demo = Path(df.attrs["root"]) / "demographics.csv"
-            if demo.is_file():
-                with atomic_path(out_root / "demographics.csv") as tmp:
-                    shutil.copyfile(demo, tmp)
-                written.append(out_root / "demographics.csv")
-            import time
-
-            write_json(out_root / MANIFEST, {
-                "params": params,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "files": file_entries(out_root, written),
-            })
+            _write_standardized(df, out_root, cols, params, workers=workers, progress=progress)
     for i, row in df.iterrows():
-        for col, path in paths_for(row).items():
+        for col, path in _standard_paths(row, cols, out_root).items():
             std.at[i, col] = path
     return std
