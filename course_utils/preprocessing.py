@@ -54,7 +54,7 @@ def _check_spacing(spacing: float | Sequence[float], dim: int) -> tuple[float, .
     if len(values) != dim:
         raise ConfigError(f"spacing must be one number of millimetres or {dim} of them (x, y, z), "
                           f"got {spacing!r}", name="spacing")
-    return tuple(checks.number(v, "spacing (mm)", minimum=0, open_min=True) for v in values)
+    return tuple(checks.number(v, "spacing", minimum=0, open_min=True) for v in values)
 
 
 def _resampled_size(image: sitk.Image, spacing: tuple[float, ...]) -> list[int]:

@@ -52,7 +52,7 @@ def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True
     values = list(spacing) if isinstance(spacing, (list, tuple, np.ndarray)) else [spacing]
     if len(values) != 3:
         raise ShapeError(f"spacing needs 3 values in x, y, z order, got {spacing}")
-    return array, tuple(checks.number(v, "spacing (mm)", minimum=0, open_min=True)
+    return array, tuple(checks.number(v, "spacing", minimum=0, open_min=True)
                         for v in values)
 
 
