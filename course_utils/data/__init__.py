@@ -108,7 +108,11 @@ def _dest_folder(dest: str | os.PathLike | None) -> Path | None:
 
 
 def check_cohort(df: pd.DataFrame, *, read_voxels: bool = True, progress: bool = False) -> None:
-    """Run :func:`check_subject` on every row (readable files, one geometry, no NaNs)."""
+    """Run :func:`check_subject` on every row of ``df`` (readable files, one geometry, no NaNs).
+
+    Parameters: ``df`` a table from :func:`load`; ``read_voxels`` also read the voxels
+    (catches truncated files and NaNs); ``progress`` show a bar.
+    """
     from tqdm.auto import tqdm
 
     for _, row in tqdm(df.iterrows(), total=len(df), disable=not progress, desc="checking"):

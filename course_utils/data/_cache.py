@@ -42,19 +42,19 @@ MAIN_GUARD = (
 
 
 def params_key(params: dict[str, Any]) -> str:
-    """A short stable hash of a parameter dict."""
+    """A short stable hash of ``params`` (a JSON-able dict)."""
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
+    """Write ``data`` as JSON to ``path`` atomically (readable as the umask allows)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
 
 
 def read_json(path: Path) -> Any | None:
-    """Read JSON, or ``None`` if the file is missing or unreadable."""
+    """The JSON in ``path``, or ``None`` if the file is missing or unreadable."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -62,7 +62,7 @@ def read_json(path: Path) -> Any | None:
 
 
 def file_entries(root: Path, paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Relative path and size of each file, for a manifest."""
+    """Path relative to ``root`` and size of each of ``paths``, for a manifest."""
     return [
         {"path": str(Path(p).relative_to(root)), "bytes": Path(p).stat().st_size}
         for p in sorted(paths)
@@ -70,12 +70,12 @@ def file_entries(root: Path, paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 def write_done(folder: Path, paths: Iterable[Path]) -> None:
-    """Mark a subject folder complete: record its files' sizes (written last, atomically)."""
+    """Mark ``folder`` complete: record the sizes of its ``paths`` (written last, atomically)."""
     write_json(Path(folder) / "done.json", file_entries(Path(folder), paths))
 
 
 def done_ok(folder: Path) -> bool:
-    """Whether a subject folder was completed and its files are unchanged since."""
+    """Whether subject ``folder`` was completed and its files are unchanged since."""
     entries = read_json(Path(folder) / "done.json")
     if not entries:
         return False
@@ -284,15 +284,43 @@ def workers_option(value: Any) -> int | None:
     return None if value is None else checks.integer(value, "workers", minimum=1, maximum=256)
 
 
-def n_workers(requested: int | None = None) -> int:
-    """Worker processes to use: ``requested``, else the CPUs this process may run on (at most 8)."""
+def available_mb() -> float | None:
+    """Memory this process may still use (MB): the smaller of the machine's free memory and
+    the container's (cgroup) limit, which ``psutil`` does not see; ``None`` if unknown."""
+    values = []
+    with contextlib.suppress(ImportError, OSError):
+        import psutil
+
+        values.append(psutil.virtual_memory().available / 2**20)
+    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        with contextlib.suppress(OSError, ValueError):
+            cap = Path("/sys/fs/cgroup", limit).read_text(encoding="ascii").strip()
+            used = Path("/sys/fs/cgroup", usage).read_text(encoding="ascii").strip()
+            if cap != "max" and int(cap) < 2**60:
+                values.append((int(cap) - int(used)) / 2**20)
+            break
+    return min(values) if values else None
+
+
+def n_workers(requested: int | None = None, worker_mb: float | None = None) -> int:
+    """Worker processes to use: ``requested``, else the CPUs this process may run on (at most 8).
+
+    Parameters: ``requested`` an explicit count (kept as is); ``worker_mb`` the memory one
+    worker needs: the automatic count then fits in the free memory (binder: 2 GB), since a
+    worker killed for memory only shows up as a broken pool.
+    """
     if requested is not None:
         return workers_option(requested)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
+    count = max(1, min(8, cpus))
+    free = available_mb() if worker_mb else None
+    if free is not None:
+        count = max(1, min(count, int(free // worker_mb)))
+    return count
 
 
 def _exit_with(parent: Any) -> None:
@@ -335,12 +363,13 @@ def parallel_map(
     workers: int | None = None,
     progress: bool = True,
     desc: str = "",
+    worker_mb: float | None = None,
 ) -> list[Any]:
     """``[func(item) for item in items]`` over worker processes, with a tqdm bar, in order.
 
     Parameters: ``func`` a module-level function; ``items`` its arguments; ``workers``
-    processes (default: the CPUs, at most 8; one for <= 3 items); ``progress`` show a
-    bar; ``desc`` its label.
+    processes (default: the CPUs, at most 8, as many as fit in memory given ``worker_mb``;
+    one for <= 3 items); ``progress`` show a bar; ``desc`` its label.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -349,7 +378,7 @@ def parallel_map(
     from tqdm.auto import tqdm
 
     refuse_spawned_import()
-    workers = min(n_workers(workers), max(1, len(items)))
+    workers = min(n_workers(workers, worker_mb), max(1, len(items)))
     if len(items) <= 3:  # starting processes costs more than it saves
         workers = 1
     results: list[Any] = [None] * len(items)

@@ -434,8 +434,8 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
             continue
         todo.append({"subject_id": sid, "out_dir": str(root / sid), "spacing": params["spacing"],
                      "params": p})
-    _common.parallel_map(generate_subject, todo, workers=opts.get("workers"),
-                         progress=progress, desc=f"synthetic {root.name}")
+    _cache.parallel_map(generate_subject, todo, workers=opts.get("workers"), progress=progress,
+                        desc=f"synthetic {root.name}", worker_mb=worker_mb(params["spacing"]))
     demo = pd.DataFrame({
         "IXI_ID": [int(s[3:]) for s in ids],
         "SEX_ID (1=m, 2=f)": [1 if p["sex"] == "M" else 2 for p in subj],
@@ -452,6 +452,11 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
         "subjects": {sid: {k: p[k] for k in ("orientation", "voxel", "shift_voxels")}
                      for sid, p in zip(ids, subj, strict=True)},
     })
+
+
+def worker_mb(spacing: float) -> float:
+    """Peak memory of one generating process (MB), measured: 362 at 4 mm, 427 at 2 mm."""
+    return 350.0 + 110.0 * float(np.prod(canonical_grid(float(spacing))["shape"])) / 1e6
 
 
 def standard_shape(spacing: float) -> list[int]:
