@@ -454,3 +454,18 @@ def test_standardizing_refuses_a_nan_that_itk_reads_as_zero(tmp_path):
     with pytest.raises(DataError, match="NaN") as err:
         _common.standardize_subject(task)
     assert err.value.path == str(src) and not (tmp_path / "std").exists()
+
+
+def test_a_folder_is_not_called_missing(tmp_path):
+    io.write_dicom_series(_image((3, 4, 5)), tmp_path / "dcm")
+    with pytest.raises(DataError, match=r"is a folder.*read_dicom_series"):
+        io.read_image(tmp_path / "dcm")
+
+
+def test_read_subject_refuses_a_label_that_uint8_would_cut(tmp_path):
+    row = _subject(tmp_path)
+    probabilities = sitk.GetImageFromArray(np.full((7, 9, 11), 0.7, np.float32))
+    probabilities.CopyInformation(_image())
+    row["label"] = str(io.write_image(probabilities, tmp_path / "prob.nii.gz"))
+    with pytest.raises(DataError, match=r"prob\.nii\.gz.*non-integer"):
+        io.read_subject(row)

@@ -45,6 +45,10 @@ def is_nifti(path: PathLike) -> bool:
 def _existing(path: PathLike) -> Path:
     """``path`` as a Path if it is a non-empty file, else DataError / CorruptFileError naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not an image file: for a folder of DICOM slices "
+                        "use io.read_dicom_series(folder), else name the file inside it",
+                        path=path)
     if not path.is_file():
         raise DataError(f"image file not found: {path}; {_regenerate_hint(path)}", path=path)
     if path.stat().st_size == 0:

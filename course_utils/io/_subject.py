@@ -70,7 +70,11 @@ def read_subject(
     image = image.astype(np.float32, copy=False)
     label = None
     if label_img is not None:
-        label = sitk.GetArrayFromImage(label_img).astype(np.uint8, copy=False)
+        from course_utils.preprocessing import check_label_map
+
+        # a probability map or labels above 255 would be silently cut by the cast to uint8
+        label = check_label_map(sitk.GetArrayFromImage(label_img), n_classes=256,
+                                name=str(label_path)).astype(np.uint8, copy=False)
     return image, label
 
 
