@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -89,6 +90,10 @@ def test_a_cohort_folder_of_the_course_is_regenerated_in_place(tmp_path: Path) -
     first = data.load("synthetic", "ci", dest=root, **TINY)
     assert (root / _cache.MARKER).is_file()
     data.check_subject(first.iloc[0])  # 8 mm works (it found no lesion site before)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in [first["t1"][0], root / "manifest.json", root / "demographics.csv"]:
+        assert stat.S_IMODE(Path(path).stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
     other = data.load("synthetic", "ci", dest=root, **{**TINY, "seed": 1})
     assert list(other["age"]) != list(first["age"])
     # a cache written before markers existed is still recognised as the course's own
@@ -233,13 +238,16 @@ def test_cli_bad_input_is_one_clean_line(argv: list[str], message: str, tmp_path
     assert afile.read_text(encoding="utf-8") == "a,b\n"
 
 
-def test_load_checks_its_own_arguments() -> None:
+def test_load_checks_its_own_arguments(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="standardize must be True or False"):
         data.load("synthetic", "ci", standardize="yes")
     with pytest.raises(ConfigError, match="dest must be a folder path"):
         data.load("synthetic", "ci", dest=3)
     with pytest.raises(ConfigError, match="workers"):
         data.load("synthetic", "ci", workers=0)
+    monkeypatch.chdir(_user_folder(tmp_path / "thesis"))
+    with pytest.raises(DataError, match="thesis already holds"):  # ".", named
+        data.load("synthetic", "ci", dest=".", **TINY)
     assert issubclass(ConfigError, CourseError)
 
 

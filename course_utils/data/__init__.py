@@ -100,7 +100,7 @@ def _dest_folder(dest: str | os.PathLike | None) -> Path | None:
         return None
     if not isinstance(dest, (str, os.PathLike)) or not str(dest).strip():
         raise ConfigError(f"dest must be a folder path, got {dest!r}", name="dest")
-    path = Path(dest).expanduser()
+    path = Path(os.path.abspath(Path(dest).expanduser()))  # "." and ".." get a name
     if path.exists() and not path.is_dir():
         raise ConfigError(f"dest {path} is a file, not a folder; choose a new or empty folder",
                           name="dest", path=path)
