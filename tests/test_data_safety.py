@@ -56,6 +56,7 @@ def test_dest_with_files_of_the_user_is_refused_not_emptied(tmp_path: Path) -> N
         data.load("synthetic", "ci", dest=thesis, **TINY)
     assert info.value.path == str(thesis)
     assert _snapshot(thesis) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis"]  # not even a lock file beside it
 
 
 def test_cli_dest_data_dir_keeps_the_ixi_downloads(tmp_path: Path, capsys) -> None:

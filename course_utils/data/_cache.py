@@ -126,6 +126,16 @@ def claim_folder(root: Path) -> None:
     cache of the course) is accepted; a file, or a folder holding anything else, raises
     a :class:`DataError` naming it.
     """
+    check_claimable(root)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / MARKER).is_file():
+        write_json(root / MARKER, {"created_by": "course_utils", "note": "this folder is a "
+                                   "course_utils dataset cache; the package may empty it"})
+
+
+def check_claimable(root: Path) -> None:
+    """Raise a DataError naming ``root`` unless it is new, empty or a folder of the course."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise DataError(f"{root} is a file, not a folder; choose a new or empty folder as "
@@ -137,10 +147,6 @@ def claim_folder(root: Path) -> None:
                 "deletes or overwrites those. Choose a new or empty folder as the destination "
                 f"(dest / --dest), e.g. {root / 'course_data'}, or leave dest unset to use the "
                 "cache under $COURSE_DATA_DIR", path=root)
-    root.mkdir(parents=True, exist_ok=True)
-    if not (root / MARKER).is_file():
-        write_json(root / MARKER, {"created_by": "course_utils", "note": "this folder is a "
-                                   "course_utils dataset cache; the package may empty it"})
 
 
 def reset_folder(root: Path) -> None:
@@ -249,8 +255,11 @@ def build_once(root: Path, params: dict[str, Any], build: Callable[[], None]) ->
     complete cache in a read-only folder (an instructor's shared copy) is used as is.
     """
     root = Path(root)
-    if manifest_ok(root, params) is not None and not os.access(root.parent, os.W_OK):
+    complete = manifest_ok(root, params) is not None
+    if complete and not os.access(root.parent, os.W_OK):
         return
+    if not complete:
+        check_claimable(root)  # before any lock file appears beside a folder of the user
     with folder_lock(root):
         if manifest_ok(root, params) is None:
             claim_folder(root)
