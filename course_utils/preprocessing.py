@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from course_utils import checks
 from course_utils.errors import ConfigError, DataError, ShapeError
-from course_utils.io import STANDARD_ORIENTATION, require_3d
+from course_utils.io import STANDARD_ORIENTATION, as_image
 
 if TYPE_CHECKING:  # sklearn takes seconds to import: only register_affine needs it
     from sklearn.utils import Bunch
@@ -31,10 +31,10 @@ MAX_RESAMPLED_VOXELS = 2**30
 def reorient(image: sitk.Image, orientation: str = STANDARD_ORIENTATION) -> sitk.Image:
     """Permute/flip the voxel axes to ``orientation`` (SimpleITK DICOMOrient codes); lossless.
 
-    Parameters: ``image``, a 3D image; ``orientation``, one letter from each of L/R, P/A,
+    Parameters: ``image``, a 3D image (or its file); ``orientation``, one letter from each of L/R, P/A,
     S/I, e.g. ``"LPS"`` (the course's standard) or ``"RAS"``.
     """
-    require_3d(image, "the image to reorient")
+    image = as_image(image, "the image to reorient")
     code = str(orientation).upper()
     letters = sorted(code)
     if len(code) != 3 or not all(
@@ -79,10 +79,10 @@ def resample_isotropic(
     """Resample to ``spacing`` mm: new size = round(size * old spacing / spacing), same origin
     and direction; B-spline for images, nearest neighbour for label maps.
 
-    Parameters: ``image``, a 3D image; ``spacing``, millimetres, one number or three
+    Parameters: ``image``, a 3D image (or its file); ``spacing``, millimetres, one number or three
     (x, y, z); ``is_label``, nearest neighbour so that no new label values appear.
     """
-    require_3d(image, "the image to resample")
+    image = as_image(image, "the image to resample")
     new_spacing = _check_spacing(spacing, image.GetDimension())
     if np.allclose(image.GetSpacing(), new_spacing, rtol=0, atol=1e-6):
         return sitk.Image(image)  # already there: an identical copy
@@ -377,7 +377,7 @@ def register_affine(
     fraction of voxels, regular-step gradient descent, a multi-resolution
     pyramid, initialised by aligning the centres of mass.
 
-    Parameters: ``fixed``, ``moving``, 3D images; ``iterations`` per pyramid level;
+    Parameters: ``fixed``, ``moving``, 3D images (or their files); ``iterations`` per pyramid level;
     ``shrink_factors`` and ``smoothing_sigmas`` (voxels), one per level;
     ``sampling_percentage`` of voxels sampled, in (0, 1]; ``learning_rate`` of the
     optimiser; ``seed`` of the sampling. Returns a :class:`sklearn.utils.Bunch` (a dict
@@ -394,8 +394,8 @@ def register_affine(
     sampling_percentage = checks.number(sampling_percentage, "sampling_percentage",
                                         minimum=0, maximum=1, open_min=True)
     iterations = checks.integer(iterations, "iterations", minimum=1)
-    require_3d(fixed, "the fixed image")
-    require_3d(moving, "the moving image")
+    fixed = as_image(fixed, "the fixed image")
+    moving = as_image(moving, "the moving image")
     fixed_f = sitk.Cast(fixed, sitk.sitkFloat32)
     moving_f = sitk.Cast(moving, sitk.sitkFloat32)
     method = _registration_method(iterations, shrink_factors, smoothing_sigmas,

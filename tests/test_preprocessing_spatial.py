@@ -178,3 +178,12 @@ def test_unknown_orientation_names_the_argument() -> None:
     with pytest.raises(ConfigError) as err:
         reorient(_image(), "LPX")
     assert err.value.name == "orientation"
+
+
+def test_an_array_is_refused_with_how_to_give_it_a_header(tmp_path) -> None:
+    array = sitk.GetArrayFromImage(_image())
+    with pytest.raises(ShapeError, match=r"got ndarray.*GetImageFromArray"):
+        resample_isotropic(array, 2.0)
+    path = tmp_path / "img.nii.gz"
+    sitk.WriteImage(_image(), str(path))
+    assert resample_isotropic(str(path), 2.0).GetSpacing() == (2.0, 2.0, 2.0)  # a file is read

@@ -59,7 +59,13 @@ from course_utils.io._geometry import (
     voxel_to_world,
     world_to_voxel,
 )
-from course_utils.io._subject import _present_sequences, header, header_table, read_subject
+from course_utils.io._subject import (
+    _present_sequences,
+    as_image,
+    header,
+    header_table,
+    read_subject,
+)
 
 #: Old private name kept for callers outside this package (pipelines): use check_complete.
 _check_nifti_complete = check_complete
@@ -67,7 +73,7 @@ _check_nifti_complete = check_complete
 __all__ = [
     "GEOMETRY_ATOL", "LABEL_COLOURS", "LABEL_NAMES", "LPS_TO_RAS", "SEQUENCES",
     "STANDARD_ORIENTATION", "WRITE_EXTENSIONS", "PathLike", "_present_sequences",
-    "affine_lps", "affine_ras", "check_complete", "check_same_geometry", "extension",
+    "affine_lps", "affine_ras", "as_image", "check_complete", "check_same_geometry", "extension",
     "geometry", "geometry_differences", "grid", "header", "header_table", "is_nifti",
     "lps_to_ras", "nifti_header", "nifti_layout", "orientation_code", "ras_to_lps",
     "read_dicom_series", "read_header", "read_image", "read_subject", "reorient",

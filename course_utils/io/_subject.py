@@ -21,6 +21,29 @@ def _present_sequences(row: Mapping[str, Any]) -> list[str]:
     return [s for s in SEQUENCES if s in keys and isinstance(row[s], (str, os.PathLike))]
 
 
+def as_image(image: sitk.Image | PathLike, name: str = "image", ndim: int | None = 3) -> sitk.Image:
+    """The one funnel for image arguments: a SimpleITK image, or a file read (verified).
+
+    Parameters: ``image``, a SimpleITK image or a path; ``name``, the argument's role for
+    messages; ``ndim``, the required dimension (3; None accepts any). A numpy array is
+    refused with how to give it a header (it has no spacing, origin or direction).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        path = image
+        image = read_image(path)
+    elif isinstance(image, sitk.Image):
+        path = None
+    else:
+        hint = (" (an array has no spacing, origin or direction: make one with "
+                "img = sitk.GetImageFromArray(array); img.CopyInformation(reference))"
+                if isinstance(image, np.ndarray) else "")
+        raise ShapeError(f"{name} must be a SimpleITK image or an image file, got "
+                         f"{type(image).__name__}{hint}")
+    if ndim == 3:
+        require_3d(image, str(path or name), path=path)
+    return image
+
+
 def _read_3d(path: PathLike, pixel_type: int = sitk.sitkUnknown) -> sitk.Image:
     """A 3D single-channel image (checked on its header first), else ShapeError naming it."""
     info = require_3d(read_header(path), str(path), path=path)
