@@ -315,3 +315,125 @@ def test_memmap_patches_are_whitened_with_volume_statistics(nifti_files):
     ref = sitk.GetArrayFromImage(sitk.ReadImage(files[0], sitk.sitkFloat64))
     np.testing.assert_allclose(next(iter(ds)).numpy(),
                                (next(iter(raw)).numpy() - ref.mean()) / ref.std(), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- streaming: numpy
+def _nibabel_reference(path, whiten: bool = True) -> np.ndarray:
+    """An independent reading: nibabel's scaled float64 data, (z, y, x), whitened in float64."""
+    x = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float64)).transpose(2, 1, 0)
+    return (x - x.mean()) / x.std() if whiten else x
+
+
+@pytest.fixture
+def odd_headers(tmp_path):
+    """Scaled headers a scanner may write: negative slope, big-endian, float64, offset 1024."""
+    rng = np.random.default_rng(5)
+    stored = rng.integers(-500, 3000, size=SHAPE[::-1]).astype(np.int16)
+    out = {}
+    for name, dtype, slope, inter, ext in (("negative", "<i2", -2.0, 5.0, ".nii"),
+                                           ("big_endian", ">i2", 0.25, -3.0, ".nii"),
+                                           ("float64", "<f8", 1.0, 0.0, ".nii.gz"),
+                                           ("offset", "<i2", 1.5, 0.0, ".nii.gz")):
+        img = nib.Nifti1Image(stored.astype(dtype), np.eye(4))
+        img.header.set_data_dtype(np.dtype(dtype))
+        img.header.set_slope_inter(slope, inter)
+        if name == "offset":
+            img.header.set_data_offset(1024)
+        nib.save(img, str(tmp_path / f"{name}{ext}"))
+        out[name] = str(tmp_path / f"{name}{ext}")
+    return out
+
+
+@pytest.mark.parametrize("name", ["negative", "big_endian", "float64", "offset"])
+def test_nifti_volumes_equal_a_numpy_reference_for_any_header(odd_headers, name):
+    path = odd_headers[name]
+    info = pipelines.nifti_info(path)
+    if name == "offset":
+        assert info.offset == 1024
+    for whiten in (True, False):
+        ds = pipelines.nifti_volumes([path], batch_size=1, shuffle=False, repeat=False,
+                                     whiten=whiten)
+        (x,) = list(pipelines.batches(ds))
+        np.testing.assert_allclose(x.numpy()[0, ..., 0], _nibabel_reference(path, whiten),
+                                   atol=1e-4 if whiten else 1e-3, rtol=1e-6)
+
+
+def test_nifti_patches_whitened_and_labelled_like_numpy(nifti_files):
+    images, maps = nifti_files["nii"], nifti_files["label"]
+    ds = pipelines.nifti_patches(images, maps, patch_size=(4, 5, 6), n_patches=2, batch_size=3,
+                                 seed=3)
+    raw = pipelines.nifti_patches(images, maps, patch_size=(4, 5, 6), n_patches=2, batch_size=3,
+                                  seed=3, whiten=False)
+    for (x, y), (xr, yr) in zip(ds.take(4), raw.take(4), strict=True):
+        assert x.shape == (3, 4, 5, 6, 1) and y.dtype == tf.uint8
+        np.testing.assert_array_equal(y.numpy(), yr.numpy())
+        for patch, unscaled in zip(x.numpy()[..., 0], xr.numpy()[..., 0], strict=True):
+            k = next(i for i, p in enumerate(images)
+                     if _find(_nibabel_reference(p, whiten=False), unscaled))
+            ref = _nibabel_reference(images[k], whiten=False)
+            np.testing.assert_allclose(patch, (unscaled - ref.mean()) / ref.std(), atol=1e-4)
+
+
+def _find(volume: np.ndarray, patch: np.ndarray) -> bool:
+    """True if ``patch`` is a block of ``volume``."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    windows = sliding_window_view(volume, patch.shape)
+    return bool(np.any(np.all(np.isclose(windows, patch), axis=(-3, -2, -1))))
+
+
+def test_nifti_patches_numeric_labels_follow_their_subject(nifti_files):
+    ages = [20.0, 30.0, 40.0, 50.0]
+    ds = pipelines.nifti_dataset(nifti_files["raw"], ages, patch_size=(2, 2, 2), n_patches=3,
+                                 batch_size=6, whiten=False)
+    for x, y in ds.take(3):
+        subjects = [_locate(v)[0] for v in x.numpy()[:, 0, 0, 0, 0]]
+        np.testing.assert_array_equal(y.numpy(), [ages[k] for k in subjects])
+
+
+# --------------------------------------------------------------------------- errors in tf.data
+@pytest.mark.parametrize("kind", ["nii", "gz"])
+def test_a_file_cut_after_building_surfaces_as_data_error(nifti_files, kind):
+    files = nifti_files[kind]
+    ds = pipelines.nifti_volumes(files, batch_size=2, shuffle=False, repeat=False)
+    data = open(files[2], "rb").read()
+    open(files[2], "wb").write(data[: len(data) // 2])
+    with pytest.raises(DataError) as err:
+        list(pipelines.batches(ds))
+    assert err.value.path == files[2]
+    assert isinstance(err.value.__cause__, tf.errors.OpError)
+
+
+def test_a_patch_file_removed_after_building_surfaces_as_data_error(nifti_files):
+    files = nifti_files["nii"]
+    ds = pipelines.nifti_patches(files, patch_size=(3, 3, 3), batch_size=8, shuffle=False)
+    import os
+
+    os.remove(files[1])
+    with pytest.raises(DataError) as err:
+        next(pipelines.batches(ds))
+    assert err.value.path == files[1]
+
+
+def test_bad_knobs_are_config_errors(nifti_files):
+    from course_utils.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        pipelines.nifti_patches(nifti_files["nii"], patch_size=(2, 2, 2), n_patches=0)
+    assert err.value.name == "n_patches"
+    with pytest.raises(ConfigError) as err:
+        pipelines.nifti_volumes(nifti_files["nii"], num_parallel_calls=0)
+    assert err.value.name == "num_parallel_calls"
+
+
+# --------------------------------------------------------------------------- timing and floors
+def test_floors_and_timers_measure_real_work(nifti_files):
+    t = pipelines.read_floor(nifti_files["nii"], 6, workers=2)
+    g = pipelines.gunzip_floor(nifti_files["gz"], 6)
+    pf = pipelines.patch_floor(nifti_files["nii"], (3, 3, 3), 6)
+    assert all(v.wall > 0 and v.cpu >= 0 for v in (t, g, pf))
+    ds = pipelines.nifti_volumes(nifti_files["nii"], batch_size=2)
+    run = pipelines.time_run(ds, 3)
+    assert run.wall > 0
+    assert pipelines.time_batches(ds, 2, repeats=2) > 0
+    assert pipelines.time_per_batch(ds, 2) > 0

@@ -1,0 +1,75 @@
+"""Shared plumbing of the pipelines: TensorFlow import, modes, cohort rows, order, patches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from course_utils import checks
+from course_utils.errors import ShapeError
+
+PathLike = str | os.PathLike
+
+#: DLTK's modes (``tf.estimator.ModeKeys`` spelled ``infer`` for predict).
+MODES = {"train": "train", "eval": "eval", "predict": "predict", "infer": "predict"}
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE
+
+
+def tf_module():
+    """TensorFlow, imported on first use (a clear error if it is not installed)."""
+    from course_utils import config
+
+    return config.require_tensorflow()
+
+
+def mode_of(mode: Any) -> str:
+    """``'train'``, ``'eval'`` or ``'predict'`` from a string or a ``ModeKeys``-like value."""
+    key = str(getattr(mode, "value", mode)).lower()
+    return MODES[checks.option(key, MODES, name="mode")]
+
+
+def rows_of(file_references: Any) -> list[Mapping[str, Any]]:
+    """Cohort rows from a DataFrame, one mapping, or a sequence of mappings."""
+    if hasattr(file_references, "iterrows"):  # pandas DataFrame
+        return [row for _, row in file_references.iterrows()]
+    if isinstance(file_references, Mapping):
+        return [file_references]
+    return list(file_references)
+
+
+def order(ds, n: int, shuffle: bool, seed: int, repeat: bool):
+    """The one shuffle/repeat step of every pipeline: reshuffle ``n`` elements each epoch."""
+    if shuffle:
+        ds = ds.shuffle(int(n), seed=int(seed), reshuffle_each_iteration=True)
+    return ds.repeat() if repeat else ds
+
+
+def parallelism(num_parallel_calls: int | None) -> int:
+    """``num_parallel_calls`` for tf.data: AUTOTUNE for None/-1, else a positive count."""
+    if num_parallel_calls in (None, AUTOTUNE):
+        return AUTOTUNE
+    return checks.integer(num_parallel_calls, name="num_parallel_calls", minimum=1)
+
+
+def patch_corners(shape: Sequence[int], size: Sequence[int], n: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``n`` random (z, y, x) corners of ``size`` blocks that fit in ``shape``."""
+    return np.stack([rng.integers(0, s - p + 1, int(n))
+                     for s, p in zip(shape, size, strict=True)], axis=1)
+
+
+def check_patch(size: Sequence[int], shape: Sequence[int], where: str) -> tuple[int, ...]:
+    """``size`` as a (z, y, x) triple that fits in ``shape``, else a ShapeError naming ``where``."""
+    size = tuple(int(s) for s in np.broadcast_to(np.asarray(size), (3,)))
+    if any(p < 1 for p in size) or any(p > s for p, s in zip(size, shape, strict=True)):
+        raise ShapeError(
+            f"patch size {size} (z, y, x) does not fit the volume {tuple(shape)} of {where}; "
+            "use a smaller example_size/patch_size, or pad the volumes "
+            "(preprocessing.crop_or_pad)",
+            path=where,
+        )
+    return size

@@ -1,0 +1,156 @@
+"""NIfTI files as streaming sees them: a typed layout record, patch reads, volume statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from course_utils import io
+from course_utils.errors import DataError, ShapeError
+from course_utils.pipelines._common import PathLike, check_patch, tf_module
+
+
+@dataclass(frozen=True)
+class NiftiLayout:
+    """Where and how a NIfTI file stores its voxels, read once from its header.
+
+    ``shape`` (z, y, x) in numpy order, ``dtype`` as stored (with byte order),
+    ``offset`` of the first voxel byte, ``slope``/``inter`` scaling (1, 0 when the
+    header has none), ``compressed`` for ``.nii.gz``.
+    """
+
+    path: str
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    offset: int
+    slope: float
+    inter: float
+    compressed: bool
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of voxel data."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def scaled(self) -> bool:
+        """True if the stored values must be scaled (``slope * v + inter``)."""
+        return self.slope != 1.0 or self.inter != 0.0
+
+    def same_grid(self, other: NiftiLayout) -> bool:
+        """True if ``other`` stores the same shape, data type, scaling and compression."""
+        return ((self.shape, self.dtype, self.slope, self.inter, self.compressed)
+                == (other.shape, other.dtype, other.slope, other.inter, other.compressed))
+
+
+def nifti_info(path: PathLike) -> NiftiLayout:
+    """The :class:`NiftiLayout` of a NIfTI file (header read by nibabel; a truncated file is a
+    DataError now, not garbage later). Parameters: ``path`` a ``.nii`` or ``.nii.gz`` file."""
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file not found: {path}; regenerate it (data.load) or fix the path",
+                        path=path)
+    try:
+        # the image's data proxy keeps the file's layout (img.header is reset for writing)
+        proxy = nib.load(str(path)).dataobj
+        shape, dtype = tuple(int(s) for s in proxy.shape), np.dtype(proxy.dtype)
+        offset, slope, inter = int(proxy.offset), float(proxy.slope), float(proxy.inter)
+    except Exception as exc:  # nibabel raises several kinds for a bad header
+        raise DataError(f"could not read the NIfTI header of {path} ({exc}); delete the file "
+                        "and regenerate it", path=path) from exc
+    if len(shape) != 3:
+        raise ShapeError(f"{path} holds a {len(shape)}D image {shape}; streaming expects 3D",
+                         path=path)
+    io._check_nifti_complete(path)
+    return NiftiLayout(str(path), shape[::-1], dtype, offset,
+                       slope if np.isfinite(slope) and slope != 0 else 1.0,
+                       inter if np.isfinite(inter) else 0.0,
+                       path.name.lower().endswith(".gz"))
+
+
+def common_layout(paths: Sequence[PathLike], what: str) -> NiftiLayout:
+    """The one layout shared by all ``paths`` (``what``: "image" or "label", for messages)."""
+    layout = None
+    for p in paths:
+        info = nifti_info(p)
+        if layout is None:
+            layout = info
+        elif not info.same_grid(layout):
+            raise ShapeError(
+                f"{what} {p} is {info.shape} {info.dtype} (z, y, x) but {layout.path} is "
+                f"{layout.shape} {layout.dtype}; streaming needs one shape, data type, scaling "
+                "and compression for all files: load the cohort with standardize=True", path=p)
+    if layout is None:
+        raise DataError(f"no {what} files given")
+    return layout
+
+
+def read_nifti_patch(path: PathLike, corner: Sequence[int], size: Sequence[int],
+                     info: NiftiLayout | None = None) -> np.ndarray:
+    """Read only a ``size`` (z, y, x) patch at ``corner`` from an UNCOMPRESSED NIfTI file,
+    through a numpy memory map at the header's data offset (scaling applied, float32).
+
+    Parameters: ``path`` a ``.nii`` file; ``corner`` (z, y, x) of the patch's first voxel;
+    ``size`` (z, y, x); ``info`` its :func:`nifti_info` (read from the header if None).
+    """
+    info = nifti_info(path) if info is None else info
+    if info.compressed:
+        raise DataError(f"{path} is gzip-compressed: a compressed file cannot be memory-mapped "
+                        "(its bytes are not at fixed places); store the volumes as .nii",
+                        path=path)
+    size = check_patch(size, info.shape, str(path))
+    z, y, x = (int(c) for c in corner)
+    mm = np.memmap(path, dtype=info.dtype, mode="r", offset=info.offset, shape=info.shape)
+    try:
+        patch = np.array(mm[z:z + size[0], y:y + size[1], x:x + size[2]], dtype=np.float32)
+    finally:
+        del mm  # unmap: only the touched pages were ever read
+    if info.scaled:
+        patch = patch * np.float32(info.slope) + np.float32(info.inter)
+    return patch
+
+
+def volume_stats(path: PathLike, info: NiftiLayout | None = None,
+                 chunk_voxels: int = 1 << 22) -> tuple[float, float]:
+    """Mean and standard deviation of a NIfTI volume, streamed in chunks (memory stays flat).
+
+    Parameters: ``path`` a ``.nii``/``.nii.gz`` file; ``info`` its layout (None: read it);
+    ``chunk_voxels`` voxels summed at a time (float64).
+    """
+    info = nifti_info(path) if info is None else info
+    n = int(np.prod(info.shape))
+    if info.compressed:
+        import gzip
+
+        with gzip.open(path, "rb") as fh:
+            fh.seek(info.offset)
+            flat = np.frombuffer(fh.read(info.nbytes), info.dtype)
+    else:
+        flat = np.memmap(path, dtype=info.dtype, mode="r", offset=info.offset, shape=(n,))
+    total = squares = 0.0
+    for start in range(0, n, chunk_voxels):
+        part = np.asarray(flat[start:start + chunk_voxels], dtype=np.float64)
+        part = part * info.slope + info.inter
+        total += part.sum()
+        squares += np.square(part).sum()
+    del flat
+    mean = total / n
+    return float(mean), float(np.sqrt(max(squares / n - mean**2, 0.0)))
+
+
+def whiten_tf(x, axis=(-4, -3, -2), eps: float = 1e-8):
+    """Zero mean, unit variance per example and channel over the spatial axes, in TF ops
+    (the in-graph twin of ``preprocessing.whiten``, so whitening runs inside tf.data).
+
+    Parameters: ``x`` a float tensor; ``axis`` the axes of the statistics; ``eps`` a
+    standard deviation below it only centres.
+    """
+    tf = tf_module()
+    mean, var = tf.nn.moments(x, axes=list(axis), keepdims=True)
+    std = tf.sqrt(var)
+    return (x - mean) / tf.where(std < eps, tf.ones_like(std), std)

@@ -1,0 +1,151 @@
+"""Timing pipelines against physical floors (lesson 02): what reading alone costs.
+
+A pipeline's time means little alone. The floors here do the same work with the
+fewest, largest numpy/zlib operations, in this process, so every ratio is against a
+reference measured on the same machine at the same moment: ``read_floor`` (read the
+voxel bytes, cast to float32, whiten), ``gunzip_floor`` (decompress .nii.gz files,
+nothing else) and ``patch_floor`` (read patches through a memory map, normalise).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from course_utils.pipelines._common import PathLike, patch_corners, tf_module
+from course_utils.pipelines.nifti import nifti_info, read_nifti_patch
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock and CPU seconds (all threads of this process) of one measured run."""
+
+    wall: float
+    cpu: float
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(work: Callable[[], object]) -> Timing:
+    """Run ``work()`` once and return its :class:`Timing`. Parameters: ``work`` no arguments."""
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    work()
+    return Timing(time.perf_counter() - wall, _cpu_seconds() - cpu)
+
+
+def batches(dataset) -> Iterator[object]:
+    """Iterate ``dataset``; a TensorFlow error caused by a course pipeline's files or Python
+    steps is re-raised as the course's error (DataError naming the file, ...).
+
+    Parameters: ``dataset`` any ``tf.data.Dataset`` (course pipelines carry a guard).
+    """
+    tf = tf_module()
+    guard = getattr(dataset, "course_guard", None)
+    it = iter(dataset)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except tf.errors.OpError as exc:
+            cause = guard.explain() if guard is not None else None
+            if cause is None:
+                raise
+            raise cause from exc
+        yield batch
+
+
+def time_run(dataset, n_batches: int, warmup: int = 2) -> Timing:
+    """Timing of ``n_batches`` batches of a fresh iterator, after ``warmup`` batches.
+
+    Parameters: ``dataset`` a (repeating) tf.data dataset; ``n_batches`` timed batches;
+    ``warmup`` batches drawn first (graph building, buffers filling).
+    """
+    it = batches(dataset)
+    for _ in range(int(warmup)):
+        next(it)
+    timing = measure(lambda: [next(it) for _ in range(int(n_batches))] and None)
+    it.close()
+    return timing
+
+
+def time_batches(dataset, n_batches: int, repeats: int = 3, warmup: int = 2) -> float:
+    """Median wall seconds of ``n_batches`` batches over ``repeats`` fresh runs.
+
+    Parameters: ``dataset``; ``n_batches`` per run; ``repeats`` runs; ``warmup`` batches.
+    """
+    return statistics.median(time_run(dataset, n_batches, warmup).wall
+                             for _ in range(int(repeats)))
+
+
+def time_per_batch(dataset, n_batches: int, warmup: int = 1) -> float:
+    """Seconds per batch of iterating ``dataset`` (after ``warmup`` batches), a quick gauge.
+
+    Parameters: ``dataset``; ``n_batches`` timed batches; ``warmup`` batches first.
+    """
+    return time_run(dataset, n_batches, warmup).wall / max(1, int(n_batches))
+
+
+def _parallel(work: Callable, items: Sequence, workers: int) -> Timing:
+    if workers <= 1:
+        return measure(lambda: [work(i) for i in items])
+    with ThreadPoolExecutor(workers) as pool:
+        return measure(lambda: list(pool.map(work, items)))
+
+
+def read_floor(paths: Sequence[PathLike], n_volumes: int, workers: int = 1) -> Timing:
+    """Numpy's floor for whole volumes: ``np.fromfile`` the voxels of ``n_volumes`` files
+    (cycling through ``paths``, uncompressed .nii), cast to float32, whiten.
+
+    Parameters: ``paths`` .nii files; ``n_volumes`` volumes read; ``workers`` threads.
+    """
+    layouts = [nifti_info(p) for p in paths]
+
+    def one(k: int) -> np.ndarray:
+        info = layouts[k % len(layouts)]
+        v = np.fromfile(info.path, info.dtype, int(np.prod(info.shape)), offset=info.offset)
+        v = v.astype(np.float32)
+        v -= v.mean()
+        v /= max(float(v.std()), 1e-8)
+        return v
+    return _parallel(one, range(int(n_volumes)), workers)
+
+
+def gunzip_floor(paths: Sequence[PathLike], n_volumes: int, workers: int = 1) -> Timing:
+    """zlib's floor for .nii.gz: read and decompress ``n_volumes`` files (cycling through
+    ``paths``), nothing else. Parameters: ``paths``; ``n_volumes``; ``workers`` threads."""
+    files = [str(p) for p in paths]
+
+    def one(k: int) -> bytes:
+        with open(files[k % len(files)], "rb") as fh:
+            return zlib.decompress(fh.read(), wbits=31)
+    return _parallel(one, range(int(n_volumes)), workers)
+
+
+def patch_floor(paths: Sequence[PathLike], size: Sequence[int], n_patches: int,
+                workers: int = 1, seed: int = 0) -> Timing:
+    """Numpy's floor for patches: ``n_patches`` random ``size`` patches read through a memory
+    map (:func:`read_nifti_patch`) and normalised with a fixed mean and standard deviation.
+
+    Parameters: ``paths`` .nii files; ``size`` (z, y, x); ``n_patches``; ``workers``; ``seed``.
+    """
+    layouts = [nifti_info(p) for p in paths]
+    corners = patch_corners(layouts[0].shape, size, int(n_patches), np.random.default_rng(seed))
+
+    def one(k: int) -> np.ndarray:
+        info = layouts[k % len(layouts)]
+        x = read_nifti_patch(info.path, corners[k], size, info)
+        x -= np.float32(600.0)
+        x *= np.float32(0.01)
+        return x
+    return _parallel(one, range(int(n_patches)), workers)
