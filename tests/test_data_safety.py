@@ -206,10 +206,13 @@ def read_only(tmp_path: Path):
 def test_read_only_data_folder(read_only) -> None:
     folder, freeze = read_only
     first = data.load("synthetic", "ci", dest=folder / "cohort", **TINY)
+    std = data.load("synthetic", "ci", dest=folder / "cohort", standardize=True, **TINY)
     freeze()
-    # an instructor's complete, shared, read-only copy is used as it is
+    # an instructor's complete, shared, read-only copy is used as it is, standardized too
     pd.testing.assert_frame_equal(data.load("synthetic", "ci", dest=folder / "cohort", **TINY),
                                   first)
+    pd.testing.assert_frame_equal(
+        data.load("synthetic", "ci", dest=folder / "cohort", standardize=True, **TINY), std)
     with pytest.raises(DataError, match=r"cannot write to .*shared.*COURSE_DATA_DIR") as info:
         data.load("synthetic", "ci", dest=folder / "other", **TINY)
     assert info.value.path == str(folder)

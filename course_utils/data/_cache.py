@@ -128,10 +128,11 @@ def claim_folder(root: Path) -> None:
     """
     check_claimable(root)
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    if not (root / MARKER).is_file():
-        write_json(root / MARKER, {"created_by": "course_utils", "note": "this folder is a "
-                                   "course_utils dataset cache; the package may empty it"})
+    with _writing(root):
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / MARKER).is_file():
+            write_json(root / MARKER, {"created_by": "course_utils", "note": "this folder is a "
+                                       "course_utils dataset cache; the package may empty it"})
 
 
 def check_claimable(root: Path) -> None:
@@ -153,13 +154,14 @@ def reset_folder(root: Path) -> None:
     """Empty ``root`` for a fresh build; only a folder of the course (see :func:`claim_folder`)."""
     root = Path(root)
     claim_folder(root)
-    for entry in root.iterdir():
-        if entry.name == MARKER:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    with _writing(root):
+        for entry in root.iterdir():
+            if entry.name == MARKER:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 # ---------------------------------------------------------------------------
@@ -176,6 +178,17 @@ def _read_only_error(folder: Path, exc: OSError) -> DataError:
         f"cannot write to {folder} ({exc.strerror or exc}): the data folder is read-only or not "
         "yours. Point COURSE_DATA_DIR (or dest / --dest) at a folder you can write to, e.g. "
         "`export COURSE_DATA_DIR=$HOME/course-data`", path=folder)
+
+
+@contextlib.contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    """Turn a write refused by a read-only folder into a DataError naming the folder."""
+    try:
+        yield
+    except OSError as exc:
+        if _read_only(exc):
+            raise _read_only_error(root if root.exists() else root.parent, exc) from None
+        raise
 
 
 def _lock_timeout() -> float:
@@ -203,38 +216,18 @@ def folder_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
 
     Parameters: ``root`` the folder to guard; ``timeout`` seconds to wait for another
     holder (default ``$COURSE_LOCK_TIMEOUT`` or one hour). Waiting prints who holds the
-    lock; the lock (``filelock``, on every OS) is freed if its holder dies.
+    lock; the lock (``filelock``, on every OS) is freed if its holder dies. In a read-only
+    folder (an instructor's shared copy) no lock can be taken, nor is one needed to read:
+    the block runs unlocked, and any write it tries is refused by name (``_writing``).
     """
     import filelock
 
     root = Path(root)
-    lock_path = root.parent / f".{root.name}.lock"
+    lock = filelock.FileLock(str(root.parent / f".{root.name}.lock"))
     info_path = root.parent / f".{root.name}.lock.json"
-    limit = _lock_timeout() if timeout is None else float(timeout)
-    lock = filelock.FileLock(str(lock_path))
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            refuse_spawned_import()  # a worker re-importing a script: its parent holds the lock
-            print(f"waiting for {_holder(info_path)}, which is preparing {root} (lock file "
-                  f"{lock_path}; giving up after {limit:g} s)", file=sys.stderr, flush=True)
-            try:
-                lock.acquire(timeout=limit)
-            except filelock.Timeout:
-                raise DataError(
-                    f"{root} is still being prepared by {_holder(info_path)} after {limit:g} s. "
-                    f"Wait for it to finish (or stop it) and run again; set COURSE_LOCK_TIMEOUT "
-                    f"to wait longer. The lock is freed when its holder ends.",
-                    path=lock_path) from None
-    except OSError as exc:
-        if _read_only(exc):
-            raise _read_only_error(root.parent, exc) from None
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):
-            raise DataError(f"cannot create the folder {root.parent}: a file is in the way "
-                            "(check dest / COURSE_DATA_DIR)", path=root.parent) from None
-        raise
+    if not _acquire(lock, root, info_path, _lock_timeout() if timeout is None else timeout):
+        yield  # a read-only folder: nothing can be written here by us, reading needs no lock
+        return
     try:
         with contextlib.suppress(OSError):
             write_json(info_path, {"pid": os.getpid(), "host": socket.gethostname(),
@@ -244,6 +237,38 @@ def folder_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
     finally:
         info_path.unlink(missing_ok=True)
         lock.release()
+
+
+def _acquire(lock: Any, root: Path, info_path: Path, limit: float) -> bool:
+    """Take ``lock`` (saying who holds it while waiting); ``False`` if the folder is read-only."""
+    import filelock
+
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            refuse_spawned_import()  # a worker re-importing a script: its parent holds the lock
+            print(f"waiting for {_holder(info_path)}, which is preparing {root} (lock file "
+                  f"{lock.lock_file}; giving up after {limit:g} s)", file=sys.stderr, flush=True)
+            try:
+                lock.acquire(timeout=limit)
+            except filelock.Timeout:
+                raise DataError(
+                    f"{root} is still being prepared by {_holder(info_path)} after {limit:g} s. "
+                    f"Wait for it to finish (or stop it) and run again; set COURSE_LOCK_TIMEOUT "
+                    f"to wait longer. The lock is freed when its holder ends.",
+                    path=lock.lock_file) from None
+    except OSError as exc:
+        if _read_only(exc) and root.parent.is_dir():
+            return False
+        if _read_only(exc):
+            raise _read_only_error(root.parent, exc) from None
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            raise DataError(f"cannot create the folder {root.parent}: a file is in the way "
+                            "(check dest / COURSE_DATA_DIR)", path=root.parent) from None
+        raise
+    return True
 
 
 def build_once(root: Path, params: dict[str, Any], build: Callable[[], None]) -> None:
