@@ -149,15 +149,16 @@ def _stored_bytes(path: Path, expected: int) -> int:
     return have
 
 
-def check_complete(path: PathLike) -> None:
+def check_complete(path: PathLike, header: dict[str, Any] | None = None) -> None:
     """CorruptFileError unless a NIfTI file holds every byte its header promises.
 
-    Parameters: ``path``, the file; files of other formats pass (ITK raises for those).
+    Parameters: ``path``, the file (other formats pass: ITK raises for those);
+    ``header``, its :func:`nifti_header` if already read (saves reading it again).
     """
     path = Path(path)
     if not is_nifti(path):
         return
-    info = nifti_header(path)
+    info = nifti_header(path) if header is None else header
     expected = info["offset"] + info["data_bytes"]
     have = _stored_bytes(path, expected)
     if have < expected:
