@@ -1,16 +1,17 @@
-"""Training: ``model.fit`` with TensorBoard logs, per-epoch checkpoints and resume (lesson 06).
+"""Training: ``model.fit`` with TensorBoard logs, per-epoch backups and resume (lesson 06).
 
 A run lives in one folder, ``run_dir``::
 
+    run_dir/run.json                      the course's mark and the architecture's fingerprint
     run_dir/logs/train, logs/validation   Keras' TensorBoard scalars (loss, metrics)
     run_dir/logs/examples                 Dice of every label and a predicted slice, per epoch
-    run_dir/checkpoints/epoch_003.weights.h5   weights + optimizer state after epoch 3
-    run_dir/state.json                    last finished epoch and the architecture's fingerprint
+    run_dir/checkpoints/                  Keras' BackupAndRestore: weights, optimizer, epoch
 
 Calling :func:`fit` again with the same ``run_dir`` continues from the last
 finished epoch: an interrupted run (closed laptop, Colab timeout) resumes where
-it stopped, and asking for more epochs trains only the new ones. The model is
-built by the caller, under the scope of :func:`get_strategy`.
+it stopped, and asking for more epochs trains only the new ones. Training writes
+only into new folders or its own, and :func:`clear_run` deletes only its own.
+The model is built by the caller, under the scope of :func:`get_strategy`.
 
 Callbacks use TensorFlow (TensorBoard is TensorFlow's); the models themselves do not.
 """
@@ -25,16 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from course_utils import config
-from course_utils.errors import ModelError
+from course_utils import checks, config
+from course_utils.errors import CorruptFileError, CourseError, DataError, ModelError, ShapeError
 from course_utils.files import atomic_path
-
-# Colours of the label classes in TensorBoard images: those of course_utils.viz.LABEL_COLOURS.
-_COLOURS = np.array([[0x00, 0x00, 0x00], [0x2e, 0x86, 0xde], [0x27, 0xae, 0x60],
-                     [0xf1, 0xc4, 0x0f], [0xe7, 0x4c, 0x3c], [0x9b, 0x59, 0xb6],
-                     [0xe6, 0x7e, 0x22], [0x1a, 0xbc, 0x9c], [0xff, 0x6e, 0xc7]],
-                    dtype=np.float32) / 255.0
-
+from course_utils.run_logs import (  # noqa: F401  (re-exported: training.read_scalars, ...)
+    _dice_per_label,
+    colour_labels,
+    example_callback,
+    example_panel,
+    logged_history,
+    read_scalars,
+    scalar_table,
+)
 
 # =============================================================================
 # Input: an endless stream of class-balanced, augmented patches
@@ -144,8 +147,13 @@ def get_strategy(mixed_precision: bool | str = "auto", verbose: bool = True):
 
 
 # =============================================================================
-# Checkpoints and resume
+# Run folders, checkpoints and resume (keras.callbacks.BackupAndRestore)
 # =============================================================================
+
+#: The course's mark on a run folder: written by :func:`fit`, with the architecture's fingerprint.
+RUN_FILE = "run.json"
+#: Where BackupAndRestore keeps the weights, optimizer state and last finished epoch.
+CHECKPOINTS = "checkpoints"
 
 
 def architecture_fingerprint(model) -> str:
@@ -154,141 +162,124 @@ def architecture_fingerprint(model) -> str:
     return f"{len(model.weights)}|{shapes}"
 
 
-def _state_path(run_dir: Path) -> Path:
-    return run_dir / "state.json"
+def check_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path if it is new, empty or a run folder of :func:`fit`; else a CourseError.
+
+    Training writes only into folders it created, so it never overwrites (nor,
+    with :func:`clear_run`, deletes) a file of someone else.
+    """
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise CourseError(f"run_dir {path} is a file, not a folder; give the path of a new "
+                          "folder for this run (it is created)", path=path)
+    if path.is_dir() and not (path / RUN_FILE).is_file() and any(path.iterdir()):
+        raise CourseError(f"run_dir {path} holds files that course_utils.training did not write "
+                          f"(no {RUN_FILE}); give a new or empty folder for this run", path=path)
+    return path
 
 
-def read_state(run_dir: str | Path) -> dict[str, Any] | None:
-    """What ``run_dir/state.json`` says about a run (last epoch, checkpoint file), or None."""
-    path = _state_path(Path(run_dir))
-    if not path.exists():
+def run_folder(notebook: str, params: Mapping[str, Any],
+               ignore: Sequence[str] = ("restart",)) -> Path:
+    """The run folder of ``notebook`` for these knobs: same knobs resume, new knobs start afresh.
+
+    Parameters: ``notebook`` its name; ``params`` its resolved knobs (``config.resolve``),
+    hashed into the folder name except those in ``ignore`` (``restart`` names no new run).
+    """
+    import hashlib
+
+    knobs = {k: params[k] for k in sorted(params) if k not in ignore}
+    digest = hashlib.sha1(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return config.reports_dir() / "runs" / f"{notebook}_{params.get('preset', 'run')}_{digest}"
+
+
+def clear_run(run_dir: str | Path) -> bool:
+    """Delete a run folder written by :func:`fit` (to train afresh); True if one was deleted.
+
+    Refuses (CourseError) a file or a folder that holds anything :func:`fit` did not write.
+    """
+    import shutil
+
+    path = check_run_dir(run_dir)
+    if not (path / RUN_FILE).is_file():
+        return False
+    shutil.rmtree(path)
+    return True
+
+
+def _run_info(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"{path} is unreadable ({exc}); delete the run folder "
+                               f"{run_dir} to start this run afresh", path=path) from exc
+
+
+def read_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The last finished epoch of a run, its checkpoint file and fingerprint; None if no epoch yet.
+
+    Parameters: ``run_dir`` the run folder of :func:`fit`.
+    """
+    run_dir = Path(run_dir)
+    info = _run_info(run_dir)
+    metadata = run_dir / CHECKPOINTS / "training_metadata.json"
+    if info is None or not metadata.is_file():
+        return None
+    try:
+        epoch = int(json.loads(metadata.read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{metadata} is unreadable ({exc}); delete the run folder "
+                               f"{run_dir} to start this run afresh", path=metadata) from exc
+    return {"epoch": epoch, "checkpoint": f"{CHECKPOINTS}/latest.weights.h5",
+            "fingerprint": info.get("fingerprint")}
+
+
+def _check_architecture(model, run_dir: Path) -> None:
+    info = _run_info(run_dir)
+    if info is not None and info.get("fingerprint") != architecture_fingerprint(model):
         raise ModelError(
-            f"{path} is unreadable ({exc}); delete the run folder {path.parent} "
-            "to start this run afresh"
-        ) from exc
-
-
-def _checkpoint_callback(run_dir: Path, fingerprint: str, keep: int):
-    import keras
-
-    class EpochCheckpoint(keras.callbacks.Callback):
-        """Save weights and optimizer state after every epoch; keep the last ``keep`` files."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            folder = run_dir / "checkpoints"
-            path = folder / f"epoch_{epoch + 1:03d}.weights.h5"
-            with atomic_path(path, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
-            state = {"epoch": epoch + 1, "checkpoint": str(path.relative_to(run_dir)),
-                     "fingerprint": fingerprint}
-            with atomic_path(_state_path(run_dir)) as tmp:
-                tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-            for old in sorted(folder.glob("epoch_*.weights.h5"))[:-keep]:
-                old.unlink(missing_ok=True)
-
-    return EpochCheckpoint()
+            f"the checkpoints in {run_dir} were saved by a model with another architecture "
+            f"(different layers or filters); delete the folder {run_dir} to start afresh, or "
+            "give this model another run name (run_dir)", path=run_dir)
 
 
 def restore(model, run_dir: str | Path) -> int:
-    """Load the last checkpoint of ``run_dir`` into ``model``; return its epoch (0 if none)."""
+    """Load the last checkpoint of ``run_dir`` into ``model``; return its epoch (0 if none).
+
+    Parameters: ``model`` a compiled model of the run's architecture (else ModelError);
+    ``run_dir`` the run folder of :func:`fit`.
+    """
     run_dir = Path(run_dir)
+    _check_architecture(model, run_dir)
     state = read_state(run_dir)
     if state is None:
         return 0
-    advice = (f"delete the folder {run_dir} to start afresh, or give this model "
-              "another run name (run_dir)")
-    if state.get("fingerprint") != architecture_fingerprint(model):
-        raise ModelError(
-            f"the checkpoints in {run_dir} were saved by a model with another architecture "
-            f"(different layers or filters); {advice}"
-        )
     path = run_dir / state["checkpoint"]
-    if not path.exists():
-        raise ModelError(f"{run_dir}/state.json names {path}, which is missing; {advice}")
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(path)
-    except Exception as exc:  # Keras raises ValueError/KeyError for mismatched files
-        raise ModelError(f"could not load checkpoint {path} into this model ({exc}); {advice}") from exc
-    return int(state["epoch"])
+    except (OSError, ValueError, KeyError) as exc:  # missing, truncated or mismatched file
+        raise ModelError(f"could not load checkpoint {path} into this model ({exc}); delete "
+                         f"the folder {run_dir} to start afresh", path=path) from exc
+    return state["epoch"]
 
 
-# =============================================================================
-# TensorBoard: per-label Dice and a predicted slice
-# =============================================================================
-
-
-def _dice_per_label(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
-    """Dice of each label over a batch (metrics.dice_per_class); NaN where a label is in neither."""
-    from course_utils import metrics
-
-    intersection, n_pred, n_true = metrics.confusion_counts(pred, truth, n_classes)
-    dice = metrics.dice_from_counts(intersection, n_pred, n_true)
-    return np.where(n_pred + n_true > 0, dice, np.nan)
-
-
-def colour_labels(labels: np.ndarray) -> np.ndarray:
-    """Integer label map [..] -> RGB [.., 3] in [0, 1] with the course's label colours."""
-    return _COLOURS[np.clip(labels, 0, len(_COLOURS) - 1)]
-
-
-def example_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """One middle axial slice as an RGB strip: input channel 0 | truth | prediction."""
-    z = image.shape[0] // 2
-    grey = image[z, ..., 0].astype(np.float32)
-    low, high = np.percentile(grey, [1, 99])
-    grey = np.clip((grey - low) / max(high - low, 1e-6), 0, 1)
-    return np.concatenate([np.repeat(grey[..., None], 3, -1), colour_labels(truth[z]),
-                           colour_labels(pred[z])], axis=1)
-
-
-def _labels(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Integer labels from integer or one-hot targets."""
-    y = np.asarray(y)
-    if y.ndim == 5 and y.shape[-1] == n_classes:
-        return y.argmax(-1)
-    return y.reshape(y.shape[:4]).astype(np.int64)
-
-
-def _example_callback(log_dir: Path, example, label_names: Mapping[int, str] | None):
+def _backup_callback(model, run_dir: Path):
+    """Keras' BackupAndRestore in ``run_dir/checkpoints``, after marking the folder as the course's."""
     import keras
 
-    tf = config.require_tensorflow()
-
-    class ExampleLogger(keras.callbacks.Callback):
-        """Each epoch: Dice of every label on ``example`` and its predicted middle slice."""
-
-        def on_train_begin(self, logs=None):
-            self.writer = tf.summary.create_file_writer(str(log_dir / "examples"))
-
-        def on_epoch_end(self, epoch, logs=None):
-            x, y = np.asarray(example[0]), example[1]
-            probabilities = np.asarray(self.model.predict_on_batch(x), dtype=np.float32)
-            n_classes = probabilities.shape[-1]
-            pred, truth = probabilities.argmax(-1), _labels(y, n_classes)
-            dice = _dice_per_label(pred, truth, n_classes)
-            names = label_names or {k: f"label_{k}" for k in range(n_classes)}
-            with self.writer.as_default(step=epoch):
-                for k in range(n_classes):
-                    if np.isfinite(dice[k]):
-                        tf.summary.scalar(f"dice/{k}_{str(names.get(k, k)).replace(' ', '_')}",
-                                          float(dice[k]))
-                foreground = dice[1:][np.isfinite(dice[1:])]
-                if foreground.size:
-                    tf.summary.scalar("dice/mean_foreground", float(foreground.mean()))
-                panel = example_panel(x[0], truth[0], pred[0])
-                tf.summary.image("input | truth | prediction", panel[None], max_outputs=1)
-            self.writer.flush()
-
-        def on_train_end(self, logs=None):
-            self.writer.close()
-
-    return ExampleLogger()
+    if _run_info(run_dir) is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(run_dir / RUN_FILE) as tmp:
+            tmp.write_text(json.dumps({"written_by": "course_utils.training.fit",
+                                       "fingerprint": architecture_fingerprint(model)}, indent=1),
+                           encoding="utf-8")
+    # double_checkpoint: a checkpoint cut short by a crash falls back on the one before
+    return keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINTS), double_checkpoint=True,
+                                            delete_checkpoint=False)
 
 
 def _first_batch(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -299,6 +290,41 @@ def _first_batch(dataset) -> tuple[np.ndarray, np.ndarray]:
 # =============================================================================
 # fit
 # =============================================================================
+
+
+def _check_fit_arguments(model, train_ds, epochs, steps_per_epoch, validation_steps,
+                         validation_batch_size) -> tuple[int, int, int | None, int | None]:
+    """Validate :func:`fit`'s arguments (course_utils.checks); raise before anything is written."""
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ModelError("compile the model before training: model.compile(optimizer=..., loss=...)")
+    epochs = checks.integer(epochs, "epochs", minimum=1)
+    steps_per_epoch = checks.integer(steps_per_epoch, "steps_per_epoch", minimum=1)
+    if validation_steps is not None:
+        validation_steps = checks.integer(validation_steps, "validation_steps", minimum=1)
+    if validation_batch_size is not None:
+        validation_batch_size = checks.integer(validation_batch_size, "validation_batch_size",
+                                               minimum=1)
+    _check_input_shape(model, train_ds)
+    return epochs, steps_per_epoch, validation_steps, validation_batch_size
+
+
+def _check_input_shape(model, train_ds) -> None:
+    """ShapeError if the dataset's inputs cannot enter the model (rank or a fixed size differs)."""
+    spec = getattr(train_ds, "element_spec", None)
+    inputs = getattr(model, "inputs", None)
+    if not isinstance(spec, tuple) or not inputs or len(inputs) != 1:
+        return
+    given = getattr(spec[0], "shape", None)
+    if given is None or given.rank is None:
+        return
+    wanted = tuple(inputs[0].shape)
+    fits = len(wanted) == given.rank and all(
+        w is None or g is None or int(w) == int(g) for w, g in zip(wanted, given, strict=True))
+    if not fits:
+        raise ShapeError(
+            f"the training batches have shape {tuple(given)} but the model {model.name} takes "
+            f"{wanted} (batch, z, y, x, channels; None = any); build the model for this data "
+            "(e.g. its number of channels) or change the dataset")
 
 
 def fit(
@@ -315,58 +341,60 @@ def fit(
     example: tuple[np.ndarray, np.ndarray] | None = None,
     label_names: Mapping[int, str] | None = None,
     log_examples: bool = True,
-    keep_checkpoints: int = 2,
     verbose: int | str = 0,
 ):
     """``model.fit`` for ``epochs`` epochs in total, resuming from ``run_dir`` if it holds a run.
 
-    Logs to TensorBoard under ``run_dir/logs`` (losses and metrics per epoch; the
-    Dice of every label and a predicted middle slice of ``example``, a batch
-    ``(x, y)``, by default the first validation or training batch; ``log_examples=False``
-    for models whose output is not a label map), and saves
-    the weights and optimizer state after every epoch. Returns Keras' History of
-    the epochs trained by this call (:func:`read_scalars` has all of them).
-    Arrays given as ``validation_data`` are evaluated in batches of
-    ``validation_batch_size``, by default the training batch size (Keras' own
-    default, 32, can need several times the memory of a training step).
-    A checkpoint from another architecture raises :class:`ModelError`.
+    Parameters: ``model`` compiled (ModelError otherwise, or if ``run_dir`` holds
+    another architecture's checkpoints); ``train_ds`` a repeating ``tf.data`` stream
+    of batches; ``epochs`` total epochs, ``steps_per_epoch`` batches each (whole
+    numbers >= 1); ``run_dir`` a new folder or one this function wrote (see
+    :func:`check_run_dir`); ``validation_data``, ``validation_steps`` as in Keras;
+    ``validation_batch_size`` for arrays, by default the training batch size (Keras'
+    32 can need several times a step's memory); ``callbacks`` more Keras callbacks;
+    ``example`` a batch ``(x, y)`` whose per-label Dice and predicted middle slice
+    are logged every epoch (default: the first validation or training batch),
+    ``label_names`` their names, ``log_examples=False`` for models that predict no
+    label map; ``verbose`` as in Keras.
+
+    Logs to TensorBoard under ``run_dir/logs`` and backs up weights and optimizer
+    state after every epoch (Keras' BackupAndRestore, ``run_dir/checkpoints``).
+    Returns Keras' History of the epochs trained by this call (:func:`read_scalars`
+    has all of them).
     """
     import keras
 
-    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
-        raise ModelError("compile the model before training: model.compile(optimizer=..., loss=...)")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    initial_epoch = restore(model, run_dir)
-    if initial_epoch:
-        if initial_epoch >= epochs:
-            print(f"{run_dir.name}: already trained for {initial_epoch} epochs "
-                  f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
-        else:
-            print(f"{run_dir.name}: resuming after epoch {initial_epoch} of {epochs}")
+    epochs, steps_per_epoch, validation_steps, validation_batch_size = _check_fit_arguments(
+        model, train_ds, epochs, steps_per_epoch, validation_steps, validation_batch_size)
+    log_examples = checks.boolean(log_examples, "log_examples")
+    run_dir = check_run_dir(run_dir)
+    _check_architecture(model, run_dir)
+    done = (read_state(run_dir) or {}).get("epoch", 0)
+    if done >= epochs:
+        print(f"{run_dir.name}: already trained for {done} epochs "
+              f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
+    elif done:
+        print(f"{run_dir.name}: resuming after epoch {done} of {epochs}")
     log_dir = run_dir / "logs"
-    all_callbacks = [
-        keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
-        _checkpoint_callback(run_dir, architecture_fingerprint(model), max(1, keep_checkpoints)),
-        *callbacks,
-    ]
+    all_callbacks = [_backup_callback(model, run_dir),
+                     keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
+                     *callbacks]
     if log_examples:
         if example is None:
             example = _first_batch(validation_data if validation_data is not None else train_ds)
-        all_callbacks.insert(2, _example_callback(log_dir, example, label_names))
-    return model.fit(
-        train_ds,
-        epochs=epochs,
-        initial_epoch=min(initial_epoch, epochs),
-        steps_per_epoch=steps_per_epoch,
-        validation_data=validation_data,
-        validation_steps=validation_steps,
-        validation_batch_size=(validation_batch_size or _batch_size(train_ds)
-                               if isinstance(validation_data, (tuple, list)) else None),
-        callbacks=all_callbacks,
-        verbose=verbose,
-        shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset),
-    )
+        all_callbacks.insert(2, example_callback(log_dir, example, label_names))
+    if isinstance(validation_data, (tuple, list)):
+        validation_batch_size = validation_batch_size or _batch_size(train_ds)
+    history = model.fit(
+        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=validation_data, validation_steps=validation_steps,
+        validation_batch_size=validation_batch_size if validation_batch_size else None,
+        callbacks=all_callbacks, verbose=verbose,
+        shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset))
+    if history.epoch and not history.history:
+        raise DataError("the training dataset yielded no batch: check that it is not empty "
+                        "(a repeating stream, e.g. balanced_patch_dataset, never runs out)")
+    return history
 
 
 def _batch_size(dataset) -> int | None:
@@ -377,74 +405,6 @@ def _batch_size(dataset) -> int | None:
     if shape is None or shape.rank is None or shape.rank == 0:
         return None
     return shape[0]
-
-
-# =============================================================================
-# Reading the logs back (matplotlib fallback for TensorBoard)
-# =============================================================================
-
-
-def read_scalars(run_dir: str | Path):
-    """All scalars logged under ``run_dir/logs`` as a DataFrame: run, tag, step, value, wall_time.
-
-    ``run`` is the log subfolder (``train``, ``validation``, ``examples``). When
-    a step was logged twice (a resumed run), the later value is kept.
-    """
-    import pandas as pd
-
-    tf = config.require_tensorflow()
-    root = Path(run_dir) / "logs"
-    rows = []
-    for path in sorted(root.rglob("events.out.tfevents.*")):
-        run = path.parent.relative_to(root).as_posix()
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                if value.HasField("simple_value"):
-                    number = float(value.simple_value)
-                elif value.metadata.plugin_data.plugin_name == "scalars":
-                    number = float(tf.make_ndarray(value.tensor))
-                else:
-                    continue
-                rows.append((run, value.tag, int(event.step), number, float(event.wall_time)))
-    frame = pd.DataFrame(rows, columns=["run", "tag", "step", "value", "wall_time"])
-    frame = frame.sort_values("wall_time").drop_duplicates(["run", "tag", "step"], keep="last")
-    return frame.sort_values(["run", "tag", "step"]).reset_index(drop=True)
-
-
-def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
-    """The logged scalars of every epoch as a Keras-History-like dict (for ``viz.plot_history``).
-
-    ``train/epoch_loss`` -> ``loss``, ``validation/epoch_loss`` -> ``val_loss``,
-    ``examples/dice/1_CSF`` -> ``example dice CSF``; ``epoch`` holds the epoch numbers (1-based).
-    """
-    scalars = read_scalars(run_dir)
-    history: dict[str, list[float]] = {}
-    steps: set[int] = set()
-    for (run, tag), group in scalars.groupby(["run", "tag"], sort=False):
-        if run == "train" and tag.startswith("epoch_"):
-            key = tag[len("epoch_"):]
-        elif run == "validation" and tag.startswith("epoch_"):
-            key = "val_" + tag[len("epoch_"):]
-        elif run == "examples":
-            key = "example " + tag.replace("/", " ").replace("_", " ")
-            key = " ".join(word for word in key.split() if not word.isdigit())
-        else:
-            continue
-        if key in ("learning_rate",):
-            continue
-        history[key] = group.sort_values("step").value.tolist()
-        steps.update(int(s) for s in group.step)
-    history["epoch"] = [s + 1 for s in sorted(steps)]
-    return history
-
-
-def scalar_table(scalars, tags: Sequence[str] | None = None):
-    """Wide table of :func:`read_scalars` output: one row per epoch, one column per run/tag."""
-    frame = scalars if tags is None else scalars[scalars.tag.isin(tags)]
-    wide = frame.pivot_table(index="step", columns=["run", "tag"], values="value")
-    wide.columns = [f"{run}/{tag}" for run, tag in wide.columns]
-    return wide
 
 
 # =============================================================================

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from course_utils import networks, training
-from course_utils.errors import ModelError
+from course_utils.errors import ConfigError, CourseError, DataError, ModelError, ShapeError
 
 N_CLASSES = 3
 STEPS = 2
@@ -54,7 +54,7 @@ def test_resume_continues_at_the_next_epoch_with_the_saved_weights(tmp_path):
     training.fit(first, _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run)
     saved = [np.array(w) for w in first.get_weights()]
     assert training.read_state(run)["epoch"] == 2
-    assert (run / "checkpoints" / "epoch_002.weights.h5").exists()
+    assert (run / "checkpoints" / "latest.weights.h5").exists()  # Keras' BackupAndRestore
 
     second = _model(seed=2)  # same architecture, other initial weights
     assert not np.allclose(second.get_weights()[0], saved[0])
@@ -193,3 +193,112 @@ def test_cpu_gets_default_strategy_and_float32():
 def test_measure_input_wait_fractions():
     result = training.measure_input_wait(_model(), _dataset(), steps=2, warmup=1)
     assert 0 <= result["wait_fraction"] <= 1 and result["step_s"] > 0
+
+
+class InterruptAtBatch(keras.callbacks.Callback):
+    """Simulate Ctrl-C in the middle of epoch ``epoch`` (after its first batch)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch, self.current = epoch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_mid_epoch_resumes_at_that_epoch_with_its_weights(tmp_path):
+    run = tmp_path / "run"
+    model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
+                     callbacks=[InterruptAtBatch(1)])
+    assert training.read_state(run)["epoch"] == 1
+    fresh = _model(seed=5)
+    assert training.restore(fresh, run) == 1
+    history = training.fit(fresh, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run)
+    assert history.epoch == [1, 2]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("epochs", 0), ("epochs", 2.5), ("epochs", -1), ("steps_per_epoch", 0),
+    ("steps_per_epoch", 1.5), ("validation_steps", 0), ("validation_batch_size", 0),
+    ("log_examples", "yes"),
+])
+def test_invalid_fit_arguments_are_config_errors_before_anything_is_written(tmp_path, name,
+                                                                            value):
+    # steps_per_epoch=0 used to spin at 100 % CPU forever inside Keras
+    arguments = {"epochs": 1, "steps_per_epoch": 1, name: value}
+    with pytest.raises(ConfigError) as caught:
+        training.fit(_model(), _dataset(), run_dir=tmp_path / "run", **arguments)
+    assert caught.value.name == name
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("mine", encoding="utf-8")
+    with pytest.raises(CourseError) as caught:
+        training.fit(_model(), _dataset(), epochs=1, steps_per_epoch=1, run_dir=path)
+    assert caught.value.path == str(path)
+    assert path.read_text(encoding="utf-8") == "mine"
+
+
+def test_foreign_folders_are_never_written_into_nor_deleted(tmp_path):
+    folder = tmp_path / "my_project"
+    (folder / "checkpoints").mkdir(parents=True)
+    mine = folder / "checkpoints" / "epoch_001.weights.h5"
+    mine.write_bytes(b"my own weights")
+    with pytest.raises(CourseError) as caught:
+        training.fit(_model(), _dataset(), epochs=1, steps_per_epoch=1, run_dir=folder)
+    assert caught.value.path == str(folder)
+    with pytest.raises(CourseError):
+        training.clear_run(folder)
+    assert mine.read_bytes() == b"my own weights"
+    assert sorted(p.name for p in folder.rglob("*")) == ["checkpoints", "epoch_001.weights.h5"]
+
+
+def test_clear_run_deletes_a_run_of_fit_so_that_training_starts_afresh(tmp_path):
+    run = tmp_path / "run"
+    training.fit(_model(), _dataset(), epochs=1, steps_per_epoch=1, run_dir=run,
+                 log_examples=False)
+    assert training.clear_run(run) and not run.exists()
+    assert not training.clear_run(run)  # nothing left to delete
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not training.clear_run(empty) and empty.exists()  # not the course's: kept
+    history = training.fit(_model(), _dataset(), epochs=1, steps_per_epoch=1, run_dir=run,
+                           log_examples=False)
+    assert history.epoch == [0]
+
+
+def test_model_that_does_not_fit_the_data_is_a_shape_error(tmp_path):
+    model = networks.residual_unet_3d(n_classes=N_CLASSES, n_channels=3, filters=(4,))
+    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    with pytest.raises(ShapeError, match="channels"):
+        training.fit(model, _dataset(), epochs=1, steps_per_epoch=1, run_dir=tmp_path / "run")
+
+
+def test_dataset_that_yields_nothing_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no batch"):
+        training.fit(_model(), _dataset().take(0), epochs=1, steps_per_epoch=1,
+                     run_dir=tmp_path / "run", log_examples=False)
+
+
+def test_truncated_event_file_warns_and_keeps_what_it_holds(tmp_path):
+    run = tmp_path / "run"
+    training.fit(_model(), _dataset(), epochs=2, steps_per_epoch=1, run_dir=run,
+                 log_examples=False)
+    whole = training.read_scalars(run)
+    (events,) = (run / "logs" / "train").glob("events.out.tfevents.*")
+    data = events.read_bytes()
+    events.write_bytes(data[: len(data) - 7])  # cut inside the last record
+    with pytest.warns(RuntimeWarning, match="cut short") as caught:
+        cut = training.read_scalars(run)
+    assert str(events) in str(caught[0].message)
+    train = cut[cut.run == "train"]
+    assert 0 < len(train) < len(whole[whole.run == "train"])
+    assert "loss" in training.logged_history(run)
