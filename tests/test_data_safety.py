@@ -249,6 +249,11 @@ def test_load_checks_its_own_arguments(tmp_path: Path, monkeypatch) -> None:
         data.load("synthetic", "ci", dest=3)
     with pytest.raises(ConfigError, match="workers"):
         data.load("synthetic", "ci", workers=0)
+    monkeypatch.setenv("COURSE_LOCK_TIMEOUT", "ten minutes")
+    with pytest.raises(ConfigError, match=r"COURSE_LOCK_TIMEOUT .*'ten minutes'"):
+        with _cache.folder_lock(tmp_path / "cohort"):
+            pass
+    monkeypatch.delenv("COURSE_LOCK_TIMEOUT")
     monkeypatch.chdir(_user_folder(tmp_path / "thesis"))
     with pytest.raises(DataError, match="thesis already holds"):  # ".", named
         data.load("synthetic", "ci", dest=".", **TINY)

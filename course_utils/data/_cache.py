@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from course_utils import checks
-from course_utils.errors import CourseError, DataError
+from course_utils.errors import ConfigError, CourseError, DataError
 from course_utils.files import atomic_path, remove_partials
 
 MANIFEST = "manifest.json"
@@ -192,14 +192,15 @@ def _writing(root: Path) -> Iterator[None]:
 
 
 def _lock_timeout() -> float:
+    """Seconds to wait for a lock: ``$COURSE_LOCK_TIMEOUT``, else :data:`LOCK_TIMEOUT`."""
     text = os.environ.get("COURSE_LOCK_TIMEOUT")
     if text is None:
         return LOCK_TIMEOUT
     try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    return checks.number(value, "$COURSE_LOCK_TIMEOUT (seconds)", minimum=0)
+        return checks.number(float(text), "COURSE_LOCK_TIMEOUT", minimum=0)
+    except (ValueError, ConfigError):
+        raise ConfigError(f"the environment variable COURSE_LOCK_TIMEOUT must be a number of "
+                          f"seconds >= 0, got {text!r}", name="COURSE_LOCK_TIMEOUT") from None
 
 
 def _holder(info_path: Path) -> str:
