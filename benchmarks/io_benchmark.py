@@ -13,7 +13,16 @@ Reproduces the reference benchmark's workload (whole volumes of
 
 and, with ``--patches``, a patch workload (random patches of half the shape):
 ``memory_patch``, ``generator_patch`` and ``memmap_patch`` (patch bytes only,
-uncompressed .nii through numpy memmap).
+uncompressed .nii through numpy memmap); ``monai`` (Dataset + DataLoader) and
+``torchio`` (Queue) when those packages are importable (skipped otherwise).
+
+Physical floors are timed in the same rounds, in the same process: ``floor_read``
+(numpy ``fromfile`` + cast + whiten of the same number of volumes, on all cores;
+``floor_read_1`` on one), ``floor_gunzip`` (zlib decompression of the .nii.gz files
+alone, all cores) and ``floor_patch`` (memmap patch reads + normalisation). Every
+pipeline gets a ratio to in-memory and to its floor (``.nii`` -> read floor,
+``.nii.gz`` -> gunzip floor, patches -> patch floor), and CPU seconds (all threads),
+which a machine busy with other work inflates less than wall time.
 
 Timings: all configurations are timed in one process, round robin, ``--repeats``
 rounds (a busy machine slows them alike); each run takes a fresh iterator, 2
@@ -64,7 +73,17 @@ PATCH_CONFIGS = {
     "generator_patch": ("generator", False, "patches: read_fn example_size (.nii.gz)"),
     "memmap_patch": (None, False, "patches: memmap of .nii, patch bytes only"),
 }
+TORCH_CONFIGS = {
+    "monai": ("monai", False, "MONAI Dataset + DataLoader (.nii.gz)"),
+    "torchio": ("torchio", False, "TorchIO SubjectsDataset + Queue (.nii.gz)"),
+}
 STREAMING = ("stream_gz", "stream_nii", "memmap_patch")
+#: floor of each configuration (None: none applies)
+FLOOR_OF = {"stream_nii": "floor_read", "stream_nii_1": "floor_read_1",
+            "stream_gz": "floor_gunzip", "generator": "floor_gunzip", "monai": "floor_gunzip",
+            "torchio": "floor_gunzip", "memory": "floor_read", "tfr_bytes": "floor_read",
+            "tfr_floats": "floor_read", "memmap_patch": "floor_patch",
+            "memory_patch": "floor_patch", "generator_patch": "floor_patch"}
 
 
 # =============================================================================
@@ -142,7 +161,41 @@ def build(name: str, db: dict, shape, batch: int, seed: int = 42):
     if name == "memmap_patch":
         return pipelines.nifti_dataset(db["nii"], batch_size=batch, seed=seed, patch_size=half,
                                        n_patches=1)
+    if name in TORCH_CONFIGS:
+        return _torch_loader(name, db["gz"], shape, batch)
     raise SystemExit(f"unknown configuration {name!r}")
+
+
+def available_torch_configs() -> list[str]:
+    """The MONAI/TorchIO comparisons whose packages are importable here."""
+    import importlib.util
+
+    return [n for n in TORCH_CONFIGS if importlib.util.find_spec(n) is not None]
+
+
+def _torch_loader(name: str, files: list[str], shape, batch: int):
+    """An endless iterable of whitened batches from MONAI or TorchIO (their usual recipe)."""
+    import itertools
+
+    workers = os.cpu_count() or 1
+    if name == "monai":
+        from monai.data import DataLoader, Dataset
+        from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, NormalizeIntensityd
+
+        transform = Compose([LoadImaged("image"), EnsureChannelFirstd("image"),
+                             NormalizeIntensityd("image")])
+        data = Dataset([{"image": f} for f in files], transform)
+        loader = DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers)
+        return (b["image"] for b in itertools.chain.from_iterable(itertools.repeat(loader)))
+    import torchio as tio
+    from torch.utils.data import DataLoader
+
+    subjects = tio.SubjectsDataset([tio.Subject(image=tio.ScalarImage(f)) for f in files],
+                                   transform=tio.ZNormalization())
+    queue = tio.Queue(subjects, max_length=4 * batch, samples_per_volume=1,
+                      sampler=tio.UniformSampler(tuple(shape)), num_workers=workers)
+    loader = DataLoader(queue, batch_size=batch, num_workers=0)
+    return (b["image"][tio.DATA] for b in itertools.chain.from_iterable(itertools.repeat(loader)))
 
 
 def _rss_mb() -> float:
@@ -154,39 +207,54 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def floors(names: list[str], db: dict, shape, batch: int, iterations: int) -> dict:
+    """The floor measurements this run needs: name -> a function returning a Timing."""
+    from course_utils import pipelines
+
+    cores, n = os.cpu_count() or 1, batch * iterations
+    half = tuple(max(1, s // 2) for s in shape)
+    every = {
+        "floor_read_1": lambda: pipelines.read_floor(db["nii"], n, workers=1),
+        "floor_read": lambda: pipelines.read_floor(db["nii"], n, workers=cores),
+        "floor_gunzip": lambda: pipelines.gunzip_floor(db["gz"], n, workers=cores),
+        "floor_patch": lambda: pipelines.patch_floor(db["nii"], half, n, workers=1),
+    }
+    wanted = {FLOOR_OF[name] for name in names if name in FLOOR_OF} | {"floor_read_1"}
+    return {k: f for k, f in every.items() if k in wanted}
+
+
 def time_configs(names: list[str], db: dict, shape, batch: int, iterations: int,
                  repeats: int, log=print) -> dict[str, dict]:
-    """Time every configuration in turn, ``repeats`` rounds (round robin, so that a busy
-    machine slows all of them alike); each run: a fresh iterator, 2 warm-up batches, then
-    ``iterations`` timed batches. Ratios to ``memory`` are taken within each round."""
-    datasets, results = {}, {}
+    """Time every configuration and floor in turn, ``repeats`` rounds (round robin, so that
+    a busy machine slows all of them alike); each run: a fresh iterator, 2 warm-up batches,
+    then ``iterations`` timed batches. Ratios are taken within each round."""
+    from course_utils import pipelines
+
+    datasets, results, floor_fns = {}, {}, floors(names, db, shape, batch, iterations)
     for name in names:
         t0 = time.perf_counter()
         datasets[name] = build(name, db, shape, batch)
-        results[name] = {"name": name, "build_s": time.perf_counter() - t0, "all_seconds": []}
+        results[name] = {"name": name, "build_s": time.perf_counter() - t0}
     for r in range(repeats):
+        for name, work in floor_fns.items():
+            results.setdefault(name, {"name": name}).setdefault("runs", []).append(work())
         for name in names:
-            it = iter(datasets[name])
-            for _ in range(2):
-                first = next(it)
-            start = time.perf_counter()
-            for _ in range(iterations):
-                next(it)
-            results[name]["all_seconds"].append(time.perf_counter() - start)
-            x = first[0] if isinstance(first, tuple) else first
-            results[name]["batch_shape"] = list(x.shape)
-            del it
+            run = pipelines.time_run(datasets[name], iterations, warmup=2)
+            results[name].setdefault("runs", []).append(run)
         log(f"  round {r + 1}/{repeats}: " + ", ".join(
-            f"{n} {results[n]['all_seconds'][-1]:.2f}s" for n in names))
-    for name in names:
-        res = results[name]
+            f"{n} {results[n]['runs'][-1].wall:.2f}s" for n in [*floor_fns, *names]))
+    for name, res in results.items():
+        res["all_seconds"] = [t.wall for t in res["runs"]]
         res["seconds"] = statistics.median(res["all_seconds"])
-        for base in ("memory", "memory_patch"):
-            if base in results and (name.endswith("_patch") == base.endswith("_patch")):
-                ratios = [a / b for a, b in zip(res["all_seconds"], results[base]["all_seconds"],
+        res["cpu_seconds"] = statistics.median(t.cpu for t in res["runs"])
+        memory = "memory_patch" if name.endswith("_patch") else "memory"
+        for key, base in (("ratio", memory), ("floor_ratio", FLOOR_OF.get(name))):
+            if base in results and base != name:
+                ratios = [a / b for a, b in zip(res["all_seconds"],
+                                                [t.wall for t in results[base]["runs"]],
                                                 strict=True)]
-                res["ratio"] = statistics.median(ratios)
-                res["ratio_range"] = [min(ratios), max(ratios)]
+                res[key] = statistics.median(ratios)
+                res[key + "_range"] = [min(ratios), max(ratios)]
     return results
 
 
@@ -246,7 +314,7 @@ def memory_in_subprocess(spec: dict, timeout: float = 1800) -> dict:
 # =============================================================================
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     from course_utils import config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -258,88 +326,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--subjects", type=int, default=20, help="volumes in the database")
     ap.add_argument("--scale", type=int, default=4,
-                    help="memory check: also run streaming configs on subjects*scale volumes")
+                    help="memory check: also run streaming configs on subjects*scale volumes "
+                         "(1: skip the memory measurements)")
     ap.add_argument("--configs", nargs="+", help="subset of configurations to run")
     ap.add_argument("--patches", action="store_true", help="also run the patch workload")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="where the synthetic database goes (default: <data>/benchmarks/io)")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from course_utils import config
+
+    args = _arguments(argv)
     if args.worker:
         _worker(json.loads(args.worker))
         return 0
-
     knobs = config.preset_defaults("02_io_benchmark", args.preset)
     shape = tuple(args.shape or knobs["example_shape"])
     batch = args.batch or knobs["batch_size"]
     iterations = args.iterations or knobs["iterations"]
     workdir = args.workdir or config.data_dir() / "benchmarks" / "io"
-    names = list(CONFIGS) + (list(PATCH_CONFIGS) if args.patches else [])
+    torch = available_torch_configs()
+    names = list(CONFIGS) + (list(PATCH_CONFIGS) if args.patches else []) + torch
     if args.configs:
         names = [n for n in names if n in args.configs]
     big_n = args.subjects * args.scale
-    db_all = make_database(workdir, big_n, shape, tfrecords=False)
-    db = make_database(workdir, args.subjects, shape)
-    db_big = db_all  # the first `subjects` volumes are shared with `db`
+    db_big = make_database(workdir, big_n, shape, tfrecords=False) if args.scale > 1 else None
+    db = make_database(workdir, args.subjects, shape)  # the first volumes of db_big
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"I/O benchmark: {args.subjects} volumes of {shape} (z, y, x), batch {batch}, "
-        f"{iterations} iterations, median of {args.repeats}; {os.cpu_count()} CPU cores")
+        f"{iterations} iterations, median of {args.repeats}; {os.cpu_count()} CPU cores; "
+        f"MONAI/TorchIO: {', '.join(torch) or 'not installed, skipped'}")
     load_before = os.getloadavg()[0]
     results = time_configs(names, db, shape, batch, iterations, args.repeats, log)
     load_after = os.getloadavg()[0]
-    mem_iters = max(5, iterations // 5)
-    for name in names:
-        r = results[name]
-        r.update(memory_in_subprocess({"name": name, "db": db, "shape": shape, "batch": batch,
-                                       "iterations": mem_iters}))
-        if args.scale > 1 and (name in STREAMING or name == "memory"):
-            big = memory_in_subprocess({"name": name, "db": db_big, "shape": shape,
-                                        "batch": batch, "iterations": mem_iters})
-            r["peak_mb_large"] = big["peak_mb"]
-            r["pipeline_peak_mb_large"] = big["pipeline_peak_mb"]
-        log(f"  {name:16s} {r['seconds']:7.2f} s  {r.get('ratio', float('nan')):6.2f}x  "
-            f"pipeline peak {r['pipeline_peak_mb']:.0f} MB"
-            + (f" (n={big_n}: {r['pipeline_peak_mb_large']:.0f} MB)"
-               if "pipeline_peak_mb_large" in r else ""))
-
-    rows = []
-    for name in names:
-        r = results[name]
-        family, copy, text = {**CONFIGS, **PATCH_CONFIGS}[name]
-        whole = not name.endswith("_patch")
-        rows.append({
-            "config": name, "description": text, "second_copy": copy,
-            "seconds": round(r["seconds"], 3),
-            "ratio": round(r["ratio"], 2) if "ratio" in r else None,
-            "reference_s": REFERENCE.get(family) if whole and family else None,
-            "reference_ratio": (round(REFERENCE[family] / REFERENCE["memory"], 1)
-                                if whole and family else None),
-            "peak_mb": round(r["peak_mb"]), "pipeline_peak_mb": round(r["pipeline_peak_mb"]),
-            "peak_mb_large": round(r["peak_mb_large"]) if "peak_mb_large" in r else None,
-            "pipeline_peak_mb_large": (round(r["pipeline_peak_mb_large"])
-                                       if "pipeline_peak_mb_large" in r else None),
-            "ratio_range": [round(v, 2) for v in r["ratio_range"]] if "ratio_range" in r else None,
-            "all_seconds": [round(t, 3) for t in r["all_seconds"]],
-        })
-    streaming = [r for r in rows if not r["second_copy"] and r["config"].startswith("stream")
-                 and r["ratio"] is not None]
-    best = min(streaming, key=lambda r: r["ratio"]) if streaming else None
-    tfr = [r for r in rows if r["config"].startswith("tfr_") and r["ratio"] is not None]
-    best_tfr = min(tfr, key=lambda r: r["ratio"]) if tfr else None
+    if args.scale > 1:
+        for name in names:
+            _memory(results[name], db, db_big, shape, batch, max(5, iterations // 5), log)
     summary = {
         "shape": list(shape), "batch": batch, "iterations": iterations,
         "subjects": args.subjects, "subjects_large": big_n if args.scale > 1 else None,
         "cpu_count": os.cpu_count(), "repeats": args.repeats,
         "load_average": [round(load_before, 2), round(load_after, 2)],
-        "fastest_streaming": best and best["config"],
-        "fastest_streaming_ratio": best and best["ratio"],
-        "fastest_tfrecords": best_tfr and best_tfr["config"],
-        "fastest_tfrecords_ratio": best_tfr and best_tfr["ratio"],
-        "targets": {"streaming_within_1.5x": bool(best and best["ratio"] <= 1.5),
-                    "tfrecords_within_1.5x": bool(best_tfr and best_tfr["ratio"] <= 1.5)},
-        "rows": rows,
+        "torch_comparisons": torch,
+        "rows": [_row(name, results[name]) for name in [*results]],
     }
+    summary["targets"] = targets(summary["rows"])
     _print_table(summary)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -348,32 +383,89 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _memory(r: dict, db: dict, db_big: dict, shape, batch: int, iterations: int, log) -> None:
+    """Peak memory of one configuration (and on the larger cohort for streaming ones)."""
+    name = r["name"]
+    r.update(memory_in_subprocess({"name": name, "db": db, "shape": shape, "batch": batch,
+                                   "iterations": iterations}))
+    if name in STREAMING or name == "memory":
+        big = memory_in_subprocess({"name": name, "db": db_big, "shape": shape,
+                                    "batch": batch, "iterations": iterations})
+        r["pipeline_peak_mb_large"] = big["pipeline_peak_mb"]
+    log(f"  {name:16s} pipeline peak {r['pipeline_peak_mb']:.0f} MB"
+        + (f" (larger cohort: {r['pipeline_peak_mb_large']:.0f} MB)"
+           if "pipeline_peak_mb_large" in r else ""))
+
+
+def _row(name: str, r: dict) -> dict:
+    """One table row: times, ratios, reference figures and memory of a configuration."""
+    family, copy, text = {**CONFIGS, **PATCH_CONFIGS, **TORCH_CONFIGS}.get(
+        name, (None, False, "floor: " + name.removeprefix("floor_")))
+    whole = not name.endswith("_patch") and family in REFERENCE
+
+    def rounded(key, digits=2):
+        v = r.get(key)
+        return None if v is None else ([round(x, digits) for x in v] if isinstance(v, list)
+                                       else round(v, digits))
+    return {
+        "config": name, "description": text, "second_copy": copy,
+        "seconds": round(r["seconds"], 3), "cpu_seconds": round(r["cpu_seconds"], 3),
+        "ratio": rounded("ratio"), "ratio_range": rounded("ratio_range"),
+        "floor": FLOOR_OF.get(name), "floor_ratio": rounded("floor_ratio"),
+        "floor_ratio_range": rounded("floor_ratio_range"),
+        "reference_s": REFERENCE[family] if whole else None,
+        "reference_ratio": round(REFERENCE[family] / REFERENCE["memory"], 1) if whole else None,
+        "pipeline_peak_mb": rounded("pipeline_peak_mb", 0),
+        "pipeline_peak_mb_large": rounded("pipeline_peak_mb_large", 0),
+        "all_seconds": rounded("all_seconds", 3),
+    }
+
+
+def targets(rows: list[dict]) -> dict[str, bool | None]:
+    """Issue #16's targets, each True/False (None: not measured in this run)."""
+    by = {r["config"]: r for r in rows}
+
+    def at_most(name, key, limit):
+        v = by.get(name, {}).get(key)
+        return None if v is None else bool(v <= limit)
+    out = {"stream_nii <= 2x memory": at_most("stream_nii", "ratio", 2.0),
+           "stream_nii <= 1.5x read floor": at_most("stream_nii", "floor_ratio", 1.5),
+           "memmap_patch <= 2x memory_patch": at_most("memmap_patch", "ratio", 2.0),
+           "memmap_patch <= 1.5x patch floor": at_most("memmap_patch", "floor_ratio", 1.5),
+           "stream_gz <= 1.2x gunzip floor": at_most("stream_gz", "floor_ratio", 1.2)}
+    ours = [by[n]["seconds"] for n in ("stream_gz", "stream_nii") if n in by]
+    for other in TORCH_CONFIGS:
+        if other in by and ours:
+            out[f"streaming >= 2x faster than {other}"] = max(ours) * 2 <= by[other]["seconds"]
+    return out
+
+
 def _print_table(summary: dict) -> None:
-    small = f"MB n={summary['subjects']}"
-    large = f"MB n={summary.get('subjects_large') or '-'}"
-    head = (f"{'config':15s} {'2nd copy':8s} {'time s':>8s} {'x memory':>8s} {'x range':>11s} "
-            f"{'ref s':>6s} {'ref x':>6s} {small:>9s} {large:>10s}")
+    head = (f"{'config':15s} {'copy':4s} {'time s':>7s} {'cpu s':>6s} {'x memory':>8s} "
+            f"{'x floor':>7s} {'floor':>13s} {'ref x':>6s} {'MB':>5s} {'MB big':>6s}")
     print(f"\nshape {tuple(summary['shape'])}, batch {summary['batch']}, "
-          f"{summary['iterations']} iterations, {summary['subjects']} subjects, "
-          f"{summary['cpu_count']} cores (median of {summary['repeats']}; load average "
-          f"{summary['load_average'][0]} -> {summary['load_average'][1]})")
+          f"{summary['iterations']} iterations, {summary['subjects']} subjects (big: "
+          f"{summary['subjects_large']}), {summary['cpu_count']} cores, median of "
+          f"{summary['repeats']}; load average {summary['load_average'][0]} -> "
+          f"{summary['load_average'][1]}")
     print(head)
     print("-" * len(head))
-    for r in summary["rows"]:
-        spread = "{:.2f}-{:.2f}".format(*r["ratio_range"]) if r.get("ratio_range") else "-"
 
-        def fmt(v, spec):
-            return format(v, spec) if v is not None else "-".rjust(len(format(0, spec)))
-        print(f"{r['config']:15s} {('yes' if r['second_copy'] else 'no'):8s} "
-              f"{r['seconds']:8.2f} {fmt(r['ratio'], '8.2f')} {spread:>11s} "
-              f"{fmt(r['reference_s'], '6.1f')} "
-              f"{fmt(r['reference_ratio'], '6.1f')} {r['pipeline_peak_mb']:9d} "
-              f"{fmt(r['pipeline_peak_mb_large'], '10d')}")
-    print("(MB: the pipeline's peak resident memory above the process's TensorFlow baseline)")
-    print(f"\nfastest streaming without a second copy: {summary['fastest_streaming']} at "
-          f"{summary['fastest_streaming_ratio']}x in-memory (reference generator: 22x); "
-          f"fastest TFRecords: {summary['fastest_tfrecords']} at "
-          f"{summary['fastest_tfrecords_ratio']}x (reference: 5.6x)")
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-".rjust(len(format(0, spec)))
+    for r in summary["rows"]:
+        print(f"{r['config']:15s} {('yes' if r['second_copy'] else 'no'):4s} "
+              f"{r['seconds']:7.2f} {r['cpu_seconds']:6.2f} {fmt(r['ratio'], '8.2f')} "
+              f"{fmt(r['floor_ratio'], '7.2f')} {(r['floor'] or '-'):>13s} "
+              f"{fmt(r['reference_ratio'], '6.1f')} {fmt(r['pipeline_peak_mb'], '5.0f')} "
+              f"{fmt(r['pipeline_peak_mb_large'], '6.0f')}")
+    print("(time: wall seconds for all batches; cpu: CPU seconds of all threads; x floor: "
+          "time / the floor's time in the same round; MB: the pipeline's peak resident memory "
+          "above TensorFlow's baseline, for the cohort and the larger one)")
+    print("MONAI/TorchIO: " + (", ".join(summary["torch_comparisons"])
+                               or "not installed here, not compared"))
+    for target, ok in summary["targets"].items():
+        print(f"  {target:40s} {'-' if ok is None else ('met' if ok else 'NOT met')}")
 
 
 if __name__ == "__main__":

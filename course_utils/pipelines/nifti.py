@@ -91,12 +91,14 @@ def common_layout(paths: Sequence[PathLike], what: str) -> NiftiLayout:
 
 
 def read_nifti_patch(path: PathLike, corner: Sequence[int], size: Sequence[int],
-                     info: NiftiLayout | None = None) -> np.ndarray:
+                     info: NiftiLayout | None = None, out: np.ndarray | None = None
+                     ) -> np.ndarray:
     """Read only a ``size`` (z, y, x) patch at ``corner`` from an UNCOMPRESSED NIfTI file,
     through a numpy memory map at the header's data offset (scaling applied, float32).
 
     Parameters: ``path`` a ``.nii`` file; ``corner`` (z, y, x) of the patch's first voxel;
-    ``size`` (z, y, x); ``info`` its :func:`nifti_info` (read from the header if None).
+    ``size`` (z, y, x); ``info`` its :func:`nifti_info` (read from the header if None);
+    ``out`` a float32 array of ``size`` to fill (one pass, no temporary), else a new one.
     """
     info = nifti_info(path) if info is None else info
     if info.compressed:
@@ -104,15 +106,17 @@ def read_nifti_patch(path: PathLike, corner: Sequence[int], size: Sequence[int],
                         "(its bytes are not at fixed places); store the volumes as .nii",
                         path=path)
     size = check_patch(size, info.shape, str(path))
+    out = np.empty(size, np.float32) if out is None else out
     z, y, x = (int(c) for c in corner)
     mm = np.memmap(path, dtype=info.dtype, mode="r", offset=info.offset, shape=info.shape)
     try:
-        patch = np.array(mm[z:z + size[0], y:y + size[1], x:x + size[2]], dtype=np.float32)
+        out[...] = mm[z:z + size[0], y:y + size[1], x:x + size[2]]  # read and cast at once
     finally:
         del mm  # unmap: only the touched pages were ever read
     if info.scaled:
-        patch = patch * np.float32(info.slope) + np.float32(info.inter)
-    return patch
+        out *= np.float32(info.slope)
+        out += np.float32(info.inter)
+    return out
 
 
 def volume_stats(path: PathLike, info: NiftiLayout | None = None,

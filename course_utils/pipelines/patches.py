@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,22 +27,23 @@ def _patch_reader(paths: list[str], layout: NiftiLayout, label_files: list[str] 
                   label_layout: NiftiLayout | None, size: tuple[int, ...], seed: int,
                   stats: np.ndarray, guard: Guard):
     """A numpy function ``(subject indices, patch counters) -> (x [b, *size, 1], y [b, *size])``:
-    one call per batch; patch ``(i, k)`` is at a corner drawn from ``(seed, i, k)``."""
+    one call per batch, corners drawn from ``(seed, first subject, first counter)``."""
     shift, scale = stats[:, 0].astype(np.float32), (1.0 / stats[:, 1]).astype(np.float32)
 
     def read(indices: np.ndarray, counters: np.ndarray):
-        try:
-            corners = [patch_corners(layout.shape, size, 1,
-                                     np.random.default_rng([seed, int(i), int(k)]))[0]
-                       for i, k in zip(indices, counters, strict=True)]
-            x = np.stack([read_nifti_patch(paths[i], c, size, layout)
-                          for i, c in zip(indices, corners, strict=True)])
+        try:  # one generator per batch: batches are made in a fixed order, so it is repeatable
+            rng = np.random.default_rng([seed, int(indices[0]), int(counters[0])])
+            corners = patch_corners(layout.shape, size, len(indices), rng)
+            x = np.empty((len(indices), *size), np.float32)
+            for j, (i, c) in enumerate(zip(indices, corners, strict=True)):
+                read_nifti_patch(paths[i], c, size, layout, out=x[j])
             x -= shift[indices].reshape(-1, 1, 1, 1)
             x *= scale[indices].reshape(-1, 1, 1, 1)
             if label_files is None:
                 return x[..., None], np.zeros((len(x), 1, 1, 1), np.uint8)
-            y = np.stack([read_nifti_patch(label_files[i], c, size, label_layout)
-                          for i, c in zip(indices, corners, strict=True)])
+            y = np.empty_like(x)
+            for j, (i, c) in enumerate(zip(indices, corners, strict=True)):
+                read_nifti_patch(label_files[i], c, size, label_layout, out=y[j])
             return x[..., None], np.round(y).astype(np.uint8)
         except CourseError as exc:
             guard.error = guard.error or exc
@@ -102,8 +104,10 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
     visits = order(tf.data.Dataset.range(len(paths)), len(paths), shuffle, seed, repeat)
     slots = visits.enumerate().map(
         lambda k, i: (tf.fill([n], i), k * n + tf.range(n, dtype=tf.int64))).unbatch()
-    ds = slots.batch(batch_size).map(load, num_parallel_calls=parallelism(num_parallel_calls),
-                                     deterministic=True)
+    # AUTOTUNE gives Python calls more threads than cores, which then fight for the GIL
+    calls = parallelism(num_parallel_calls)
+    calls = (os.cpu_count() or 1) if calls == AUTOTUNE else calls
+    ds = slots.batch(batch_size).map(load, num_parallel_calls=calls, deterministic=True)
     ds = ds.prefetch(prefetch)
     ds.course_guard = guard
     return ds
