@@ -180,6 +180,33 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def test_ctrl_c_stops_the_workers_at_once(tmp_path: Path) -> None:
+    """An interrupt used to wait for every queued subject (minutes at binder) before returning."""
+    psutil = pytest.importorskip("psutil")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils", "data", "synthetic", "--preset", "ci", "--dest",
+         str(tmp_path / "cohort"), "-o", "n_subjects=40", "-o", "spacing=8", "-o", "workers=2"],
+        env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len([c for c in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(c.cmdline())]) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C (or Jupyter's interrupt) sends the parent
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130 and "interrupted" in err
+        assert time.monotonic() - start < 5, "waited for the queued subjects"
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 # --- clear errors ----------------------------------------------------------------------
 
 

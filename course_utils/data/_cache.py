@@ -384,6 +384,16 @@ def _init_worker(parent_pid: int) -> None:
         threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
+def _stop(pool: Any) -> None:
+    """End the workers now and drop queued tasks (the next run removes their temporaries)."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _broken_pool_error(desc: str) -> CourseError:
     return CourseError(
         f"a worker process stopped abruptly ({desc or 'preparing data'}). If a script calls "
@@ -428,13 +438,13 @@ def parallel_map(
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                      initializer=_init_worker,
                                      initargs=(os.getpid(),)) as pool:
-                futures = {pool.submit(func, item): i for i, item in enumerate(items)}
                 try:
+                    futures = {pool.submit(func, item): i for i, item in enumerate(items)}
                     for future in as_completed(futures):
                         results[futures[future]] = future.result()
                         bar.update()
-                except BaseException:  # one subject failed: do not wait for the others
-                    pool.shutdown(wait=True, cancel_futures=True)
+                except BaseException:  # Ctrl-C, or one subject failed: stop now
+                    _stop(pool)
                     raise
         except BrokenProcessPool:
             raise _broken_pool_error(desc) from None
