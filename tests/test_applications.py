@@ -255,9 +255,57 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path, capsys):
     first = model()
     history = apps.fit(first, ds, epochs=2, steps_per_epoch=2, run_dir=tmp_path / "run")
     assert len(history.history["loss"]) == 2
-    assert (tmp_path / "run" / "state.json").exists()
+    assert (tmp_path / "run" / "run.json").exists()
+    from course_utils import training
+
+    assert training.read_state(tmp_path / "run")["epoch"] == 2
     assert list((tmp_path / "run" / "logs").rglob("*tfevents*"))
     again = model()
     apps.fit(again, ds, epochs=2, steps_per_epoch=2, run_dir=tmp_path / "run")
     assert "already trained" in capsys.readouterr().out
     np.testing.assert_allclose(again.get_weights()[0], first.get_weights()[0])
+
+
+def _graph(dataset):
+    """The dataset's serialized tf.data graph (GraphDef)."""
+    import tensorflow as tf
+
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(dataset._as_serialized_graph().numpy())
+    return graph
+
+
+def test_volume_dataset_visits_each_volume_once_per_pass_without_copying_them():
+    images = np.random.default_rng(8).random((6, 16, 16, 16, 1)).astype("float32")  # 96 KiB
+    ds = apps.volume_dataset(images, images, batch_size=2, seed=0)
+    seen = [x.numpy() for x, y in ds.take(6)]
+    first_pass = np.concatenate(seen[:3])
+    order = [int(np.flatnonzero([np.array_equal(v, im) for im in images])[0]) for v in first_pass]
+    assert sorted(order) == list(range(6))
+    second = np.concatenate(seen[3:])
+    assert not np.array_equal(first_pass, second)  # reshuffled every pass
+    # the volumes are read from the numpy array, not embedded in the graph as a second copy
+    assert _graph(ds).ByteSize() < images.nbytes / 4
+    assert any(node.op == "PrefetchDataset" for node in _graph(ds).node)
+
+
+@pytest.mark.parametrize("make", [
+    lambda im: apps.training_dataset(im, np.arange(len(im), dtype="float32"), (4, 4, 4), 2, 0),
+    lambda im: apps.super_resolution_dataset(im, (4, 4, 4), 2, 2, seed=0),
+])
+def test_training_streams_are_prefetched(make):
+    # without prefetch the model waited for every batch to be cut in Python
+    images = np.zeros((3, 8, 8, 8, 1), "float32")
+    assert any(node.op == "PrefetchDataset" for node in _graph(make(images)).node)
+
+
+def test_ssim_matches_scikit_image():
+    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image is in the dev extra")
+    rng = np.random.default_rng(9)
+    ref = ndimage.gaussian_filter(rng.random((20, 24, 22)), 1.5)
+    for noise in (0.01, 0.05):
+        pred = ref + rng.normal(0, noise, ref.shape)
+        peak = float(np.ptp(ref))
+        theirs = metrics.structural_similarity(pred, ref, data_range=peak, gaussian_weights=True,
+                                               sigma=1.5, use_sample_covariance=False)
+        assert apps.ssim(pred, ref, data_range=peak) == pytest.approx(theirs, abs=2e-3)

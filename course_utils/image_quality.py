@@ -1,0 +1,64 @@
+"""Image quality against a reference: PSNR and SSIM (lessons 09, 10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from course_utils.errors import ShapeError
+
+
+def _data_range(reference: np.ndarray, data_range: float | None) -> float:
+    value = float(np.ptp(reference)) if data_range is None else float(data_range)
+    if not value > 0:
+        raise ShapeError("the reference image is constant: give data_range explicitly")
+    return value
+
+
+def psnr(predicted: np.ndarray, reference: np.ndarray, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(range^2 / MSE); range defaults to the reference's."""
+    predicted = np.asarray(predicted, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    if predicted.shape != reference.shape:
+        raise ShapeError(f"psnr needs equal shapes, got {predicted.shape} and {reference.shape}")
+    mse = float(np.mean((predicted - reference) ** 2))
+    peak = _data_range(reference, data_range)
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+def ssim(
+    predicted: np.ndarray,
+    reference: np.ndarray,
+    data_range: float | None = None,
+    sigma: float | Sequence[float] = 1.5,
+    truncate: float = 3.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> float:
+    """Mean structural similarity (Wang et al. 2004) with Gaussian windows, in 2D or 3D.
+
+    Local means, variances and covariance come from ``scipy.ndimage.gaussian_filter``
+    (``sigma`` per axis; 0 leaves an axis unfiltered, e.g. ``(0, 1.5, 1.5)`` is SSIM per
+    axial slice); the border where the window would leave the image is not averaged.
+    """
+    x = np.asarray(predicted, dtype=float)
+    y = np.asarray(reference, dtype=float)
+    if x.shape != y.shape:
+        raise ShapeError(f"ssim needs equal shapes, got {x.shape} and {y.shape}")
+    peak = _data_range(y, data_range)
+    c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
+    sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(a, sigmas, truncate=truncate, mode="reflect")
+
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx * mx
+    vy = blur(y * y) - my * my
+    cov = blur(x * y) - mx * my
+    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    radius = [int(truncate * s + 0.5) if s > 0 else 0 for s in sigmas]
+    inner = tuple(slice(r, n - r) for r, n in zip(radius, x.shape, strict=True))
+    return float(index[inner].mean())
