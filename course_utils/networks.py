@@ -138,6 +138,8 @@ def check_levels(filters: Sequence[int], strides=None) -> tuple[list[int], list[
     filters = checks.int_list(filters, "filters", example="[8, 16, 32]")
     if strides is None:
         return filters, default_strides(len(filters))
+    if isinstance(strides, np.ndarray):
+        strides = strides.tolist()
     if isinstance(strides, (str, bytes, int, np.integer)) or not isinstance(strides, Sequence):
         raise ConfigError(
             f"strides must be a list with one stride per level, such as {default_strides(len(filters))}, "
