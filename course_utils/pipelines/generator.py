@@ -17,7 +17,12 @@ from course_utils.pipelines._common import check_patch, mode_of, patch_corners, 
 def extract_random_example_array(image: np.ndarray, label: np.ndarray | None,
                                  example_size: Sequence[int], n_examples: int,
                                  rng: np.random.Generator, where: str = "the image"):
-    """``n_examples`` random patches ``[n, *example_size, C]`` (and label patches) of a volume."""
+    """``n_examples`` random patches ``[n, *example_size, C]`` (and label patches) of a volume.
+
+    Parameters: ``image`` ``[z, y, x, C]``; ``label`` a label map ``[z, y, x]`` (patches
+    are then class-balanced by ``sampling.random_patches``) or None; ``example_size``
+    (z, y, x); ``n_examples``; ``rng``; ``where`` names the image in errors.
+    """
     size = check_patch(example_size, image.shape[:3], where)
     if label is not None:
         from course_utils import sampling
@@ -93,7 +98,11 @@ def generator_dataset(file_references: Any, mode: Any = "train",
                       repeat: bool = False):
     """``tf.data.Dataset.from_generator`` around :func:`read_fn`: elements ``(x, y)``
     (``x`` alone in predict mode or without a target); one Python thread reads, whitens and
-    cuts everything."""
+    cuts everything.
+
+    Parameters: ``file_references``, ``mode`` and ``params`` as for :func:`read_fn`;
+    ``batch_size`` (None: no batching); ``repeat`` (endless).
+    """
     tf = tf_module()
     mode = mode_of(mode)
     rows = rows_of(file_references)

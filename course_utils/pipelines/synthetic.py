@@ -13,7 +13,7 @@ from course_utils.pipelines._common import PathLike
 
 def synthetic_volume(shape: Sequence[int], seed: int) -> np.ndarray:
     """An int16 head-like volume ``[z, y, x]``: smooth texture in an ellipsoid, noise, zero
-    outside (int16, as scanners store MR)."""
+    outside (int16, as scanners store MR). Parameters: ``shape`` (z, y, x); ``seed``."""
     from scipy import ndimage
 
     shape = tuple(int(s) for s in shape)
@@ -30,7 +30,11 @@ def synthetic_volume(shape: Sequence[int], seed: int) -> np.ndarray:
 def write_synthetic_volumes(folder: PathLike, n: int, shape: Sequence[int],
                             spacing: float = 1.0) -> dict[str, list[str]]:
     """Write ``n`` synthetic volumes as ``.nii.gz`` and uncompressed ``.nii`` (kept if already
-    there); returns ``{"gz": [...], "nii": [...]}``."""
+    there); returns ``{"gz": [...], "nii": [...]}``.
+
+    Parameters: ``folder`` where they go; ``n`` volumes; ``shape`` (z, y, x);
+    ``spacing`` isotropic voxel size in mm.
+    """
     import SimpleITK as sitk
 
     folder = Path(folder)

@@ -34,7 +34,8 @@ def serialize_example(image: np.ndarray, label: np.ndarray | float | None = None
 
     ``encoding="float_list"`` stores the image as a float list and an integer label
     as an int64 list (DLTK's way); ``"bytes"`` stores raw little-endian bytes,
-    which parse many times faster.
+    which parse many times faster. Parameters: ``image``; ``label`` (None: none);
+    ``encoding`` one of :data:`ENCODINGS`.
     """
     tf = tf_module()
     checks.option(encoding, ENCODINGS, name="encoding")
@@ -61,6 +62,10 @@ def write_tfrecords(path: PathLike, examples: Iterable[tuple[np.ndarray, Any]],
     Every shard is written under a temporary name and renamed when complete, and a
     ``<stem>.json`` sidecar records shapes, dtypes, encoding and counts (written
     last, so a sidecar means a complete set). Returns the shard paths.
+
+    Parameters: ``path`` the set's name (``<stem>.tfrecord``); ``examples`` ``(image,
+    label)`` pairs of one shape; ``shards`` files; ``encoding`` one of :data:`ENCODINGS`;
+    ``compression`` None, ``"GZIP"`` or ``"ZLIB"``.
     """
     tf = tf_module()
     path = Path(path)
@@ -94,7 +99,7 @@ def write_tfrecords(path: PathLike, examples: Iterable[tuple[np.ndarray, Any]],
             for w in writers:
                 w.close()
     if not spec:
-        raise DataError(f"write_tfrecords: no examples were given for {path}")
+        raise DataError(f"write_tfrecords: no examples were given for {path}", path=path)
     meta = {**spec, "image_dtype": "float32", "encoding": encoding,
             "compression": compression or "", "shards": [n.name for n in names],
             "counts": counts}
@@ -124,11 +129,14 @@ def _sidecar(path: Path) -> Path:
 
 
 def tfrecord_spec(path: PathLike) -> dict[str, Any]:
-    """The sidecar metadata (shapes, dtypes, encoding, shard names) of a record set."""
+    """The sidecar metadata (shapes, dtypes, encoding, shard names) of a record set.
+
+    Parameters: ``path`` any shard (or the sidecar) of the set.
+    """
     side = _sidecar(Path(path))
     if not side.is_file():
         raise DataError(f"no metadata file {side} beside {path}: the record set was not written "
-                        "completely; delete its .tfrecord files and write it again")
+                        "completely; delete its .tfrecord files and write it again", path=side)
     return json.loads(side.read_text(encoding="utf-8"))
 
 
@@ -137,11 +145,11 @@ def _first_record_shapes(file: Path, compression: str) -> tuple[list[int], list[
     try:
         raw = next(iter(tf.data.TFRecordDataset(str(file), compression or "").take(1)))
     except StopIteration:
-        raise DataError(f"TFRecord file {file} is empty; delete it and write the set again") \
-            from None
+        raise DataError(f"TFRecord file {file} is empty; delete it and write the set again",
+                        path=file) from None
     except tf.errors.OpError as exc:
         raise DataError(f"TFRecord file {file} is corrupt ({exc.message[:120]}); delete it and "
-                        "write the set again") from exc
+                        "write the set again", path=file) from exc
     feats = tf.train.Example.FromString(raw.numpy()).features.feature
     image_shape = list(feats["image_shape"].int64_list.value)
     label_shape = list(feats["label_shape"].int64_list.value) if "label_shape" in feats else None
