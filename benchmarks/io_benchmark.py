@@ -38,6 +38,8 @@ smooth texture and noise, int16 like scanner output), written by this script
     python benchmarks/io_benchmark.py --preset ci --json reports/io_benchmark.json
 """
 
+# One file (~470 lines) on purpose: it re-runs itself as its own worker process (--worker)
+# to measure each configuration's memory alone, and is copied around as one script.
 from __future__ import annotations
 
 import argparse
