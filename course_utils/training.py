@@ -385,12 +385,18 @@ def fit(
         all_callbacks.insert(2, example_callback(log_dir, example, label_names))
     if isinstance(validation_data, (tuple, list)):
         validation_batch_size = validation_batch_size or _batch_size(train_ds)
-    history = model.fit(
-        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=validation_data, validation_steps=validation_steps,
-        validation_batch_size=validation_batch_size if validation_batch_size else None,
-        callbacks=all_callbacks, verbose=verbose,
-        shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset))
+    try:
+        history = model.fit(
+            train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+            validation_data=validation_data, validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size if validation_batch_size else None,
+            callbacks=all_callbacks, verbose=verbose,
+            shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset))
+    finally:
+        # BackupAndRestore sets the model's start epoch and Keras never resets it: a later
+        # fit of this model into another run folder would skip that many epochs
+        if getattr(model, "_initial_epoch", None) is not None:
+            model._initial_epoch = None
     if history.epoch and not history.history:
         raise DataError("the training dataset yielded no batch: check that it is not empty "
                         "(a repeating stream, e.g. balanced_patch_dataset, never runs out)")

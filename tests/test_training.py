@@ -302,3 +302,14 @@ def test_truncated_event_file_warns_and_keeps_what_it_holds(tmp_path):
     train = cut[cut.run == "train"]
     assert 0 < len(train) < len(whole[whole.run == "train"])
     assert "loss" in training.logged_history(run)
+
+
+def test_a_resumed_model_trains_from_epoch_0_in_a_new_run_folder(tmp_path):
+    model = _model()
+    training.fit(model, _dataset(), epochs=1, steps_per_epoch=1, run_dir=tmp_path / "a",
+                 log_examples=False)
+    training.fit(model, _dataset(), epochs=1, steps_per_epoch=1, run_dir=tmp_path / "a",
+                 log_examples=False)  # resumed: nothing left to train
+    history = training.fit(model, _dataset(), epochs=1, steps_per_epoch=1,
+                           run_dir=tmp_path / "b", log_examples=False)
+    assert history.epoch == [0]
