@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -47,30 +46,20 @@ class NiftiLayout:
 
 
 def nifti_info(path: PathLike) -> NiftiLayout:
-    """The :class:`NiftiLayout` of a NIfTI file (header read by nibabel; a truncated file is a
-    DataError now, not garbage later). Parameters: ``path`` a ``.nii`` or ``.nii.gz`` file."""
-    import nibabel as nib
+    """The :class:`NiftiLayout` of a NIfTI file, from ``io.nifti_header`` (the course's one
+    header reader); a truncated file is a DataError now, not garbage later.
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image file not found: {path}; regenerate it (data.load) or fix the path",
-                        path=path)
-    try:
-        # the image's data proxy keeps the file's layout (img.header is reset for writing)
-        proxy = nib.load(str(path)).dataobj
-        shape, dtype = tuple(int(s) for s in proxy.shape), np.dtype(proxy.dtype)
-        offset, slope, inter = int(proxy.offset), float(proxy.slope), float(proxy.inter)
-    except Exception as exc:  # nibabel raises several kinds for a bad header
-        raise DataError(f"could not read the NIfTI header of {path} ({exc}); delete the file "
-                        "and regenerate it", path=path) from exc
+    Parameters: ``path`` a ``.nii`` or ``.nii.gz`` file.
+    """
+    header = io.nifti_header(path)
+    io.check_complete(path, header)
+    shape = tuple(int(s) for s in header["shape"])
     if len(shape) != 3:
         raise ShapeError(f"{path} holds a {len(shape)}D image {shape}; streaming expects 3D",
                          path=path)
-    io._check_nifti_complete(path)
-    return NiftiLayout(str(path), shape[::-1], dtype, offset,
-                       slope if np.isfinite(slope) and slope != 0 else 1.0,
-                       inter if np.isfinite(inter) else 0.0,
-                       path.name.lower().endswith(".gz"))
+    return NiftiLayout(str(path), shape, np.dtype(header["dtype"]), int(header["offset"]),
+                       float(header["slope"]), float(header["inter"]),
+                       bool(header["compressed"]))
 
 
 def common_layout(paths: Sequence[PathLike], what: str) -> NiftiLayout:
