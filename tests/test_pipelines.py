@@ -437,3 +437,15 @@ def test_floors_and_timers_measure_real_work(nifti_files):
     assert run.wall > 0
     assert pipelines.time_batches(ds, 2, repeats=2) > 0
     assert pipelines.time_per_batch(ds, 2) > 0
+
+
+def test_generator_errors_surface_as_the_course_error(cohort):
+    rows = [dict(r) for r in cohort]
+    ds = pipelines.generator_dataset(rows, "predict", {"sequences": ["t1"]}, batch_size=1)
+    import os
+
+    os.remove(rows[1]["t1"])
+    with pytest.raises(DataError) as err:
+        list(pipelines.batches(ds))
+    assert err.value.path == rows[1]["t1"]
+    assert isinstance(err.value.__cause__, tf.errors.OpError)

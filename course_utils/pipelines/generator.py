@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from course_utils import io
-from course_utils.errors import DataError
+from course_utils.errors import CourseError, DataError
 from course_utils.pipelines._common import check_patch, mode_of, patch_corners, rows_of, tf_module
+from course_utils.pipelines.streaming import Guard
 
 
 def extract_random_example_array(image: np.ndarray, label: np.ndarray | None,
@@ -63,7 +64,8 @@ def read_fn(file_references: Any, mode: Any, params: Mapping[str, Any] | None = 
                 raise DataError(
                     f"read_fn: the file of sequence {name!r} for subject "
                     f"{row.get('subject_id', '?')} is missing: {path}; regenerate the cohort "
-                    "(data.load) or fix the file_references table"
+                    "(data.load) or fix the file_references table",
+                    path=path if isinstance(path, (str, os.PathLike)) else None,
                 )
         target = row.get(label_key) if mode != "predict" and label_key else None
         is_map = isinstance(target, (str, os.PathLike))
@@ -113,22 +115,26 @@ def generator_dataset(file_references: Any, mode: Any = "train",
     x_spec = tf.TensorSpec((None, None, None, x0.shape[-1]) if params is None or params.get(
         "example_size") is None else x0.shape, tf.float32)
 
-    if "labels" not in first:  # predict mode, or no target column
-        def gen():
-            for ex in read_fn(rows, mode, params):
-                yield ex["features"]["x"]
-        signature = x_spec
-    else:
+    with_y = "labels" in first  # not in predict mode, nor without a target column
+    if with_y:
         y0 = first["labels"]["y"]
         y_shape = (None, None, None) if y0.ndim == 3 and x_spec.shape[0] is None else y0.shape
         signature = (x_spec, tf.TensorSpec(y_shape, tf.as_dtype(y0.dtype)))
+    else:
+        signature = x_spec
+    guard = Guard([])
 
-        def gen():
+    def gen():
+        try:
             for ex in read_fn(rows, mode, params):
-                yield ex["features"]["x"], ex["labels"]["y"]
+                yield (ex["features"]["x"], ex["labels"]["y"]) if with_y else ex["features"]["x"]
+        except CourseError as exc:  # kept for pipelines.batches, which re-raises it
+            guard.error = guard.error or exc
+            raise
     ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
     if repeat:
         ds = ds.repeat()
     if batch_size:
         ds = ds.batch(int(batch_size))
+    ds.course_guard = guard
     return ds
