@@ -67,26 +67,36 @@ def _targets(labels: Sequence[Any] | None, paths: Sequence[str],
     return "values", np.asarray(labels, dtype=np.float32)
 
 
-def _gunzip(file: bytes) -> bytes:
-    """The decompressed bytes of a gzip file (zlib releases the GIL: calls run in parallel)."""
-    try:
-        with open(file, "rb") as fh:
-            return zlib.decompress(fh.read(), wbits=31)
-    except (OSError, zlib.error) as exc:
-        raise DataError(f"could not read {file.decode()} ({exc}): it changed after the "
-                        "dataset was built; regenerate it", path=file.decode()) from exc
+def _gunzip_voxels(layout: NiftiLayout):
+    """A numpy function: a .nii.gz file name -> its voxels, flat, native byte order.
+
+    zlib releases the GIL, so parallel calls inflate in parallel; the voxels are a view
+    of the inflated bytes (no copy in Python; TensorFlow copies them once).
+    """
+    n, native = int(np.prod(layout.shape)), layout.dtype.newbyteorder("=")
+
+    def read(file: bytes) -> np.ndarray:
+        name = file.decode()
+        try:
+            with open(name, "rb") as fh:
+                data = zlib.decompress(fh.read(), wbits=31)
+            voxels = np.frombuffer(data, layout.dtype, n, layout.offset)
+        except (OSError, ValueError, zlib.error) as exc:
+            raise DataError(f"could not read {name} ({exc}): it changed after the dataset was "
+                            "built; regenerate it", path=name) from exc
+        return voxels if voxels.dtype == native else voxels.astype(native)
+    return read
 
 
 def _voxels(file, layout: NiftiLayout):
     """TF ops: a file name -> its voxels as stored, flat (read whole, header cut off)."""
     tf = tf_module()
+    native = tf.as_dtype(layout.dtype.newbyteorder("="))
     if layout.compressed:  # Python's zlib inflates faster than tf.io.decode_compressed
-        raw = tf.numpy_function(_gunzip, [file], tf.string, stateful=False)
+        flat = tf.numpy_function(_gunzip_voxels(layout), [file], native, stateful=False)
     else:
-        raw = tf.io.read_file(file)
-    data = tf.strings.substr(raw, layout.offset, layout.nbytes)
-    flat = tf.io.decode_raw(data, tf.as_dtype(layout.dtype.newbyteorder("=")),
-                            little_endian=layout.dtype.byteorder != ">")
+        data = tf.strings.substr(tf.io.read_file(file), layout.offset, layout.nbytes)
+        flat = tf.io.decode_raw(data, native, little_endian=layout.dtype.byteorder != ">")
     return tf.ensure_shape(flat, (int(np.prod(layout.shape)),))
 
 
