@@ -43,22 +43,31 @@ def _code_cells(path: Path) -> list[tuple[list[str], str]]:
             for cell in notebook["cells"] if cell["cell_type"] == "code"]
 
 
-def _timer_callback(namespace: dict, steps: int, warmup: int):
-    """A Keras callback timing each notebook step, and bare steps at each epoch end."""
+def _bare_step(model, dataset, warmup: int):
+    """A clone of ``model`` compiled with its optimizer and loss, no metrics; one fixed batch."""
     import keras
     import numpy as np
 
-    model, dataset = namespace["model"], namespace["train_ds"]
     x, y = (np.asarray(t) for t in next(iter(dataset)))
     bare = keras.models.clone_model(model)
     optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
     bare.compile(optimizer=optimizer, loss=model.loss, jit_compile=model.jit_compile)
     for _ in range(warmup):
         bare.train_on_batch(x, y)
+    return lambda: bare.train_on_batch(x, y)
+
+
+def _timer_callback(namespace: dict, steps: int, warmup: int):
+    """A Keras callback timing each notebook step, and bare steps at each epoch end."""
+    import keras
 
     class Timer(keras.callbacks.Callback):
         notebook: list[float] = []
         bare: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            # the notebook's cell has built its dataset by now (09, 10 build it with the fit)
+            self.bare_step = _bare_step(namespace["model"], namespace["train_ds"], warmup)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.last = time.perf_counter()
@@ -72,7 +81,7 @@ def _timer_callback(namespace: dict, steps: int, warmup: int):
         def on_epoch_end(self, epoch, logs=None):
             for _ in range(steps):
                 start = time.perf_counter()
-                bare.train_on_batch(x, y)
+                self.bare_step()
                 self.bare.append(time.perf_counter() - start)
 
     return Timer()
