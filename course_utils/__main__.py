@@ -19,6 +19,7 @@ def _disk_mb(paths: list[Path]) -> float:
 
 
 def add_data_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command to ``sub``, the subparsers of :func:`main`."""
     from course_utils.data import DATASETS
 
     p = sub.add_parser("data", help="generate or download a dataset into the cache",
@@ -87,6 +88,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_parser]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: ``sys.argv[1:]``); 2 on a CourseError, else 0."""
     parser = argparse.ArgumentParser(prog="python -m course_utils",
                                      description="Helpers of the 3D biomedical deep learning course.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -61,7 +61,8 @@ def load_volumes(cohort: pd.DataFrame, sequences: Sequence[str] = ("t1",),
     Use a standardized cohort (``data.load(..., standardize=True)``) so that all
     subjects share one grid; a subject with another shape raises a DataError naming it.
     ``factor`` > 1 average-pools each volume as it is read (after a central crop to a
-    multiple of ``factor``), to keep big cohorts within a small memory.
+    multiple of ``factor``), to keep big cohorts within a small memory. ``sequences``:
+    the cohort columns to read, one channel each, e.g. ``("t1", "t2")``.
     """
     from course_utils import preprocessing
 
@@ -98,6 +99,9 @@ def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validati
 
     Same run folder (TensorBoard logs, a checkpoint every epoch, resuming), without the
     per-label Dice and predicted-slice logger, since these models predict no labels.
+    Parameters (as for :func:`course_utils.training.fit`): ``model``, compiled; ``train_ds``,
+    a repeating dataset; ``epochs``; ``steps_per_epoch``; ``run_dir``, the run folder;
+    ``validation_data`` and ``validation_steps`` (optional); ``verbose``, as in Keras.
     """
     from course_utils import training
 
@@ -111,7 +115,11 @@ def fit(model, train_ds, *, epochs: int, steps_per_epoch: int, run_dir, validati
 # =============================================================================
 def regression_metrics(predicted: np.ndarray, truth: np.ndarray,
                        train_truth: np.ndarray) -> dict[str, float]:
-    """MAE and RMSE of the model and of the baseline that always predicts the training mean."""
+    """MAE and RMSE of the model and of the baseline that always predicts the training mean.
+
+    Parameters: ``predicted`` and ``truth``, values of the test subjects; ``train_truth``,
+    the training targets (for the baseline).
+    """
     predicted = np.ravel(predicted).astype(float)
     truth = np.ravel(truth).astype(float)
     baseline = np.full_like(truth, float(np.mean(train_truth)))
@@ -126,7 +134,11 @@ def regression_metrics(predicted: np.ndarray, truth: np.ndarray,
 
 def classification_metrics(probabilities: np.ndarray, truth: np.ndarray,
                            train_truth: np.ndarray) -> dict:
-    """Accuracy, ROC AUC and confusion matrix, against always predicting the training majority."""
+    """Accuracy, ROC AUC and confusion matrix, against always predicting the training majority.
+
+    Parameters: ``probabilities`` of class 1 and ``truth`` (0/1) of the test subjects;
+    ``train_truth``, the training classes (for the baseline).
+    """
     from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
     probabilities = np.asarray(probabilities, dtype=float)

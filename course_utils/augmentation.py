@@ -268,7 +268,7 @@ def _axis(axis: Any) -> int:
 
 
 def flip_lr(image: Array, label: Array | None = None, axis: int = 2) -> Pair:
-    """Mirror image and labels along ``axis`` (2 = x = left-right in the course's layout)."""
+    """Mirror ``image`` and ``label`` (may be None) along ``axis`` (2 = x = left-right)."""
     _spatial_shape(image, label)
     axis = _axis(axis)
     flipped = np.flip(np.asarray(image), axis=axis).copy()
@@ -427,7 +427,7 @@ def elastic(image: Array, label: Array | None, rng: np.random.Generator, *,
 
 
 def crop(image: Array, label: Array | None, corner: Sequence[int], size: Sequence[int]) -> Pair:
-    """Cut the block ``[corner, corner + size)`` (z, y, x) out of image and labels."""
+    """Cut the block ``[corner, corner + size)`` (z, y, x) of ``image`` and ``label`` (or None)."""
     sl = tuple(slice(int(c), int(c) + int(s)) for c, s in zip(corner, size, strict=True))
     out_label = None if label is None else np.asarray(label)[sl].copy()
     return np.asarray(image)[sl].copy(), out_label
@@ -455,6 +455,7 @@ def random_crop(image: Array, label: Array | None, rng: np.random.Generator, *_o
 
     Parameters: image; label (may be None); rng; size, one int for a cube or
     (z, y, x), required. :func:`draw_crop` draws the corner, :func:`crop` cuts.
+    ``_old_form``: the deprecated ``(image, label, size, rng)`` order, with a warning.
     """
     if _old_form:  # random_crop(image, label, size, rng), kept while callers move to size=...
         warnings.warn("random_crop(image, label, size, rng) is deprecated; call "

@@ -34,7 +34,10 @@ def _range_text(minimum: float | None, maximum: float | None, *, open_min: bool 
 
 def integer(value: Any, name: str, *, minimum: int | None = None,
             maximum: int | None = None) -> int:
-    """``value`` as an ``int`` (``3.0`` is accepted, ``2.5`` and ``True`` are not), within bounds."""
+    """``value`` as an ``int`` (``3.0`` is accepted, ``2.5`` and ``True`` are not), within bounds.
+
+    ``name`` is the argument the error names; ``minimum``/``maximum`` (inclusive) or None.
+    """
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
         ok = math.isfinite(float(value)) and float(value) == int(value)
@@ -49,7 +52,11 @@ def integer(value: Any, name: str, *, minimum: int | None = None,
 def number(value: Any, name: str, *, minimum: float | None = None,
            maximum: float | None = None, open_min: bool = False,
            open_max: bool = False) -> float:
-    """``value`` as a finite ``float`` within bounds (``open_*`` excludes the bound itself)."""
+    """``value`` as a finite ``float`` within bounds.
+
+    ``name`` is the argument the error names; ``minimum``/``maximum`` or None;
+    ``open_min``/``open_max`` exclude the bound itself.
+    """
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(float(value))):
         raise ConfigError(f"{name} must be a finite number, got {value!r}", name=name)
@@ -63,7 +70,7 @@ def number(value: Any, name: str, *, minimum: float | None = None,
 
 
 def boolean(value: Any, name: str) -> bool:
-    """``value`` if it is ``True`` or ``False`` (not ``1``, not ``"yes"``)."""
+    """``value`` if it is ``True`` or ``False`` (not ``1``, not ``"yes"``); ``name`` for errors."""
     if not isinstance(value, bool):
         import numpy as np
 
@@ -73,7 +80,10 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def triple(value: Any, name: str, *, minimum: int = 1) -> Triple:
-    """``2`` -> ``(2, 2, 2)``; three whole numbers ``>= minimum`` are kept as a tuple (z, y, x)."""
+    """``value`` ``2`` -> ``(2, 2, 2)``; three whole numbers ``>= minimum`` are kept (z, y, x).
+
+    ``name`` is the argument the error names.
+    """
     import numpy as np
 
     if isinstance(value, (str, bytes)):
@@ -98,7 +108,11 @@ def triple(value: Any, name: str, *, minimum: int = 1) -> Triple:
 
 def int_list(value: Any, name: str, *, minimum: int = 1, min_length: int = 1,
              example: str = "[8, 16, 32]") -> list[int]:
-    """A non-empty list of whole numbers ``>= minimum`` (e.g. filters per level)."""
+    """``value`` as a list of whole numbers ``>= minimum`` (e.g. filters per level).
+
+    ``name`` is the argument the error names; ``min_length``, the fewest items;
+    ``example``, a valid value the error shows.
+    """
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise ConfigError(
             f"{name} must be a list of whole numbers such as {example}, got {value!r}", name=name
@@ -119,7 +133,7 @@ def int_list(value: Any, name: str, *, minimum: int = 1, min_length: int = 1,
 
 
 def option(value: Any, options: Sequence[str], name: str) -> str:
-    """``value`` if it is one of ``options``; else an error that suggests the closest one."""
+    """``value`` if it is one of ``options``; else an error naming ``name``, suggesting one."""
     if isinstance(value, str) and value in options:
         return value
     listed = ", ".join(repr(o) for o in options)

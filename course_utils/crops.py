@@ -18,7 +18,10 @@ from course_utils.resolution import downsample
 
 def augment(image: np.ndarray, crop_size: Sequence[int], rng: np.random.Generator,
             flip: bool = True) -> np.ndarray:
-    """One training view of a [z, y, x, C] volume: a random crop, flipped left/right half the time."""
+    """One training view of ``image`` [z, y, x, C]: a random crop, flipped left/right half the time.
+
+    Parameters: ``crop_size`` (z, y, x); ``rng``, a numpy Generator; ``flip``, allow the flip.
+    """
     from course_utils import augmentation
 
     crop, _ = augmentation.random_crop(image, None, tuple(crop_size), rng)
@@ -39,6 +42,8 @@ def training_dataset(
 
     Each batch picks ``batch_size`` subjects at random, crops each at a random place
     and flips it left/right half the time: the network never sees the same input twice.
+    Parameters: ``images`` [N, z, y, x, C]; ``targets``, one per subject; ``crop_size``
+    (z, y, x); ``batch_size``; ``seed``; ``flip``, allow the left/right flip.
     """
     import tensorflow as tf
 
@@ -74,6 +79,8 @@ def super_resolution_dataset(images: np.ndarray, crop_size: Sequence[int], facto
 
     Random crops (flipped left/right half the time) of the high-resolution volumes are
     the targets; their average-pooled versions (:func:`downsample`) are the inputs.
+    Parameters: ``images`` [N, z, y, x, C]; ``crop_size`` (z, y, x), a multiple of
+    ``factor``, the downsampling factor; ``batch_size``; ``seed``.
     """
     import tensorflow as tf
 
@@ -99,7 +106,10 @@ def super_resolution_dataset(images: np.ndarray, crop_size: Sequence[int], facto
 
 
 def crop_offsets(shape: Sequence[int], crop_size: Sequence[int], n_crops: int) -> list[tuple]:
-    """``n_crops`` fixed crop corners: the centre first, then the 8 corners of the margin."""
+    """``n_crops`` fixed corners of ``crop_size`` crops in a volume of spatial ``shape``.
+
+    The centre first, then the 8 corners of the margin.
+    """
     margin = [int(n) - int(c) for n, c in zip(shape[:3], crop_size, strict=True)]
     if any(m < 0 for m in margin):
         raise ShapeError(f"crop_size {tuple(crop_size)} is larger than the volume {tuple(shape)}")
@@ -113,14 +123,18 @@ def crop_offsets(shape: Sequence[int], crop_size: Sequence[int], n_crops: int) -
 
 
 def centre_crop(images: np.ndarray, crop_size: Sequence[int]) -> np.ndarray:
-    """The central ``crop_size`` block of every volume of ``[N, z, y, x, C]``."""
+    """The central ``crop_size`` block of every volume of ``images`` ``[N, z, y, x, C]``."""
     z, y, x = crop_offsets(np.shape(images)[1:], crop_size, 1)[0]
     return images[:, z:z + crop_size[0], y:y + crop_size[1], x:x + crop_size[2]]
 
 
 def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
                        n_crops: int = 5, flip: bool = True, batch_size: int = 4) -> np.ndarray:
-    """Test-time averaging: the mean prediction over ``n_crops`` fixed crops (and their flips)."""
+    """Test-time averaging: the mean prediction over ``n_crops`` fixed crops (and their flips).
+
+    Parameters: ``model``, a Keras model; ``images`` [N, z, y, x, C]; ``crop_size`` (z, y, x);
+    ``flip``, also average the mirrored crops; ``batch_size`` of ``model.predict``.
+    """
     images = np.asarray(images, dtype="float32")
     offsets = crop_offsets(images.shape[1:], crop_size, n_crops)
     total = 0.0

@@ -17,7 +17,7 @@ SEX_CLASSES = ("F", "M")
 
 
 def check_demographics(cohort: pd.DataFrame, require: Sequence[str] = ("age", "sex")) -> None:
-    """Raise a DataError naming the table/subject if age or sex is missing or implausible."""
+    """A DataError naming the subject if a ``require`` column of ``cohort`` is bad or missing."""
     where = cohort.attrs.get("root") or cohort.attrs.get("name") or "the demographics table"
     missing = [c for c in require if c not in cohort.columns]
     if missing:
@@ -49,12 +49,12 @@ def check_demographics(cohort: pd.DataFrame, require: Sequence[str] = ("age", "s
 
 
 def sex_labels(cohort: pd.DataFrame) -> np.ndarray:
-    """Sex as class indices (0 = F, 1 = M), after :func:`check_demographics`."""
+    """Sex of each ``cohort`` row as classes (0 = F, 1 = M), after :func:`check_demographics`."""
     check_demographics(cohort, require=("sex",))
     return cohort["sex"].map({s: i for i, s in enumerate(SEX_CLASSES)}).to_numpy("int32")
 
 
 def ages(cohort: pd.DataFrame) -> np.ndarray:
-    """Age in years as float32, after :func:`check_demographics`."""
+    """Age of each ``cohort`` row in years as float32, after :func:`check_demographics`."""
     check_demographics(cohort, require=("age",))
     return cohort["age"].to_numpy("float32")

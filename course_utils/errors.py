@@ -12,7 +12,10 @@ import os
 
 
 class CourseError(Exception):
-    """Base class: something the learner can fix; the message says what to do."""
+    """Base class: something the learner can fix; the message says what to do.
+
+    ``path``: the file or folder concerned, if any (kept as ``exc.path``).
+    """
 
     def __init__(self, message: str = "", *, path: str | os.PathLike | None = None) -> None:
         super().__init__(message)
@@ -20,7 +23,10 @@ class CourseError(Exception):
 
 
 class ConfigError(CourseError, ValueError):
-    """An unknown preset or parameter, or a parameter of the wrong kind or range."""
+    """An unknown preset or parameter, or a parameter of the wrong kind or range.
+
+    ``message`` says what to do; ``name``, the parameter; ``path``, the file, if any.
+    """
 
     def __init__(self, message: str = "", *, name: str | None = None,
                  path: str | os.PathLike | None = None) -> None:

@@ -40,6 +40,7 @@ def shared_mode(directory: bool = False) -> int:
 
     ``tempfile`` creates private (0600/0700) temporaries; the final file gets the mode a
     plain write would have had, so an instructor's shared data folder stays readable.
+    ``directory``: the mode for a folder instead of a file.
     """
     return (0o777 if directory else 0o666) & ~_umask()
 

@@ -18,7 +18,10 @@ def _data_range(reference: np.ndarray, data_range: float | None) -> float:
 
 
 def psnr(predicted: np.ndarray, reference: np.ndarray, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB: 10 log10(range^2 / MSE); range defaults to the reference's."""
+    """PSNR in dB of ``predicted`` against ``reference``: 10 log10(range^2 / MSE).
+
+    ``data_range`` defaults to the reference's max - min.
+    """
     predicted = np.asarray(predicted, dtype=float)
     reference = np.asarray(reference, dtype=float)
     if predicted.shape != reference.shape:
@@ -42,6 +45,9 @@ def ssim(
     Local means, variances and covariance come from ``scipy.ndimage.gaussian_filter``
     (``sigma`` per axis; 0 leaves an axis unfiltered, e.g. ``(0, 1.5, 1.5)`` is SSIM per
     axial slice); the border where the window would leave the image is not averaged.
+    Parameters: ``predicted``, ``reference``, same shape; ``data_range`` (default: the
+    reference's max - min); ``truncate``, the window radius in sigmas; ``k1``, ``k2``, the
+    stabilising constants.
     """
     x = np.asarray(predicted, dtype=float)
     y = np.asarray(reference, dtype=float)

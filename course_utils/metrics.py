@@ -204,7 +204,8 @@ class DicePerClass(keras.metrics.Metric):
 class VolumeDifference(keras.metrics.Metric):
     """Mean absolute volume difference per sample, in voxels (of ``class_id`` or averaged).
 
-    Parameters as in :class:`DicePerClass` (default name ``avd`` or ``avd_<id>``).
+    Parameters as in :class:`DicePerClass`: ``n_classes``, ``class_id``, ``name`` (default
+    ``avd`` or ``avd_<id>``), ``kwargs`` for ``keras.metrics.Metric``.
     """
 
     def __init__(self, n_classes: int, class_id: int | None = None,

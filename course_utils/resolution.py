@@ -13,7 +13,7 @@ from course_utils.errors import ConfigError, ShapeError
 
 
 def crop_to_multiple(images: np.ndarray, multiple: int) -> np.ndarray:
-    """Centre-crop the spatial axes of ``[N, z, y, x, C]`` to the largest multiple of ``multiple``."""
+    """Centre-crop the spatial axes of ``images`` [N, z, y, x, C] to a multiple of ``multiple``."""
     images = np.asarray(images)
     if images.ndim != 5:
         raise ShapeError(f"crop_to_multiple wants [N, z, y, x, C], got shape {images.shape}")

@@ -37,12 +37,12 @@ def _dice_per_label(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.n
 
 
 def colour_labels(labels: np.ndarray) -> np.ndarray:
-    """Integer label map [..] -> RGB [.., 3] in [0, 1] with the course's label colours."""
+    """Integer ``labels`` [..] -> RGB [.., 3] in [0, 1] with the course's label colours."""
     return _COLOURS[np.clip(labels, 0, len(_COLOURS) - 1)]
 
 
 def example_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """One middle axial slice as an RGB strip: input channel 0 | truth | prediction."""
+    """One middle axial slice as an RGB strip: ``image`` channel 0 | ``truth`` | ``pred``."""
     z = image.shape[0] // 2
     grey = image[z, ..., 0].astype(np.float32)
     low, high = np.percentile(grey, [1, 99])
@@ -149,7 +149,7 @@ def read_scalars(run_dir: str | Path):
 
 
 def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
-    """The logged scalars of every epoch as a Keras-History-like dict (for ``viz.plot_history``).
+    """The scalars logged in ``run_dir``, per epoch, as a Keras-History-like dict.
 
     ``train/epoch_loss`` -> ``loss``, ``validation/epoch_loss`` -> ``val_loss``,
     ``examples/dice/1_CSF`` -> ``example dice CSF``; ``epoch`` holds the epoch numbers (1-based).
@@ -176,7 +176,9 @@ def logged_history(run_dir: str | Path) -> dict[str, list[float]]:
 
 
 def scalar_table(scalars, tags: Sequence[str] | None = None):
-    """Wide table of :func:`read_scalars` output: one row per epoch, one column per run/tag."""
+    """Wide table of ``scalars`` (:func:`read_scalars` output): one row per epoch, one column
+    per run/tag; ``tags`` keeps only those (default: all).
+    """
     frame = scalars if tags is None else scalars[scalars.tag.isin(tags)]
     wide = frame.pivot_table(index="step", columns=["run", "tag"], values="value")
     wide.columns = [f"{run}/{tag}" for run, tag in wide.columns]

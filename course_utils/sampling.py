@@ -149,7 +149,8 @@ def balanced_patch_classes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like :func:`balanced_patches`, also returning the class each patch was drawn for.
 
-    Parameters: as for :func:`balanced_patches`.
+    Parameters (as for :func:`balanced_patches`): ``image``, ``label``, ``patch_size``, ``n``,
+    ``rng``, ``class_weights``, ``n_classes``, ``missing``.
     """
     image, label, size, shape = _prepare(image, label, patch_size)
     n, rng = checks.integer(n, "n", minimum=0), _rng(rng)

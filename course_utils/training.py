@@ -65,6 +65,8 @@ def balanced_patch_dataset(
     shuffle buffer mixes patches of different subjects; ``augment(image, label,
     rng)`` (e.g. from :func:`course_utils.augmentation.compose`) runs on the fly in
     parallel; batches are prefetched while the model trains. Reproducible from ``seed``.
+    Also: ``patch_size`` (int or z, y, x); ``batch_size``; ``n_classes``; ``class_weights``,
+    per class (default: uniform); ``shuffle_buffer``, patches mixed (default: automatic).
     """
     from course_utils import augmentation, sampling
 
@@ -118,7 +120,7 @@ def get_strategy(mixed_precision: bool | str = "auto", verbose: bool = True):
     default strategy. ``mixed_precision="auto"`` computes in float16 (weights and
     softmax stay float32) on GPUs of compute capability >= 7.0, which have tensor
     cores, and never on a CPU. Build and compile the model inside
-    ``with strategy.scope():``, after this call.
+    ``with strategy.scope():``, after this call. ``verbose`` prints the choice.
     """
     import keras
 
@@ -157,7 +159,7 @@ CHECKPOINTS = "checkpoints"
 
 
 def architecture_fingerprint(model) -> str:
-    """A string that changes when the architecture changes: every weight's shape, in order."""
+    """A string that changes with ``model``'s architecture: every weight's shape, in order."""
     shapes = ";".join("x".join(str(d) for d in w.shape) for w in model.weights)
     return f"{len(model.weights)}|{shapes}"
 
@@ -193,7 +195,7 @@ def run_folder(notebook: str, params: Mapping[str, Any],
 
 
 def clear_run(run_dir: str | Path) -> bool:
-    """Delete a run folder written by :func:`fit` (to train afresh); True if one was deleted.
+    """Delete ``run_dir`` if :func:`fit` wrote it (to train afresh); True if one was deleted.
 
     Refuses (CourseError) a file or a folder that holds anything :func:`fit` did not write.
     """
@@ -422,7 +424,7 @@ def measure_input_wait(model, dataset, steps: int = 20, warmup: int = 3) -> dict
     """Time spent waiting for the next batch vs. computing a training step, per step.
 
     Trains ``model`` for ``warmup + steps`` more steps (run it after evaluation,
-    or on a copy). ``wait_fraction`` = wait / (wait + step): under 0.1 means the
+    or on a copy) on ``dataset``. ``wait_fraction`` = wait / (wait + step): under 0.1 means the
     input pipeline keeps the model busy.
     """
     iterator = iter(dataset)

@@ -315,7 +315,7 @@ def refuse_spawned_import() -> None:
 
 
 def workers_option(value: Any) -> int | None:
-    """The ``workers`` option: ``None`` (automatic) or a whole number >= 1."""
+    """The ``workers`` option ``value``: ``None`` (automatic) or a whole number >= 1."""
     return None if value is None else checks.integer(value, "workers", minimum=1, maximum=256)
 
 
@@ -452,6 +452,6 @@ def parallel_map(
 
 
 def check_option_names(options: dict[str, Any], valid: Sequence[str], dataset: str) -> None:
-    """Raise a ConfigError for the first unknown option, suggesting the closest valid one."""
+    """A ConfigError for the first of ``options`` not in ``valid`` (``dataset`` names it)."""
     for key in sorted(options):
         checks.option(key, list(valid), f"option of dataset {dataset!r}")

@@ -58,7 +58,10 @@ OPTIONS = ("site", "modalities", "base_url", "n_subjects", "resample_to", "spaci
 
 
 class ResumableDownloader:
-    """A pooch downloader that resumes into ``<final>.part`` with HTTP range requests."""
+    """A pooch downloader that resumes into ``<final>.part`` with HTTP range requests.
+
+    Parameters: ``part``, the partial file; ``progress``, show a bar; ``timeout`` in seconds.
+    """
 
     def __init__(self, part: Path, progress: bool = True, timeout: float = 60.0) -> None:
         self.part = Path(part)
@@ -126,6 +129,7 @@ class ResumableDownloader:
 
 
 def sha256(path: Path) -> str:
+    """The SHA-256 hex digest of the file at ``path``, read in 4 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
@@ -135,7 +139,10 @@ def sha256(path: Path) -> str:
 
 def fetch(name: str, downloads: Path, base_url: str, progress: bool = True,
           timeout: float = 60.0) -> Path:
-    """Download ``name`` (or reuse it) and verify it against the published/recorded hash."""
+    """Download ``name`` (or reuse it) and verify it against the published/recorded hash.
+
+    Parameters: ``downloads``, the folder; ``base_url``; ``progress``; ``timeout`` in seconds.
+    """
     import pooch
 
     registry_path = downloads / "hashes.json"
@@ -181,7 +188,7 @@ def _forget(name: str, downloads: Path) -> None:
 
 
 def safe_members(tar: tarfile.TarFile, target: Path, wanted: set[str]) -> list[tarfile.TarInfo]:
-    """Regular-file members in ``wanted`` whose paths stay inside ``target``."""
+    """Regular-file members of ``tar`` in ``wanted`` whose paths stay inside ``target``."""
     root = target.resolve()
     members = []
     for member in tar.getmembers():
@@ -218,6 +225,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def list_archive(archive: Path) -> list[str]:
+    """File names in the tar ``archive``; CorruptFileError if it cannot be read."""
     try:
         with tarfile.open(archive) as tar:
             return [Path(m.name).name for m in tar.getmembers() if m.isfile()]
@@ -227,7 +235,10 @@ def list_archive(archive: Path) -> list[str]:
 
 
 def read_member(src: str | Path, archive: str | Path, header_only: bool = False) -> Any:
-    """Read a file extracted from ``archive``; if it is bad, the archive is (CorruptFileError)."""
+    """Read ``src``, extracted from ``archive``; if it is bad, the archive is (CorruptFileError).
+
+    ``header_only`` reads only the header.
+    """
     try:
         return _common.read_image(src, header_only=header_only)
     except DataError as exc:
@@ -271,7 +282,11 @@ def _resample_task(task: dict[str, Any]) -> None:
 
 def load(preset: str, *, dest: Path | None = None, progress: bool = True,
          **options: Any) -> pd.DataFrame:
-    """Download (once), extract, select, convert demographics, resample; return the table."""
+    """Download (once), extract, select, convert demographics, resample; return the table.
+
+    Parameters: ``preset``, ``"ci"``, ``"binder"`` or ``"full"``; ``dest``, the folder to
+    write (default: the cache); ``progress``, print progress; ``options``, see :data:`OPTIONS`.
+    """
     opts = resolve_options(preset, options)
     base = Path(dest) if dest is not None else config.data_dir() / "ixi"
     downloads = base / "downloads"

@@ -89,7 +89,7 @@ def find_subjects(root: Path) -> dict[str, dict[str, Path]]:
 
 
 def map_labels(label: sitk.Image, path: Path) -> sitk.Image:
-    """Map challenge labels onto the course classes (see the module docstring)."""
+    """Map the challenge ``label`` image (read from ``path``) onto the course classes."""
     array = sitk.GetArrayFromImage(label)
     unknown = sorted(set(np.unique(array).tolist()) - set(LABEL_MAP))
     if unknown:
@@ -106,7 +106,7 @@ def map_labels(label: sitk.Image, path: Path) -> sitk.Image:
 
 
 def check_apart(source: Path, dest: Path) -> None:
-    """Refuse a ``dest`` that holds the placed data, or lies inside its TrainingData folder."""
+    """Refuse a ``dest`` that holds the data placed in ``source``, or lies in its TrainingData."""
     src, out = Path(source).resolve(), Path(dest).resolve()
     if out == src or out in src.parents or (src / "TrainingData") in [out, *out.parents]:
         raise ConfigError(
@@ -133,7 +133,11 @@ def _write_labels(root: Path, params: dict[str, Any], subjects: dict[str, dict[s
 
 def load(preset: str, *, dest: Path | None = None, progress: bool = True,
          **options: Any) -> pd.DataFrame:
-    """Validate the placed data, write course labels into the cache, return the table."""
+    """Validate the placed data, write course labels into the cache, return the table.
+
+    Parameters: ``preset``, ``"ci"``, ``"binder"`` or ``"full"``; ``dest``, the folder to
+    write (default: the cache); ``progress``, print progress; ``options``, see :data:`OPTIONS`.
+    """
     _cache.check_option_names(options, OPTIONS, "mrbrains13")
     source = Path(options.get("root") or config.data_dir() / "mrbrains13").expanduser()
     spacing = checks.number(options.get("spacing") or config.COMMON[preset]["spacing"],

@@ -227,7 +227,7 @@ def _smooth_field(rng: np.random.Generator, axes_mm: list[np.ndarray], control_m
 
 
 def subject_parameters(seed: int, index: int, spacing: float) -> dict[str, Any]:
-    """The random draws of subject ``index`` (demographics, anatomy, acquisition)."""
+    """The random draws of subject ``index`` of cohort ``seed`` at ``spacing`` mm."""
     rng = np.random.default_rng([int(seed), int(index)])
     # sexes balanced in pairs (2k, 2k+1): one man, one woman, in random order
     first_is_male = np.random.default_rng([int(seed), int(index) // 2, 1]).random() < 0.5
@@ -383,7 +383,7 @@ def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def cache_key(preset: str, params: dict[str, Any]) -> str:
-    """The cache folder name: the preset's name for its defaults, else the parameters."""
+    """The cache folder name: the preset's name if ``params`` are its defaults, else them."""
     common = config.COMMON[preset]
     if all(params[k] == common[k] for k in ("n_subjects", "spacing", "seed")):
         return preset
@@ -392,7 +392,11 @@ def cache_key(preset: str, params: dict[str, Any]) -> str:
 
 def load(preset: str, *, dest: Path | None = None, progress: bool = True,
          **options: Any) -> pd.DataFrame:
-    """Generate (or reuse) the synthetic cohort and return its subject table (raw files)."""
+    """Generate (or reuse) the synthetic cohort and return its subject table (raw files).
+
+    Parameters: ``preset``, ``"ci"``, ``"binder"`` or ``"full"``; ``dest``, the folder to
+    write (default: the cache); ``progress``, print progress; ``options``, see :data:`OPTIONS`.
+    """
     opts = resolve_options(preset, options)
     spacing = opts["spacing"]
     params = {"generator": GENERATOR_VERSION, "n_subjects": opts["n_subjects"],
@@ -455,7 +459,7 @@ def _generate(root: Path, params: dict[str, Any], ids: list[str], subj: list[dic
 
 
 def worker_mb(spacing: float) -> float:
-    """Peak memory of one generating process (MB), measured: 362 at 4 mm, 427 at 2 mm."""
+    """Peak MB of one generating process at ``spacing`` mm; measured: 362 at 4, 427 at 2."""
     return 350.0 + 110.0 * float(np.prod(canonical_grid(float(spacing))["shape"])) / 1e6
 
 

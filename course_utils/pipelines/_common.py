@@ -27,13 +27,13 @@ def tf_module():
 
 
 def mode_of(mode: Any) -> str:
-    """``'train'``, ``'eval'`` or ``'predict'`` from a string or a ``ModeKeys``-like value."""
+    """``'train'``, ``'eval'`` or ``'predict'`` from ``mode`` (a string or ``ModeKeys``-like)."""
     key = str(getattr(mode, "value", mode)).lower()
     return MODES[checks.option(key, MODES, name="mode")]
 
 
 def rows_of(file_references: Any) -> list[Mapping[str, Any]]:
-    """Cohort rows from a DataFrame, one mapping, or a sequence of mappings."""
+    """Cohort rows from ``file_references``: a DataFrame, one mapping or a sequence of them."""
     if hasattr(file_references, "iterrows"):  # pandas DataFrame
         return [row for _, row in file_references.iterrows()]
     if isinstance(file_references, Mapping):
@@ -42,7 +42,10 @@ def rows_of(file_references: Any) -> list[Mapping[str, Any]]:
 
 
 def order(ds, n: int, shuffle: bool, seed: int, repeat: bool):
-    """The one shuffle/repeat step of every pipeline: reshuffle ``n`` elements each epoch."""
+    """The one shuffle/repeat step of every pipeline: reshuffle ``n`` elements each epoch.
+
+    Parameters: ``ds``, the dataset; ``shuffle``; ``seed``; ``repeat``, endlessly.
+    """
     if shuffle:
         ds = ds.shuffle(int(n), seed=int(seed), reshuffle_each_iteration=True)
     return ds.repeat() if repeat else ds
@@ -57,7 +60,7 @@ def parallelism(num_parallel_calls: int | None) -> int:
 
 def patch_corners(shape: Sequence[int], size: Sequence[int], n: int,
                   rng: np.random.Generator) -> np.ndarray:
-    """``n`` random (z, y, x) corners of ``size`` blocks that fit in ``shape``."""
+    """``n`` random (z, y, x) corners of ``size`` blocks in ``shape``, drawn with ``rng``."""
     return np.stack([rng.integers(0, s - p + 1, int(n))
                      for s, p in zip(shape, size, strict=True)], axis=1)
 

@@ -32,7 +32,7 @@ _EPS = 1e-8
 
 class Guard:
     """What a pipeline needs to turn a TensorFlow error back into the course's error: the
-    files it reads and the first course error raised inside its Python steps."""
+    files it reads (``paths``) and the first course error raised inside its Python steps."""
 
     def __init__(self, paths: Sequence[str]) -> None:
         self.paths = list(paths)
