@@ -98,7 +98,6 @@ def manifest_ok(root: Path, params: dict[str, Any]) -> dict[str, Any] | None:
     return manifest
 
 
-
 # ---------------------------------------------------------------------------
 # Which folders are the course's own
 # ---------------------------------------------------------------------------
@@ -122,9 +121,8 @@ def is_ours(root: Path) -> bool:
 def claim_folder(root: Path) -> None:
     """Make ``root`` a dataset folder of the course, or refuse: never take over a user's folder.
 
-    A new or empty folder is created and marked; a folder already marked (or an older
-    cache of the course) is accepted; a file, or a folder holding anything else, raises
-    a :class:`DataError` naming it.
+    A new or empty folder is created and marked, one already marked (or an older course
+    cache) is accepted; a file or a folder holding anything else raises a DataError.
     """
     check_claimable(root)
     root = Path(root)
@@ -217,9 +215,8 @@ def folder_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
 
     Parameters: ``root`` the folder to guard; ``timeout`` seconds to wait for another
     holder (default ``$COURSE_LOCK_TIMEOUT`` or one hour). Waiting prints who holds the
-    lock; the lock (``filelock``, on every OS) is freed if its holder dies. In a read-only
-    folder (an instructor's shared copy) no lock can be taken, nor is one needed to read:
-    the block runs unlocked, and any write it tries is refused by name (``_writing``).
+    ``filelock`` lock, which is freed if its holder dies. In a read-only folder (a shared
+    copy) the block runs unlocked: reading needs no lock and writes are refused by name.
     """
     import filelock
 
@@ -301,9 +298,8 @@ def build_once(root: Path, params: dict[str, Any], build: Callable[[], None]) ->
 def refuse_spawned_import() -> None:
     """Raise if called while a worker process re-imports the user's script at top level.
 
-    Worker processes (spawn) first import the main script as ``__mp_main__`` (before
-    ``multiprocessing.parent_process()`` is even set); if it calls ``data.load()``
-    unguarded, the worker would wait forever on the lock its parent holds.
+    Spawned workers first import the main script as ``__mp_main__``; if it calls
+    ``data.load()`` unguarded, the worker would wait forever on its parent's lock.
     """
     frame = sys._getframe(1)
     while frame is not None:
@@ -320,8 +316,7 @@ def workers_option(value: Any) -> int | None:
 
 
 def available_mb() -> float | None:
-    """Memory this process may still use (MB): the smaller of the machine's free memory and
-    the container's (cgroup) limit, which ``psutil`` does not see; ``None`` if unknown."""
+    """MB this process may still use: the least of free memory and the cgroup limit (or None)."""
     values = []
     with contextlib.suppress(ImportError, OSError):
         import psutil
@@ -341,9 +336,8 @@ def available_mb() -> float | None:
 def n_workers(requested: int | None = None, worker_mb: float | None = None) -> int:
     """Worker processes to use: ``requested``, else the CPUs this process may run on (at most 8).
 
-    Parameters: ``requested`` an explicit count (kept as is); ``worker_mb`` the memory one
-    worker needs: the automatic count then fits in the free memory (binder: 2 GB), since a
-    worker killed for memory only shows up as a broken pool.
+    Parameters: ``requested`` an explicit count (kept); ``worker_mb`` one worker's memory:
+    the automatic count fits in free memory (binder: 2 GB), as a killed worker breaks the pool.
     """
     if requested is not None:
         return workers_option(requested)
@@ -412,9 +406,8 @@ def parallel_map(
 ) -> list[Any]:
     """``[func(item) for item in items]`` over worker processes, with a tqdm bar, in order.
 
-    Parameters: ``func`` a module-level function; ``items`` its arguments; ``workers``
-    processes (default: the CPUs, at most 8, as many as fit in memory given ``worker_mb``;
-    one for <= 3 items); ``progress`` show a bar; ``desc`` its label.
+    Parameters: ``func`` a module-level function; ``items`` its arguments; ``workers`` (default:
+    :func:`n_workers` for ``worker_mb``; one for <= 3 items); ``progress`` a bar named ``desc``.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
