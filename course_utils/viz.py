@@ -57,10 +57,7 @@ def _as_array(image: Any, spacing: Sequence[float] | None, reorient: bool = True
 
 
 def label_colormap(n_labels: int | None = None) -> ListedColormap:
-    """A colormap with :data:`LABEL_COLOURS` for labels 0..n-1 (0 fully transparent).
-
-    Parameters: ``n_labels``, the number of colours (default: one per known colour).
-    """
+    """Colormap of :data:`LABEL_COLOURS` for labels 0..``n_labels``-1 (default: all); 0 clear."""
     n = len(LABEL_COLOURS) if n_labels is None else int(n_labels)
     colours = [to_rgba(LABEL_COLOURS.get(i, "#ffffff")) for i in range(n)]
     colours[0] = (0, 0, 0, 0)
@@ -137,6 +134,17 @@ def _style_axes(ax: Any, ticks: bool) -> None:
         ax.set_yticks([])
 
 
+def _overlay_array(label: Any, image: Any, shape: tuple[int, ...], spacing: Sequence[float],
+                   reorient: bool) -> np.ndarray:
+    """``label`` as an array on the image's grid (``shape``); ShapeError if it is not."""
+    if isinstance(image, sitk.Image) and isinstance(label, sitk.Image):
+        io.check_same_geometry(label, image, "the label", "the image")
+    lab, _ = _as_array(label, spacing, reorient)
+    if lab.shape[:3] != shape:
+        raise ShapeError(f"label shape {lab.shape} does not match image shape {shape}")
+    return lab
+
+
 def orthogonal_views(
     image: Any,
     label: Any = None,
@@ -168,13 +176,7 @@ def orthogonal_views(
     array, spacing = _as_array(image, spacing, reorient)
     if array.ndim == 4:
         array = array[..., channel]
-    lab = None
-    if label is not None:
-        if isinstance(image, sitk.Image) and isinstance(label, sitk.Image):
-            io.check_same_geometry(label, image, "the label", "the image")
-        lab, _ = _as_array(label, spacing, reorient)
-        if lab.shape[:3] != array.shape:
-            raise ShapeError(f"label shape {lab.shape} does not match image shape {array.shape}")
+    lab = None if label is None else _overlay_array(label, image, array.shape, spacing, reorient)
     nz, ny, nx = array.shape
     if index is None:
         index = (nz // 2, ny // 2, nx // 2)
@@ -325,6 +327,29 @@ def _viewer_inputs(image: Any, label: Any, spacing, names):
     return volumes, lab, spacing
 
 
+def _viewer_controls(volumes: Mapping[str, np.ndarray], first_name: str, has_label: bool,
+                     alpha: float) -> dict[str, Any]:
+    """The viewer's widgets: z, y, x sliders (centred), sequence menu, overlay opacity."""
+    import ipywidgets as widgets
+
+    nz, ny, nx = volumes[first_name].shape
+    style = {"description_width": "60px"}
+    layout = widgets.Layout(width="32%")
+    return {
+        "z": widgets.IntSlider(nz // 2, 0, nz - 1, description="z (axial)", style=style,
+                               layout=layout, continuous_update=False),
+        "y": widgets.IntSlider(ny // 2, 0, ny - 1, description="y (coronal)", style=style,
+                               layout=layout, continuous_update=False),
+        "x": widgets.IntSlider(nx // 2, 0, nx - 1, description="x (sagittal)", style=style,
+                               layout=layout, continuous_update=False),
+        "name": widgets.Dropdown(options=list(volumes), value=first_name,
+                                 description="sequence", style=style),
+        "opacity": widgets.FloatSlider(alpha if has_label else 0.0, min=0.0, max=1.0,
+                                       step=0.05, description="overlay", style=style,
+                                       disabled=not has_label, continuous_update=False),
+    }
+
+
 def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | None = None,
                  names: Sequence[str] | None = None,
                  label_names: Mapping[int, str] | None = None, alpha: float = 0.4,
@@ -354,23 +379,8 @@ def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | No
     import ipywidgets as widgets
     from IPython.display import display as show
 
-    nz, ny, nx = volumes[first_name].shape
     windows = {name: _window(vol) for name, vol in volumes.items()}
-    style = {"description_width": "60px"}
-    layout = widgets.Layout(width="32%")
-    controls = {
-        "z": widgets.IntSlider(nz // 2, 0, nz - 1, description="z (axial)", style=style,
-                               layout=layout, continuous_update=False),
-        "y": widgets.IntSlider(ny // 2, 0, ny - 1, description="y (coronal)", style=style,
-                               layout=layout, continuous_update=False),
-        "x": widgets.IntSlider(nx // 2, 0, nx - 1, description="x (sagittal)", style=style,
-                               layout=layout, continuous_update=False),
-        "name": widgets.Dropdown(options=list(volumes), value=first_name,
-                                 description="sequence", style=style),
-        "opacity": widgets.FloatSlider(alpha if lab is not None else 0.0, min=0.0, max=1.0,
-                                       step=0.05, description="overlay", style=style,
-                                       disabled=lab is None, continuous_update=False),
-    }
+    controls = _viewer_controls(volumes, first_name, lab is not None, alpha)
 
     def draw(z: int, y: int, x: int, name: str, opacity: float) -> None:
         fig = orthogonal_views(volumes[name], lab, spacing=spacing, index=(z, y, x),
