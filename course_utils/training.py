@@ -167,8 +167,7 @@ def architecture_fingerprint(model) -> str:
 def check_run_dir(run_dir: str | Path) -> Path:
     """``run_dir`` as a Path if it is new, empty or a run folder of :func:`fit`; else a CourseError.
 
-    Training writes only into folders it created, so it never overwrites (nor,
-    with :func:`clear_run`, deletes) a file of someone else.
+    Training never overwrites (nor, with :func:`clear_run`, deletes) someone else's file.
     """
     path = Path(run_dir)
     if path.exists() and not path.is_dir():
@@ -220,10 +219,7 @@ def _run_info(run_dir: Path) -> dict[str, Any] | None:
 
 
 def read_state(run_dir: str | Path) -> dict[str, Any] | None:
-    """The last finished epoch of a run, its checkpoint file and fingerprint; None if no epoch yet.
-
-    Parameters: ``run_dir`` the run folder of :func:`fit`.
-    """
+    """Last finished epoch, checkpoint, fingerprint of the :func:`fit` run ``run_dir``; or None."""
     run_dir = Path(run_dir)
     info = _run_info(run_dir)
     metadata = run_dir / CHECKPOINTS / "training_metadata.json"
@@ -359,32 +355,17 @@ def fit(
     ``label_names`` their names, ``log_examples=False`` for models that predict no
     label map; ``verbose`` as in Keras.
 
-    Logs to TensorBoard under ``run_dir/logs`` and backs up weights and optimizer
-    state after every epoch (Keras' BackupAndRestore, ``run_dir/checkpoints``).
-    Returns Keras' History of the epochs trained by this call (:func:`read_scalars`
-    has all of them).
+    Logs and per-epoch backups go to ``run_dir`` (layout: the module docstring).
+    Returns Keras' History of this call's epochs (:func:`read_scalars` has all).
     """
-    import keras
-
     epochs, steps_per_epoch, validation_steps, validation_batch_size = _check_fit_arguments(
         model, train_ds, epochs, steps_per_epoch, validation_steps, validation_batch_size)
     log_examples = checks.boolean(log_examples, "log_examples")
     run_dir = check_run_dir(run_dir)
     _check_architecture(model, run_dir)
-    done = (read_state(run_dir) or {}).get("epoch", 0)
-    if done >= epochs:
-        print(f"{run_dir.name}: already trained for {done} epochs "
-              f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
-    elif done:
-        print(f"{run_dir.name}: resuming after epoch {done} of {epochs}")
-    log_dir = run_dir / "logs"
-    all_callbacks = [_backup_callback(model, run_dir),
-                     keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
-                     *callbacks]
-    if log_examples:
-        if example is None:
-            example = _first_batch(validation_data if validation_data is not None else train_ds)
-        all_callbacks.insert(2, example_callback(log_dir, example, label_names))
+    _announce_resume(run_dir, epochs)
+    all_callbacks = _fit_callbacks(model, run_dir, train_ds, validation_data, callbacks,
+                                   example, label_names, log_examples)
     if isinstance(validation_data, (tuple, list)):
         validation_batch_size = validation_batch_size or _batch_size(train_ds)
     try:
@@ -403,6 +384,32 @@ def fit(
         raise DataError("the training dataset yielded no batch: check that it is not empty "
                         "(a repeating stream, e.g. balanced_patch_dataset, never runs out)")
     return history
+
+
+def _announce_resume(run_dir: Path, epochs: int) -> None:
+    """Print whether ``run_dir`` already holds ``epochs`` epochs or resumes part-way."""
+    done = (read_state(run_dir) or {}).get("epoch", 0)
+    if done >= epochs:
+        print(f"{run_dir.name}: already trained for {done} epochs "
+              f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
+    elif done:
+        print(f"{run_dir.name}: resuming after epoch {done} of {epochs}")
+
+
+def _fit_callbacks(model, run_dir: Path, train_ds, validation_data, callbacks: Iterable,
+                   example, label_names, log_examples: bool) -> list:
+    """Backup, TensorBoard, the example logger (if ``log_examples``), then ``callbacks``."""
+    import keras
+
+    log_dir = run_dir / "logs"
+    all_callbacks = [_backup_callback(model, run_dir),
+                     keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
+                     *callbacks]
+    if log_examples:
+        if example is None:
+            example = _first_batch(validation_data if validation_data is not None else train_ds)
+        all_callbacks.insert(2, example_callback(log_dir, example, label_names))
+    return all_callbacks
 
 
 def _batch_size(dataset) -> int | None:
