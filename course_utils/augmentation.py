@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -449,21 +448,13 @@ def draw_crop(rng: np.random.Generator, shape: Sequence[int], *,
     return tuple(int(rng.integers(0, n - s + 1)) for n, s in zip(shape, size, strict=True))
 
 
-def random_crop(image: Array, label: Array | None, rng: np.random.Generator, *_old_form: Any,
-                size: int | Sequence[int] | None = None) -> Pair:
+def random_crop(image: Array, label: Array | None, rng: np.random.Generator, *,
+                size: int | Sequence[int]) -> Pair:
     """Crop a random block of ``size`` voxels out of image and labels.
 
     Parameters: image; label (may be None); rng; size, one int for a cube or
-    (z, y, x), required. :func:`draw_crop` draws the corner, :func:`crop` cuts.
-    ``_old_form``: the deprecated ``(image, label, size, rng)`` order, with a warning.
+    (z, y, x). :func:`draw_crop` draws the corner, :func:`crop` cuts.
     """
-    if _old_form:  # random_crop(image, label, size, rng), kept while callers move to size=...
-        warnings.warn("random_crop(image, label, size, rng) is deprecated; call "
-                      "random_crop(image, label, rng, size=size)", DeprecationWarning, stacklevel=2)
-        (rng,), size = _old_form, rng
-    if size is None:
-        raise ConfigError("random_crop needs size=..., the block to cut (one int or z, y, x)",
-                          name="size")
     size = checks.triple(size, "size")
     return crop(image, label, draw_crop(rng, _spatial_shape(image, label), size=size), size)
 
@@ -502,6 +493,11 @@ def check_step(fn: Any, options: Mapping[str, Any] | None = None) -> dict[str, A
         if key not in valid:
             raise ConfigError(f"{name}() has no option {key!r}; its options are: "
                               f"{', '.join(valid) or 'none'}", name=key)
+    required = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    for key in required:
+        if key not in options:
+            raise ConfigError(f"{name}() needs the option {key!r}: give it as "
+                              f"({name}, {{{key!r}: ...}})", name=key)
     try:
         inspect.signature(fn).bind(None, None, None, **options)
     except TypeError as exc:

@@ -24,7 +24,7 @@ def augment(image: np.ndarray, crop_size: Sequence[int], rng: np.random.Generato
     """
     from course_utils import augmentation
 
-    crop, _ = augmentation.random_crop(image, None, tuple(crop_size), rng)
+    crop, _ = augmentation.random_crop(image, None, rng, size=tuple(crop_size))
     if flip:
         crop, _ = augmentation.random_flip(crop, None, rng, axis=2)
     return np.ascontiguousarray(crop, dtype="float32")

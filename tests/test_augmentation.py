@@ -142,6 +142,12 @@ def test_compose_refuses_unknown_options_and_wrong_functions_at_once():
         aug.compose((aug.random_crop, {"sise": 8}))
     assert info.value.name == "sise"
     assert "random_crop" in str(info.value) and "size" in str(info.value)
+
+
+def test_compose_names_a_missing_required_option():
+    with pytest.raises(ConfigError, match=r"random_crop\(\) needs the option 'size'") as info:
+        aug.compose(aug.random_crop)
+    assert info.value.name == "size"
     with pytest.raises(ConfigError) as info:
         aug.compose(aug.random_flip, (aug.gaussian_noise, {"sigma": 0.1, "max_degrees": 3}))
     assert info.value.name == "max_degrees" and "sigma" in str(info.value)
@@ -164,7 +170,6 @@ def test_compose_refuses_unknown_options_and_wrong_functions_at_once():
     ("elastic", {"control_points": 1}, "control_points"),
     ("elastic", {"spacing": -2}, "spacing"),
     ("random_crop", {"size": (4, 0, 4)}, "size"),
-    ("random_crop", {}, "size"),
 ])
 def test_bad_option_values_are_config_errors_naming_the_option(name, options, bad):
     image, label = _pair()
@@ -278,16 +283,15 @@ def test_flip_twice_is_identity_and_matches_numpy():
         assert info.value.name == "axis"
 
 
-def test_random_crop_cuts_the_same_block_and_the_old_call_still_works():
+def test_random_crop_cuts_the_same_block_and_needs_its_size_by_name():
     image, label = _pair()
     out_image, out_label = aug.random_crop(image, label, np.random.default_rng(3), size=8)
     assert out_image.shape == (8, 8, 8, 2) and out_label.shape == (8, 8, 8)
     np.testing.assert_array_equal(out_image[..., 0], out_label)
     with pytest.raises(ShapeError, match="does not fit"):
         aug.random_crop(image, label, np.random.default_rng(0), size=(17, 4, 4))
-    with pytest.warns(DeprecationWarning, match="size=size"):  # applications.augment's form
-        old = aug.random_crop(image, label, 8, np.random.default_rng(3))
-    np.testing.assert_array_equal(old[0], out_image)
+    with pytest.raises(TypeError):  # the old (image, label, size, rng) order is gone
+        aug.random_crop(image, label, 8, np.random.default_rng(3))
 
 
 def test_intensity_augmentations_do_what_they_say():
