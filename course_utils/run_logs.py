@@ -12,14 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import to_rgb
 
 from course_utils import config
+from course_utils.io import LABEL_COLOURS
 
-# Colours of the label classes in TensorBoard images: those of course_utils.viz.LABEL_COLOURS.
-_COLOURS = np.array([[0x00, 0x00, 0x00], [0x2e, 0x86, 0xde], [0x27, 0xae, 0x60],
-                     [0xf1, 0xc4, 0x0f], [0xe7, 0x4c, 0x3c], [0x9b, 0x59, 0xb6],
-                     [0xe6, 0x7e, 0x22], [0x1a, 0xbc, 0x9c], [0xff, 0x6e, 0xc7]],
-                    dtype=np.float32) / 255.0
+# Colours of the label classes in TensorBoard images: the course's one definition.
+_COLOURS = np.array([to_rgb(LABEL_COLOURS[k]) for k in sorted(LABEL_COLOURS)], dtype=np.float32)
 
 
 # =============================================================================

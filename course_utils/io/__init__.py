@@ -67,9 +67,6 @@ from course_utils.io._subject import (
     read_subject,
 )
 
-#: Old private name kept for callers outside this package (pipelines): use check_complete.
-_check_nifti_complete = check_complete
-
 __all__ = [
     "GEOMETRY_ATOL", "LABEL_COLOURS", "LABEL_NAMES", "LPS_TO_RAS", "SEQUENCES",
     "STANDARD_ORIENTATION", "WRITE_EXTENSIONS", "PathLike", "_present_sequences",
