@@ -43,14 +43,20 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check course_utils tests benchmarks tools notebooks
 
+# Two pytest workers (pytest-xdist), one test module or notebook each at a time
+# (loadscope keeps a notebook's cells in order, in one kernel): on 2 cores the idle time
+# of one (imports, kernel start, plotting) is the other's compute time.
+JOBS ?= 2
+XDIST := -n $(JOBS) --dist loadscope
+
 unit: setup
-	$(BIN)/python -m pytest tests -m "not notebooks" -q
+	$(BIN)/python -m pytest tests -m "not notebooks" -q $(XDIST)
 
 # Every notebook, top to bottom, at the ci preset; their metrics land in reports/ci,
 # and tests marked `notebooks` then check what they achieved.
 notebooks: setup
 	COURSE_PRESET=ci COURSE_REPORTS_DIR=$(CURDIR)/reports/ci \
-		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 notebooks -q
+		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 notebooks -q $(XDIST)
 	COURSE_REPORTS_DIR=$(CURDIR)/reports/ci $(BIN)/python -m pytest tests -m notebooks -q
 
 test: lint unit notebooks

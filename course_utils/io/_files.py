@@ -13,6 +13,7 @@ import shutil
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +185,17 @@ def read_image(path: PathLike, pixel_type: int = sitk.sitkUnknown,
     path = _existing(path)
     if verify:
         check_complete(path)
+    return _itk_read(path, "image file", lambda: sitk.ReadImage(str(path), pixel_type))
+
+
+def _itk_read(path: Path, what: str, read: Callable[[], Any]) -> Any:
+    """``read()``, with ITK's RuntimeError turned into an error that names ``path``."""
     try:
-        return sitk.ReadImage(str(path), pixel_type)
+        return read()
     except RuntimeError as exc:
         _refuse_sheared(path, exc)
         raise CorruptFileError(
-            f"could not read image file {path}: it is corrupt, truncated or not an image "
+            f"could not read {what} {path}: it is corrupt, truncated or not an image "
             f"({_itk_detail(exc)}); {_regenerate_hint(path)}", path=path
         ) from exc
 
@@ -222,14 +228,7 @@ def read_header(path: PathLike) -> sitk.ImageFileReader:
     path = _existing(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        _refuse_sheared(path, exc)
-        raise CorruptFileError(
-            f"could not read the header of {path}: it is corrupt or not an image "
-            f"({_itk_detail(exc)}); {_regenerate_hint(path)}", path=path
-        ) from exc
+    _itk_read(path, "the header of", reader.ReadImageInformation)
     return reader
 
 
