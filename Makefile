@@ -1,6 +1,7 @@
 # The course's commands. Each works from a fresh clone with only Python 3 installed.
 #   make lab       install the course into .venv, prepare the default dataset, start JupyterLab
 #   make test      lint + unit tests + every notebook executed with nbval at COURSE_PRESET=ci
+#   make quick     the fast unit tests only (skips those marked slow)
 #   make reports PRESET=ci|binder|full   every notebook as a papermill report (+ HTML, index.html)
 #   make data PRESET=binder              prepare the built-in dataset only
 #   make clean     remove generated reports and caches (keeps .venv and data/)
@@ -17,7 +18,7 @@ export PYTHONUTF8 := 1
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: help setup lab test lint unit notebooks reports data clean
+.PHONY: help setup lab test lint unit quick notebooks reports data clean
 
 help:
 	@sed -n '1,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -51,6 +52,10 @@ XDIST := -n $(JOBS) --dist loadscope
 
 unit: setup
 	$(BIN)/python -m pytest tests -m "not notebooks" -q $(XDIST)
+
+# The fast unit tests only (no cohort generation, training, notebooks or processes): seconds.
+quick: setup
+	$(BIN)/python -m pytest tests -m "not notebooks and not slow" -q $(XDIST)
 
 # Every notebook, top to bottom, at the ci preset; their metrics land in reports/ci,
 # and tests marked `notebooks` then check what they achieved.

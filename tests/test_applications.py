@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk
+from _helpers import write_nifti
 from scipy import ndimage
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
@@ -47,17 +47,12 @@ def test_unknown_sex_code_names_the_subject():
 
 
 # ---------------------------------------------------------------- loading
-def _write(path, array):
-    sitk.WriteImage(sitk.GetImageFromArray(array.astype("float32")), str(path))
-    return str(path)
-
-
 def test_load_volumes_whitens_each_subject(tmp_path):
     rng = np.random.default_rng(0)
     rows = []
     for i in range(2):
         t1 = rng.normal(100 * (i + 1), 10 * (i + 1), size=(6, 7, 5))
-        rows.append({"subject_id": f"s{i}", "t1": _write(tmp_path / f"t1_{i}.nii.gz", t1),
+        rows.append({"subject_id": f"s{i}", "t1": write_nifti(t1.astype("float32"), tmp_path / f"t1_{i}.nii.gz"),
                      "label": None})
     images = apps.load_volumes(pd.DataFrame(rows), sequences=("t1",))
     assert images.shape == (2, 6, 7, 5, 1) and images.dtype == np.float32
@@ -67,7 +62,7 @@ def test_load_volumes_whitens_each_subject(tmp_path):
 
 def test_load_volumes_can_average_pool_as_it_reads(tmp_path):
     volume = np.random.default_rng(8).normal(size=(9, 8, 6))
-    rows = [{"subject_id": "a", "t1": _write(tmp_path / "a.nii.gz", volume), "label": None}]
+    rows = [{"subject_id": "a", "t1": write_nifti(volume.astype("float32"), tmp_path / "a.nii.gz"), "label": None}]
     images = apps.load_volumes(pd.DataFrame(rows), factor=2)
     assert images.shape == (1, 4, 4, 3, 1)
     pooled = volume[:8].reshape(4, 2, 4, 2, 3, 2).mean(axis=(1, 3, 5))
@@ -76,9 +71,9 @@ def test_load_volumes_can_average_pool_as_it_reads(tmp_path):
 
 
 def test_load_volumes_rejects_mixed_grids(tmp_path):
-    rows = [{"subject_id": "a", "t1": _write(tmp_path / "a.nii.gz", np.ones((4, 4, 4))),
+    rows = [{"subject_id": "a", "t1": write_nifti(np.ones((4, 4, 4), "float32"), tmp_path / "a.nii.gz"),
              "label": None},
-            {"subject_id": "b", "t1": _write(tmp_path / "b.nii.gz", np.ones((4, 5, 4))),
+            {"subject_id": "b", "t1": write_nifti(np.ones((4, 5, 4), "float32"), tmp_path / "b.nii.gz"),
              "label": None}]
     with pytest.raises(DataError, match="subject b has shape.*standardize=True"):
         apps.load_volumes(pd.DataFrame(rows))

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from _helpers import snapshot, write_nifti
 
 from course_utils import data
 from course_utils.data.mrbrains13 import LABEL_MAP
 from course_utils.errors import ConfigError, DataError
 
-
-def _write(array: np.ndarray, path: Path, spacing=(0.958, 0.958, 3.0)) -> None:
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing(spacing)
-    image.SetOrigin((-100.0, -110.0, 20.0))
-    sitk.WriteImage(image, str(path))
+# the challenge's voxels: 0.958 x 0.958 mm in plane, 3 mm slices
+_write = partial(write_nifti, spacing=(0.958, 0.958, 3.0), origin=(-100.0, -110.0, 20.0))
 
 
 @pytest.fixture()
@@ -89,21 +87,16 @@ def test_foreign_labels_and_bad_options(placed: Path, tmp_path: Path) -> None:
         data.load("mrbrains13", "ci", roots=placed)
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
-
-
 @pytest.mark.parametrize("where", ["root itself", "above root", "inside TrainingData"])
 def test_dest_overlapping_the_placed_data_is_refused(placed: Path, where: str) -> None:
     """The challenge data needs registration to download again: never write over it."""
     dest = {"root itself": placed, "above root": placed.parent,
             "inside TrainingData": placed / "TrainingData" / "1" / "course"}[where]
-    before = _snapshot(placed)
+    before = snapshot(placed)
     with pytest.raises(ConfigError, match=r"overlaps the MRBrainS13 data.*separate dest") as info:
         data.load("mrbrains13", "ci", root=placed, dest=dest, progress=False)
     assert info.value.name == "dest"
-    assert _snapshot(placed) == before
+    assert snapshot(placed) == before
 
 
 def test_dest_holding_other_files_is_refused(placed: Path, tmp_path: Path) -> None:

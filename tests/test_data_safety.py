@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _helpers import snapshot
 
 from course_utils import data
 from course_utils.__main__ import main
 from course_utils.data import _cache
 from course_utils.errors import ConfigError, CourseError, DataError
+
+pytestmark = pytest.mark.slow  # starts, kills and times out real worker processes
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"n_subjects": 1, "spacing": 8, "seed": 0, "workers": 1, "progress": False}
@@ -31,11 +34,6 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
     env.update(extra)
     return env
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
 
 
 def _user_folder(path: Path) -> Path:
@@ -50,12 +48,12 @@ def _user_folder(path: Path) -> Path:
 
 def test_dest_with_files_of_the_user_is_refused_not_emptied(tmp_path: Path) -> None:
     thesis = _user_folder(tmp_path / "thesis")
-    before = _snapshot(thesis)
+    before = snapshot(thesis)
     with pytest.raises(DataError, match=r"thesis already holds files that course_utils did not "
                        r"create.*new or empty folder") as info:
         data.load("synthetic", "ci", dest=thesis, **TINY)
     assert info.value.path == str(thesis)
-    assert _snapshot(thesis) == before
+    assert snapshot(thesis) == before
     assert [p.name for p in tmp_path.iterdir()] == ["thesis"]  # not even a lock file beside it
 
 
@@ -64,12 +62,12 @@ def test_cli_dest_data_dir_keeps_the_ixi_downloads(tmp_path: Path, capsys) -> No
     data_dir = tmp_path / "data"
     (data_dir / "ixi" / "downloads").mkdir(parents=True)
     (data_dir / "ixi" / "downloads" / "IXI-T1.tar").write_bytes(b"4.5 GB, in spirit")
-    before = _snapshot(data_dir)
+    before = snapshot(data_dir)
     code = main(["data", "synthetic", "--preset", "ci", "--dest", str(data_dir),
                  "-o", "n_subjects=1", "-o", "spacing=8", "-o", "workers=1"])
     assert code == 2
     assert "did not create" in capsys.readouterr().err
-    assert _snapshot(data_dir) == before
+    assert snapshot(data_dir) == before
 
 
 def test_reset_folder_empties_only_folders_of_the_course(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import SimpleITK as sitk
 from course_utils import data
 from course_utils.errors import ConfigError, CourseError, DataError
 
+pytestmark = pytest.mark.slow  # generates the ci cohort (24 subjects) once per session
+
 
 @pytest.fixture(scope="session")
 def ci_cohort(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
@@ -264,21 +266,6 @@ def test_demographics_without_columns(tmp_path: Path) -> None:
         data.read_demographics(path)
     with pytest.raises(DataError, match=r"missing\.csv"):
         data.read_demographics(tmp_path / "missing.csv")
-
-
-@pytest.fixture()
-def tiny_disk(tmp_path: Path):
-    """A real 512 KiB file system (tmpfs), where writes fail with ENOSPC; skip if we cannot mount."""
-    mount = tmp_path / "tiny_disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_full_disk_is_a_data_error(tiny_disk: Path) -> None:

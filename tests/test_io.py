@@ -244,21 +244,6 @@ def test_write_like_copies_geometry(tmp_path):
 
 
 # --------------------------------------------------------------------------- writing, verified
-@pytest.fixture()
-def tiny_disk(tmp_path):
-    """A real 256 KiB filesystem (tmpfs): needs root and a kernel that allows the mount."""
-    import subprocess
-
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
-
-
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".nrrd"])
 def test_write_image_full_disk_keeps_the_previous_file(tiny_disk, suffix):
     path = tiny_disk / f"t1{suffix}"

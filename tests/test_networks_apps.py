@@ -12,6 +12,8 @@ tf = pytest.importorskip("tensorflow")
 from course_utils import networks  # noqa: E402
 from course_utils.errors import ConfigError, ShapeError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # overfits each application network on a tiny batch
+
 
 @pytest.fixture(autouse=True)
 def _seed():

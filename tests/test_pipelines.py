@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import tensorflow as tf
+from _helpers import write_nifti
 
-from course_utils import io, pipelines, preprocessing
+from course_utils import pipelines, preprocessing
 from course_utils.errors import DataError, ShapeError
 
 SHAPE = (12, 14, 10)  # z, y, x
+_write = partial(write_nifti, spacing=(1.0, 1.2, 2.0))
 
 
 def _coded(k: int = 0) -> np.ndarray:
@@ -28,12 +32,6 @@ def _locate(value: float) -> tuple[int, int, int, int]:
 
 def _label_of(volume: np.ndarray) -> np.ndarray:
     return (np.round(volume).astype(np.int64) % 5).astype(np.uint8)
-
-
-def _write(array: np.ndarray, path, spacing=(1.0, 1.2, 2.0)):
-    img = sitk.GetImageFromArray(array)
-    img.SetSpacing(spacing)
-    return str(io.write_image(img, path))
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from course_utils import reports
 from course_utils.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # executes real notebooks with papermill
+
 
 def tiny_notebook(path, body):
     nb = new_notebook(cells=[

@@ -10,6 +10,8 @@ import tensorflow as tf
 from course_utils import networks, training
 from course_utils.errors import ConfigError, CourseError, DataError, ModelError, ShapeError
 
+pytestmark = pytest.mark.slow  # trains Keras models and writes TensorBoard logs
+
 N_CLASSES = 3
 STEPS = 2
 
