@@ -208,28 +208,8 @@ def test_ctrl_c_stops_the_workers_at_once(tmp_path: Path) -> None:
 # --- clear errors ----------------------------------------------------------------------
 
 
-@pytest.fixture()
-def read_only(tmp_path: Path):
-    """A folder and a function that makes it read-only (a remounted tmpfs as root, else chmod)."""
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        yield folder, lambda: folder.chmod(0o555)
-        folder.chmod(0o755)
-        return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here to make a read-only folder (root ignores chmod)")
-    try:
-        yield folder, lambda: subprocess.run(["mount", "-o", "remount,ro", str(folder)],
-                                             check=True)
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
-
-
-def test_read_only_data_folder(read_only) -> None:
-    folder, freeze = read_only
+def test_read_only_data_folder(freezable_dir) -> None:
+    folder, freeze = freezable_dir
     first = data.load("synthetic", "ci", dest=folder / "cohort", **TINY)
     std = data.load("synthetic", "ci", dest=folder / "cohort", standardize=True, **TINY)
     freeze()

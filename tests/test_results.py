@@ -2,8 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
 import time
 
 import numpy as np
@@ -53,27 +51,9 @@ def test_a_file_in_place_of_the_reports_folder_is_a_clear_error(monkeypatch, tmp
     assert blocker.read_text(encoding="utf-8") == "not a folder"
 
 
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A folder nobody can write to: a read-only tmpfs when root (chmod does not stop root)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o500)
-        yield folder
-        folder.chmod(0o700)
-        return
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"running as root and cannot mount a read-only tmpfs: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
-def test_an_unwritable_reports_folder_is_a_clear_error(monkeypatch, read_only_dir):
+def test_an_unwritable_reports_folder_is_a_clear_error(monkeypatch, freezable_dir):
+    read_only_dir, freeze = freezable_dir
+    freeze()
     monkeypatch.setenv("COURSE_REPORTS_DIR", str(read_only_dir / "reports"))
     p = config.resolve("00_setup", preset="ci")
     with pytest.raises(CourseError, match="writable folder") as info:
