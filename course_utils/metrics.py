@@ -149,8 +149,39 @@ def _class_args(n_classes, class_id) -> tuple[int, int | None]:
     return n_classes, class_id
 
 
+class _PerClassMetric(keras.metrics.Metric):
+    """What the per-class metrics share: one value per class, ``result()`` of ``class_id``
+    (or the mean over classes), and their config.
+
+    Parameters: ``n_classes``; ``class_id`` (None: the mean); ``prefix`` of the default
+    ``name`` (``<prefix>`` or ``<prefix>_<id>``); ``name`` and ``kwargs`` as for
+    ``keras.metrics.Metric``.
+    """
+
+    def __init__(self, n_classes: int, class_id: int | None, prefix: str,
+                 name: str | None = None, **kwargs):
+        if name is None:
+            name = prefix if class_id is None else f"{prefix}_{class_id}"
+        super().__init__(name=name, **kwargs)
+        self.n_classes, self.class_id = _class_args(n_classes, class_id)
+
+    def per_class(self):
+        """One value per class (subclasses say which)."""
+        raise NotImplementedError
+
+    def result(self):
+        """The value of ``class_id``, or the mean over classes."""
+        values = self.per_class()
+        return ops.mean(values) if self.class_id is None else values[self.class_id]
+
+    def get_config(self) -> dict:
+        """Serialisable arguments."""
+        return {**super().get_config(), "n_classes": self.n_classes,
+                "class_id": self.class_id}
+
+
 @keras.saving.register_keras_serializable(package="course_utils")
-class DicePerClass(keras.metrics.Metric):
+class DicePerClass(_PerClassMetric):
     """Dice accumulated over all batches (global counts), per class.
 
     ``result()`` is the Dice of ``class_id``, or the mean over classes when
@@ -164,10 +195,7 @@ class DicePerClass(keras.metrics.Metric):
 
     def __init__(self, n_classes: int, class_id: int | None = None,
                  name: str | None = None, **kwargs):
-        if name is None:
-            name = "dice" if class_id is None else f"dice_{class_id}"
-        super().__init__(name=name, **kwargs)
-        self.n_classes, self.class_id = _class_args(n_classes, class_id)
+        super().__init__(n_classes, class_id, "dice", name, **kwargs)
         shape = (self.n_classes,)
         self.intersection = self.add_variable(shape=shape, initializer="zeros",
                                               name="intersection")
@@ -189,19 +217,9 @@ class DicePerClass(keras.metrics.Metric):
         empty = ops.equal(total, 0.0)  # NaN (labels out of range) is not empty: stays NaN
         return ops.where(empty, 1.0, 2.0 * self.intersection / ops.where(empty, 1.0, total))
 
-    def result(self):
-        """Dice of ``class_id``, or the mean over classes."""
-        dice = self.per_class()
-        return ops.mean(dice) if self.class_id is None else dice[self.class_id]
-
-    def get_config(self) -> dict:
-        """Serialisable arguments."""
-        return {**super().get_config(), "n_classes": self.n_classes,
-                "class_id": self.class_id}
-
 
 @keras.saving.register_keras_serializable(package="course_utils")
-class VolumeDifference(keras.metrics.Metric):
+class VolumeDifference(_PerClassMetric):
     """Mean absolute volume difference per sample, in voxels (of ``class_id`` or averaged).
 
     Parameters as in :class:`DicePerClass`: ``n_classes``, ``class_id``, ``name`` (default
@@ -210,10 +228,7 @@ class VolumeDifference(keras.metrics.Metric):
 
     def __init__(self, n_classes: int, class_id: int | None = None,
                  name: str | None = None, **kwargs):
-        if name is None:
-            name = "avd" if class_id is None else f"avd_{class_id}"
-        super().__init__(name=name, **kwargs)
-        self.n_classes, self.class_id = _class_args(n_classes, class_id)
+        super().__init__(n_classes, class_id, "avd", name, **kwargs)
         self.total = self.add_variable(shape=(self.n_classes,), initializer="zeros",
                                        name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
@@ -230,16 +245,6 @@ class VolumeDifference(keras.metrics.Metric):
     def per_class(self):
         """Mean absolute volume difference of every class so far (voxels)."""
         return self.total / ops.maximum(self.count, 1.0)
-
-    def result(self):
-        """Of ``class_id``, or the mean over classes."""
-        values = self.per_class()
-        return ops.mean(values) if self.class_id is None else values[self.class_id]
-
-    def get_config(self) -> dict:
-        """Serialisable arguments."""
-        return {**super().get_config(), "n_classes": self.n_classes,
-                "class_id": self.class_id}
 
 
 def dice_metrics(n_classes: int, names: Sequence[str] | None = None) -> list:
