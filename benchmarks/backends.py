@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import save_json  # benchmarks/_report.py
+
 ROOT = Path(__file__).resolve().parent.parent
 # U-Net resampling layers: the course default, and DLTK's strided/transposed convolutions.
 VARIANTS = {"pool+nearest": ("pool", "nearest"), "strided+transposed": ("strided", "transposed")}
@@ -114,8 +116,7 @@ def main(argv=None) -> None:
         base = base or row["steps_per_s"]
         print(f"{row['backend']:<12} {row['variant']:<20} {median:>16.3f} {1 / median:>8.2f} "
               f"{row['steps_per_s'] / base:>8.1f}x")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    save_json(rows, args.json)
 
 
 if __name__ == "__main__":

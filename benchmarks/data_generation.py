@@ -27,6 +27,8 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _report import save_json  # noqa: E402  # benchmarks/_report.py
+
 from course_utils import data  # noqa: E402
 
 
@@ -147,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in rows:
         print("  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    save_json(rows, args.json)
     return 0
 
 

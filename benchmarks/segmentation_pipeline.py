@@ -19,12 +19,13 @@ preset's residual 3D U-Net is compiled with soft Dice + cross-entropy. Then:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _report import print_table, save_json  # noqa: E402  # benchmarks/_report.py
 
 from course_utils import (  # noqa: E402
     augmentation,
@@ -76,13 +77,14 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     rows = [measure(preset, args.steps) for preset in args.presets]
-    print(f"{'preset':<8} {'patch':>5} {'batch':>5} {'batch alone (s)':>16} {'step (s)':>9} "
-          f"{'wait (s)':>9} {'wait %':>7}")
-    for r in rows:
-        print(f"{r['preset']:<8} {r['patch']:>5} {r['batch']:>5} {r['batch_alone_s']:>16.3f} "
-              f"{r['step_s']:>9.3f} {r['wait_s']:>9.3f} {100 * r['wait_fraction']:>6.1f}%")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print_table(rows, [("preset", "<8", lambda r: r["preset"]),
+                       ("patch", ">5", lambda r: r["patch"]),
+                       ("batch", ">5", lambda r: r["batch"]),
+                       ("batch alone (s)", ">16.3f", lambda r: r["batch_alone_s"]),
+                       ("step (s)", ">9.3f", lambda r: r["step_s"]),
+                       ("wait (s)", ">9.3f", lambda r: r["wait_s"]),
+                       ("wait %", ">7.1f", lambda r: 100 * r["wait_fraction"])])
+    save_json(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import save_json  # benchmarks/_report.py
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {"06": "06_segmentation", "07": "07_age_regression", "08": "08_sex_classification",
              "09": "09_representation_learning", "10": "10_super_resolution"}
@@ -173,8 +175,7 @@ def main(argv=None) -> None:
             row.update(bare_median_s=bare, notebook_median_s=step, ratio=step / bare)
             print(f"{name:<10} {row['notebook']:<28} {bare:>9.3f} {step:>13.3f} "
                   f"{step / bare:>5.2f}x {100 * row['wait_fraction']:>10.1f}%", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    save_json(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import print_table, save_json  # benchmarks/_report.py
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -131,14 +133,13 @@ def main(argv=None) -> None:
         print(json.dumps(child(name, preset, int(batch), int(steps))))
         return
     rows = [measure(m, args.preset, b, args.steps) for m in args.models for b in args.batches]
-    print(f"{'network':<17} {'input':<16} {'batch':>5} {'before (MiB)':>13} "
-          f"{'steps add (MiB)':>16} {'s/step':>7}")
-    for r in rows:
-        shape = "x".join(str(s) for s in r["input"][:3])
-        print(f"{r['model']:<17} {shape:<16} {r['batch']:>5} {r['before_mib']:>13.0f} "
-              f"{r['added_mib']:>16.0f} {r['step_s']:>7.2f}")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print_table(rows, [("network", "<17", lambda r: r["model"]),
+                       ("input", "<16", lambda r: "x".join(str(s) for s in r["input"][:3])),
+                       ("batch", ">5", lambda r: r["batch"]),
+                       ("before (MiB)", ">13.0f", lambda r: r["before_mib"]),
+                       ("steps add (MiB)", ">16.0f", lambda r: r["added_mib"]),
+                       ("s/step", ">7.2f", lambda r: r["step_s"])])
+    save_json(rows, args.json)
 
 
 if __name__ == "__main__":
