@@ -110,9 +110,9 @@ def _events(path: Path):
     tf = config.require_tensorflow()
     count = 0
     try:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for record in tf.data.TFRecordDataset(str(path)):  # event files are TFRecord files
             count += 1
-            yield event
+            yield tf.compat.v1.Event.FromString(record.numpy())
     except tf.errors.DataLossError:
         warnings.warn(f"{path} is cut short after {count} events (an interrupted write?); "
                       "read what it holds", RuntimeWarning, stacklevel=3)
@@ -124,7 +124,7 @@ def read_scalars(run_dir: str | Path):
     Parameters: ``run_dir`` the run folder of :func:`fit`. ``run`` is the log
     subfolder (``train``, ``validation``, ``examples``). When a step was logged
     twice (a resumed run), the later value is kept. Events are read with
-    TensorFlow's ``summary_iterator``; a truncated file warns and gives what it holds.
+    TensorFlow's TFRecord reader as ``Event`` protos; a truncated file warns and gives what it holds.
     """
     import pandas as pd
 
