@@ -58,9 +58,10 @@ quick: setup
 	$(BIN)/python -m pytest tests -m "not notebooks and not slow" -q $(XDIST)
 
 # Every notebook, top to bottom, at the ci preset; their metrics land in reports/ci,
-# and tests marked `notebooks` then check what they achieved.
+# and tests marked `notebooks` then check what they achieved. Every exercise's worked
+# solution is run and checked in its notebook's namespace (COURSE_VERIFY_SOLUTIONS=1).
 notebooks: setup
-	COURSE_PRESET=ci COURSE_REPORTS_DIR=$(CURDIR)/reports/ci \
+	COURSE_PRESET=ci COURSE_REPORTS_DIR=$(CURDIR)/reports/ci COURSE_VERIFY_SOLUTIONS=1 \
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 notebooks -q $(XDIST)
 	COURSE_REPORTS_DIR=$(CURDIR)/reports/ci $(BIN)/python -m pytest tests -m notebooks -q
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import config
+from course_utils import config, exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -61,9 +61,10 @@ def test_skeleton(path):
     assert "config.seed_everything(" in everything
 
     assert re.search(r"^#+ Check yourself", everything, re.M)
-    assert "exercises.check_" in everything
-    solutions = [c for c in code if "solution" in c["metadata"].get("tags", [])]
-    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
+    called = re.findall(r"exercises\.check_(\w+)\(", everything)
+    kinds = [exercises.REGISTRY[name]["kind"] for name in called]  # KeyError: not registered
+    assert len(set(called)) >= 3, f"at least 3 exercises, got {called}"
+    assert kinds.count("predict") >= 2, f"at least 2 change-predict-verify exercises, got {called}"
 
     assert f'results.record_metrics("{path.stem}"' in everything
     assert re.search(r"^## Summary", everything, re.M)
