@@ -1,0 +1,85 @@
+"""One source for taught code: each algorithm a notebook teaches is the package's code, verbatim."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import taught  # noqa: E402
+
+# What issue #11 asks to be written where it is taught: notebook -> definitions.
+REQUIRED: dict[str, set[str]] = {}
+
+
+def test_every_taught_definition_is_identical_in_the_package():
+    report = taught.differences(taught.taught())
+    assert not report, "run `python tools/taught.py write`:\n" + "\n\n".join(report)
+
+
+def test_the_required_algorithms_are_taught_where_the_issue_says():
+    found: dict[str, set[str]] = {}
+    for item in taught.taught():
+        found.setdefault(item.notebook[:2], set()).add(f"{item.module}.{item.name}")
+    for notebook, names in REQUIRED.items():
+        assert names <= found.get(notebook, set()), (notebook, names - found.get(notebook, set()))
+
+
+def _copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny repository: one notebook teaching ``scale`` and the module that keeps it."""
+    module = tmp_path / "course_utils" / "demo.py"
+    module.parent.mkdir()
+    module.write_text('"""Demo."""\n\nimport numpy as np\n\n\ndef scale(x):\n'
+                      '    """Twice x."""\n    return 2 * np.asarray(x)\n\n\ndef other():\n'
+                      '    return 1\n')
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Demo"),
+                nbformat.v4.new_code_cell(
+                    "# Same code as course_utils.demo (tools/taught.py keeps them identical).\n"
+                    "import numpy as np\n\n\ndef scale(x):\n    \"\"\"Twice x.\"\"\"\n"
+                    "    return 2 * np.asarray(x)\n")]
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(nb, path)
+    return path, module
+
+
+def test_check_fails_when_the_two_copies_differ_and_write_repairs_it(tmp_path):
+    notebook, module = _copy(tmp_path)
+    items = taught.taught([notebook])
+    assert [(i.module, i.name) for i in items] == [("course_utils.demo", "scale")]
+    assert taught.differences(items, tmp_path) == []
+    module.write_text(module.read_text().replace("2 * np", "3 * np"))
+    report = taught.differences(items, tmp_path)
+    assert len(report) == 1 and "-    return 3 * np" in report[0] and "+    return 2 * np" in report[0]
+    assert taught.write(items, tmp_path) == ["course_utils.demo.scale"]
+    assert taught.differences(items, tmp_path) == []
+    assert "def other():\n    return 1\n" in module.read_text()  # the rest of the module is kept
+
+
+def test_a_definition_missing_from_the_package_is_reported_then_appended(tmp_path):
+    notebook, module = _copy(tmp_path)
+    module.write_text('"""Demo."""\n')
+    items = taught.taught([notebook])
+    assert "is missing from" in taught.differences(items, tmp_path)[0]
+    taught.write(items, tmp_path)
+    assert taught.differences(items, tmp_path) == []
+
+
+def test_a_taught_cell_holds_only_definitions(tmp_path):
+    notebook, _ = _copy(tmp_path)
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[1].source += "\nprint(scale(3))\n"
+    nbformat.write(nb, notebook)
+    with pytest.raises(ValueError, match="only imports and definitions"):
+        taught.taught([notebook])
+
+
+def test_the_command_line_reports_and_exits_nonzero_on_a_difference(tmp_path, capsys):
+    assert taught.main(["nonsense"]) == 2
+    assert taught.main(["list"]) == 0
+    shutil.rmtree(tmp_path, ignore_errors=True)
