@@ -113,7 +113,9 @@ def run_one(path: Path, out_dir: Path, preset: str) -> dict:
     out_nb = out_dir / path.name
     row = {"notebook": path.stem, "status": "ok", "error": "", "wall_s": None}
     run = {"notebook": path.stem, "preset": preset, "status": "running", "started": _now()}
-    (out_dir / f"{path.stem}.metrics.json").unlink(missing_ok=True)  # never the last run's
+    for stale in (f"{path.stem}.metrics.json", f"{path.stem}.html", path.name):
+        (out_dir / stale).unlink(missing_ok=True)  # never show the last run's as this one's
+    os.environ["COURSE_WIDGETS"] = "0"  # the kernel inherits it: a report has no live front end
     _write_run(out_dir, path.stem, run)
     start = time.perf_counter()
     try:

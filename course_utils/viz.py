@@ -250,15 +250,20 @@ def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = N
 # =============================================================================
 
 _NON_INTERACTIVE_RUNNERS = ("papermill", "nbval", "pytest", "nbconvert", "nbclient",
-                            "nbmake", "jupyter-execute", "runipy")
+                            "nbmake", "jupyter-execute", "runipy", "course_utils.reports")
+_LIVE_FRONT_ENDS = ("jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyterhub",
+                    "jupyter lab", "jupyter notebook", "jupyter_server", "jupyterlab", "voila",
+                    "vscode", "code-server", "pycharm", "spyder")
 
 
 def widgets_available() -> bool:
     """True if a live notebook front end can show ipywidgets (JupyterLab, Notebook, Colab).
 
-    False in plain Python, and under papermill/nbval/nbconvert, which execute
-    notebooks without a front end (widgets would never render). The
-    environment variable ``COURSE_WIDGETS=0``/``1`` overrides the guess.
+    Decided without guessing from the runner's name alone: ``COURSE_WIDGETS=0``/``1``
+    (set by ``make reports``/``make notebooks``, or by you) wins; then Colab is live; a
+    kernel under a headless runner (papermill, nbval, nbconvert, ...) is not; a kernel
+    started by a Jupyter server (JupyterLab, Notebook, JupyterHub, Voila) or an editor
+    (VS Code, PyCharm) is. Anything else gets the static pictures, which always show.
     """
     forced = os.environ.get("COURSE_WIDGETS", "").strip().lower()
     if forced in {"0", "false", "no", "off"}:
@@ -275,27 +280,29 @@ def widgets_available() -> bool:
         return False  # terminal IPython or plain Python
     if "google.colab" in sys.modules:
         return True
-    return not _launched_by_runner()
+    return _launcher() == "front end"
 
 
-def _launched_by_runner() -> bool:
-    """Whether an ancestor process is a headless notebook runner (papermill, nbval, ...)."""
+def _launcher() -> str:
+    """"runner", "front end" or "unknown": what started this kernel, from its ancestors' command lines."""
     try:
         import psutil
     except ImportError:
-        return False
+        return "unknown"
     try:
         proc = psutil.Process().parent()
-        for _ in range(6):
+        for _ in range(8):
             if proc is None:
                 break
             cmd = " ".join(proc.cmdline()).lower()
             if any(name in cmd for name in _NON_INTERACTIVE_RUNNERS):
-                return True
+                return "runner"
+            if any(name in cmd for name in _LIVE_FRONT_ENDS):
+                return "front end"
             proc = proc.parent()
     except (psutil.Error, OSError):
-        return False
-    return False
+        pass
+    return "unknown"
 
 
 def _viewer_inputs(image: Any, label: Any, spacing, names):

@@ -100,3 +100,36 @@ def test_a_failed_rerun_leaves_no_metrics_that_targets_trust(tmp_path, monkeypat
     assert verdicts["metrics record"].startswith("FAILED RUN (PapermillExecutionError")
     assert "after recording" in verdicts["metrics record"]
     assert "psnr" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_report_kernel_knows_it_has_no_live_front_end():
+    # Issue #13: `python -m course_utils.reports` was taken for a live front end (the guess
+    # went by ancestor process names), so 01's HTML report showed an empty widget. The
+    # runner here is detached (setsid -f): no pytest among the kernel's ancestors.
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    # not under pytest's tmp_path: its name ("pytest-of-...") in the runner's command line
+    # would let the old name-based guess pass by accident
+    tmp_path = Path(tempfile.mkdtemp(prefix="course-report-"))
+    if shutil.which("setsid") is None:
+        pytest.skip("needs util-linux setsid to detach the runner from pytest")
+    tiny_notebook(tmp_path / "00_tiny.ipynb",
+                  "from course_utils import viz\nprint('WIDGETS', viz.widgets_available())")
+    out = tmp_path / "out"
+    out.mkdir()
+    script = (f"from pathlib import Path; from course_utils import reports; "
+              f"reports.run_one(Path({str(tmp_path / '00_tiny.ipynb')!r}), Path({str(out)!r}), 'ci')")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COURSE_WIDGETS"}
+    subprocess.run(["setsid", "-f", sys.executable, "-c", script], env=env, check=True)
+    html = out / "00_tiny.html"
+    deadline = time.monotonic() + 120
+    while not html.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    executed = nbformat.read(out / "00_tiny.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert "WIDGETS False" in printed
