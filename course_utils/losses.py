@@ -168,25 +168,38 @@ def _spatial_axes(one_hot) -> list[int]:
     return list(range(1, len(one_hot.shape) - 1))
 
 
-def _cross_entropy(probs, one_hot, class_weights):
-    """Per-voxel (optionally class-weighted) cross-entropy, [b, z, y, x]."""
+def _check_weights(class_weights, n_classes) -> None:
+    """ConfigError unless there is one class weight per output class (or none)."""
+    if class_weights is not None and len(class_weights) != n_classes:
+        raise ConfigError(f"{len(class_weights)} class weights for a model with {n_classes} "
+                          "output classes; give one weight per class", name="class_weights")
+
+
+def cross_entropy(probs, one_hot, class_weights=None):
+    """Cross-entropy of each voxel, -log p(true class), times the true class's weight if given.
+
+    Parameters: ``probs``: the softmax output [b, z, y, x, K], kept away from 0;
+    ``one_hot``: the one-hot truth, same shape; ``class_weights``: K weights, or None.
+    """
     ce = -ops.sum(one_hot * ops.log(probs), axis=-1)
     if class_weights is not None:
-        if len(class_weights) != one_hot.shape[-1]:
-            raise ConfigError(f"{len(class_weights)} class weights for a model with "
-                              f"{one_hot.shape[-1]} output classes; give one weight per class",
-                              name="class_weights")
-        w = ops.convert_to_tensor(np.asarray(class_weights, dtype=np.float32))
-        ce = ce * ops.sum(one_hot * w, axis=-1)
+        weights = ops.convert_to_tensor(np.asarray(class_weights, dtype=np.float32))
+        ce = ce * ops.sum(one_hot * weights, axis=-1)  # the weight of each voxel's true class
     return ce
 
 
-def _soft_dice_per_sample(probs, one_hot, smooth: float):
-    """1 - mean over classes of (2|P.G| + s) / (|P| + |G| + s), one value per sample."""
-    axes = _spatial_axes(one_hot)
+def soft_dice_loss(probs, one_hot, smooth=1.0, per_sample=True):
+    """1 - the mean over classes of (2 sum(p g) + smooth) / (sum(p) + sum(g) + smooth).
+
+    Parameters: ``probs``: the softmax output [b, z, y, x, K]; ``one_hot``: the one-hot
+    truth, same shape; ``smooth`` > 0: makes a class absent from truth and prediction
+    count as a match (Dice 1) instead of 0/0; ``per_sample``: sum over each sample's
+    voxels (one loss per sample) or over the whole batch (one loss).
+    """
+    axes = list(range(1 if per_sample else 0, len(one_hot.shape) - 1))
     intersection = ops.sum(probs * one_hot, axis=axes)
     sizes = ops.sum(probs, axis=axes) + ops.sum(one_hot, axis=axes)
-    dice = (2.0 * intersection + smooth) / (sizes + smooth)
+    dice = (2.0 * intersection + smooth) / (sizes + smooth)  # one per (sample and) class
     return 1.0 - ops.mean(dice, axis=-1)
 
 
@@ -217,7 +230,8 @@ class WeightedCrossEntropy(keras.losses.Loss):
         """Per-voxel loss of labels ``y_true`` [b, z, y, x] and ``y_pred`` [b, z, y, x, K];
         Keras averages it."""
         _, probs, one_hot, guard = _prepare(y_true, y_pred, self.from_logits)
-        return _cross_entropy(probs, one_hot, self.class_weights) + guard
+        _check_weights(self.class_weights, one_hot.shape[-1])
+        return cross_entropy(probs, one_hot, self.class_weights) + guard
 
     def get_config(self) -> dict:
         """Serialisable arguments."""
@@ -233,24 +247,27 @@ class SoftDice(keras.losses.Loss):
     sums over the patch's voxels.
 
     Parameters: ``smooth`` > 0 keeps a class absent from both prediction and truth near
-    Dice 1 and the gradient finite; ``from_logits`` True for raw scores; ``name`` and
-    ``kwargs`` as for ``keras.losses.Loss``.
+    Dice 1 and the gradient finite; ``per_sample`` True: one Dice per patch (the default),
+    False: one Dice over the whole batch (:func:`soft_dice_loss`); ``from_logits`` True
+    for raw scores; ``name`` and ``kwargs`` as for ``keras.losses.Loss``.
     """
 
-    def __init__(self, smooth: float = 1.0, from_logits: bool = False, name: str = "soft_dice",
-                 **kwargs):
+    def __init__(self, smooth: float = 1.0, per_sample: bool = True, from_logits: bool = False,
+                 name: str = "soft_dice", **kwargs):
         super().__init__(name=name, **kwargs)
         self.smooth = checks.number(smooth, "smooth", minimum=0.0, open_min=True)
+        self.per_sample = checks.boolean(per_sample, "per_sample")
         self.from_logits = checks.boolean(from_logits, "from_logits")
 
     def call(self, y_true, y_pred):
         """One loss value per sample of labels ``y_true`` and probabilities ``y_pred``."""
         _, probs, one_hot, guard = _prepare(y_true, y_pred, self.from_logits)
-        return _soft_dice_per_sample(probs, one_hot, self.smooth) + guard
+        return soft_dice_loss(probs, one_hot, self.smooth, self.per_sample) + guard
 
     def get_config(self) -> dict:
         """Serialisable arguments."""
-        return {**super().get_config(), "smooth": self.smooth, "from_logits": self.from_logits}
+        return {**super().get_config(), "smooth": self.smooth, "per_sample": self.per_sample,
+                "from_logits": self.from_logits}
 
 
 @keras.saving.register_keras_serializable(package="course_utils")
@@ -275,9 +292,10 @@ class DiceCrossEntropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         """One loss value per sample of labels ``y_true`` and probabilities ``y_pred``."""
         _, probs, one_hot, guard = _prepare(y_true, y_pred, self.from_logits)
-        ce = ops.mean(_cross_entropy(probs, one_hot, self.class_weights),
+        _check_weights(self.class_weights, one_hot.shape[-1])
+        ce = ops.mean(cross_entropy(probs, one_hot, self.class_weights),
                       axis=_spatial_axes(one_hot))
-        dice = _soft_dice_per_sample(probs, one_hot, self.smooth)
+        dice = soft_dice_loss(probs, one_hot, self.smooth)
         return self.dice_weight * dice + self.ce_weight * ce + guard
 
     def get_config(self) -> dict:

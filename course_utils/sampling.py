@@ -53,13 +53,17 @@ def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[in
     return image, label, size, shape
 
 
-def _cut(image: np.ndarray, label: np.ndarray, corners: np.ndarray, size: tuple[int, int, int]):
-    patches = np.stack([
-        image[z:z + size[0], y:y + size[1], x:x + size[2]] for z, y, x in corners
-    ]) if len(corners) else np.zeros((0, *size, image.shape[-1]), image.dtype)
-    labels = np.stack([
-        label[z:z + size[0], y:y + size[1], x:x + size[2]] for z, y, x in corners
-    ]) if len(corners) else np.zeros((0, *size), label.dtype)
+def cut_patches(image, label, corners, size):
+    """Cut the blocks ``[corner, corner + size)`` out of ``image`` and ``label``.
+
+    Parameters: ``image``: [z, y, x, C]; ``label``: [z, y, x]; ``corners``: (n, 3) first
+    voxels (z, y, x); ``size``: the blocks' edges (z, y, x).
+    Returns (patches [n, *size, C], label patches [n, *size]).
+    """
+    blocks = [tuple(slice(c, c + s) for c, s in zip(corner, size, strict=True))
+              for corner in corners]
+    patches = np.array([image[b] for b in blocks], image.dtype).reshape(-1, *size, image.shape[-1])
+    labels = np.array([label[b] for b in blocks], label.dtype).reshape(-1, *size)
     return patches, labels
 
 
@@ -84,7 +88,7 @@ def random_patches(
     n, rng = checks.integer(n, "n", minimum=0), _rng(rng)
     corners = np.stack([rng.integers(0, s - p + 1, n) for s, p in zip(shape, size,
                                                                        strict=True)], axis=1)
-    return _cut(image, label, corners, size)
+    return cut_patches(image, label, corners, size)
 
 
 def _class_probabilities(
@@ -138,8 +142,45 @@ def _class_probabilities(
                 f"{counts.tolist()}); give them weight 0, or use missing='redistribute' to share "
                 "their weight among the present classes"
             )
-        weights = np.where(counts > 0, weights, 0.0)
-    return weights / weights.sum(), counts
+    return class_draw_probabilities(counts, weights), counts
+
+
+def class_draw_probabilities(counts, weights):
+    """The probability of drawing each class: its weight, or 0 where the volume has none of it.
+
+    Parameters: ``counts``: voxels of each class in this volume; ``weights``: the relative
+    draw weight of each class. An absent class's share goes to the present ones, in
+    proportion to their weights.
+    """
+    weights = np.where(np.asarray(counts) > 0, weights, 0.0)
+    return weights / weights.sum()
+
+
+def balanced_centres(label, n, rng, probabilities):
+    """``n`` patch centres: per patch a class drawn with ``probabilities``, then a voxel of it.
+
+    Parameters: ``label``: [z, y, x] integer labels; ``n``: how many centres; ``rng``: a
+    numpy Generator; ``probabilities``: one per class, summing to 1, 0 for absent classes.
+    Returns the centres (n, 3) as (z, y, x) and the class drawn for each.
+    """
+    classes = rng.choice(len(probabilities), size=n, p=probabilities)
+    centres = np.zeros((n, 3), dtype=int)
+    for c in np.unique(classes):
+        drawn = np.flatnonzero(classes == c)  # the patches drawn for class c
+        voxels = np.flatnonzero(label == c)  # every voxel of class c (flat indices)
+        picks = voxels[rng.integers(0, voxels.size, drawn.size)]
+        centres[drawn] = np.stack(np.unravel_index(picks, label.shape), axis=1)
+    return centres, classes
+
+
+def corners_around(centres, size, shape):
+    """First voxels of blocks of ``size`` centred on ``centres``, shifted (never shrunk) into ``shape``.
+
+    Parameters: ``centres``: (n, 3) voxels (z, y, x); ``size``: the blocks' edges;
+    ``shape``: the volume's (z, y, x), each at least ``size``.
+    """
+    low = np.asarray(centres) - np.asarray(size) // 2
+    return np.clip(low, 0, np.asarray(shape) - np.asarray(size))
 
 
 def balanced_patch_classes(
@@ -155,17 +196,8 @@ def balanced_patch_classes(
     image, label, size, shape = _prepare(image, label, patch_size)
     n, rng = checks.integer(n, "n", minimum=0), _rng(rng)
     probs, _ = _class_probabilities(label, n_classes, class_weights, missing)
-    classes = rng.choice(probs.size, size=n, p=probs)
-    flat = label.ravel()
-    corners = np.zeros((n, 3), dtype=int)
-    for c in np.unique(classes):
-        where = np.flatnonzero(classes == c)
-        voxels = np.flatnonzero(flat == c)
-        picks = voxels[rng.integers(0, voxels.size, where.size)]
-        centres = np.stack(np.unravel_index(picks, shape), axis=1)
-        low = centres - np.asarray(size) // 2
-        corners[where] = np.clip(low, 0, np.asarray(shape) - np.asarray(size))
-    patches, labels = _cut(image, label, corners, size)
+    centres, classes = balanced_centres(label, n, rng, probs)
+    patches, labels = cut_patches(image, label, corners_around(centres, size, shape), size)
     return patches, labels, classes
 
 
