@@ -1,4 +1,4 @@
-"""Inference: sliding-window prediction over whole volumes, and writing the result with the header (06).
+"""Inference: sliding-window prediction over whole volumes, back to the scan's own grid, written with its header (06).
 
 A network trained on patches predicts a whole volume window by window. The
 windows overlap (``overlap=0.5``: each voxel is seen by up to 8 windows in 3D)
@@ -130,27 +130,40 @@ def _pad_to_window(image: np.ndarray, window: Triple, pad: bool) -> np.ndarray:
     return np.pad(image, padding)
 
 
-def _blend(model, image: np.ndarray, window: Triple, overlap: float, batch_size: int,
-           weights: np.ndarray) -> np.ndarray:
-    """Predict every window, batch by batch, and return the weighted average [z, y, x, K]."""
+def blend_windows(predict, image: np.ndarray, slices: list, weights: np.ndarray,
+                  batch_size: int = 1) -> np.ndarray:
+    """Predict every window of ``image`` and average the overlapping predictions, weighted.
+
+    Parameters: ``predict`` a function from a batch of windows [n, z, y, x, C] to class
+    probabilities [n, z, y, x, K] (e.g. ``model.predict_on_batch``); ``image`` the volume
+    [z, y, x, C]; ``slices`` the windows, each a (z, y, x) tuple of slices; ``weights`` one
+    window's weights [z, y, x], largest at its centre; ``batch_size`` windows per call.
+    Returns the blended probabilities [z, y, x, K].
+    """
     total = None
     weight_sum = np.zeros(image.shape[:3], dtype=np.float32)
-    slices = list(windows(image.shape[:3], window, overlap))
     for first in range(0, len(slices), batch_size):
         chunk = slices[first:first + batch_size]
-        predictions = np.asarray(model.predict_on_batch(np.stack([image[s] for s in chunk])),
-                                 dtype=np.float32)
-        if predictions.shape[1:4] != window or predictions.ndim != 5:
+        predictions = np.asarray(predict(np.stack([image[s] for s in chunk])), dtype=np.float32)
+        if total is None:  # now we know the number of classes K
+            total = np.zeros(image.shape[:3] + predictions.shape[-1:], dtype=np.float32)
+        for s, prediction in zip(chunk, predictions, strict=True):
+            total[s] += prediction * weights[..., None]  # a weighted sum of votes per voxel...
+            weight_sum[s] += weights
+    return total / weight_sum[..., None]  # ...divided by the sum of the weights
+
+
+def _checked_predict(model, window: Triple):
+    """``model.predict_on_batch`` that refuses outputs that are not voxel-wise on the window."""
+    def predict(batch: np.ndarray) -> np.ndarray:
+        predictions = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+        if predictions.ndim != 5 or predictions.shape[1:4] != window:
             raise ShapeError(
                 f"windows of {window} voxels gave outputs of shape {predictions.shape[1:]}; "
                 "sliding-window inference blends voxel-wise outputs of the window's size "
                 "(a segmentation network), not per-window values or another grid")
-        if total is None:
-            total = np.zeros(image.shape[:3] + predictions.shape[-1:], dtype=np.float32)
-        for s, prediction in zip(chunk, predictions, strict=True):
-            total[s] += prediction * weights[..., None]
-            weight_sum[s] += weights
-    return total / weight_sum[..., None]
+        return predictions
+    return predict
 
 
 def sliding_window_predict(
@@ -188,7 +201,8 @@ def sliding_window_predict(
     weights = blending_weights(window, blending, sigma_scale)
     spatial = image.shape[:3]
     padded = _pad_to_window(image, window, checks.boolean(pad, "pad"))
-    result = _blend(model, padded, window, overlap, batch_size, weights)
+    slices = list(windows(padded.shape[:3], window, overlap))
+    result = blend_windows(_checked_predict(model, window), padded, slices, weights, batch_size)
     if not np.all(np.isfinite(result)):
         raise ModelError("the model predicted NaN or infinite values (a training run that "
                          "diverged?); check the training loss and restore a good checkpoint")
@@ -201,6 +215,39 @@ def segment(model, image: np.ndarray, **kwargs) -> np.ndarray:
     Parameters: ``model``, ``image`` and ``kwargs`` as in :func:`sliding_window_predict`.
     """
     return sliding_window_predict(model, image, **kwargs).argmax(-1).astype(np.uint8)
+
+
+def resample_probabilities(probabilities: np.ndarray, grid: sitk.Image | str | Path,
+                           reference: sitk.Image | str | Path) -> np.ndarray:
+    """Class probabilities [z, y, x, K] predicted on ``grid``, resampled onto ``reference``'s grid.
+
+    Parameters: ``probabilities`` e.g. from :func:`sliding_window_predict`, on ``grid``;
+    ``grid`` the image (or path) they were predicted on (the standardised scan);
+    ``reference`` the image (or path) whose grid is wanted (the scan as acquired).
+    Every class is interpolated linearly through physical space, which undoes
+    reorientation, resampling and crop/pad at once; voxels outside ``grid`` are background
+    (class 0). Take the arg-max afterwards: interpolating probabilities, not labels, keeps
+    boundaries smooth on an anisotropic grid. No overlap at all raises ShapeError.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    grid, reference = _as_image(grid), _as_image(reference)
+    expected = tuple(reversed(grid.GetSize()))
+    if probabilities.ndim != 4 or probabilities.shape[:3] != expected:
+        raise ShapeError(f"probabilities of shape {probabilities.shape} do not fit the grid of "
+                         f"size {grid.GetSize()} (expected {expected} + (classes,), z, y, x)")
+    inside = sitk.Resample(sitk.Cast(grid * 0 + 1, sitk.sitkUInt8), reference, sitk.Transform(),
+                           sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    if not sitk.GetArrayViewFromImage(inside).any():
+        raise ShapeError("the prediction's grid and the reference do not overlap in physical "
+                         "space: is grid= the image the prediction was made on?")
+    out = []
+    for k in range(probabilities.shape[-1]):
+        image = sitk.GetImageFromArray(probabilities[..., k])
+        image.CopyInformation(grid)
+        out.append(sitk.GetArrayFromImage(sitk.Resample(
+            image, reference, sitk.Transform(), sitk.sitkLinear, 1.0 if k == 0 else 0.0,
+            sitk.sitkFloat32)))
+    return np.stack(out, axis=-1)
 
 
 def _as_image(image: sitk.Image | str | Path) -> sitk.Image:

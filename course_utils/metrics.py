@@ -1,4 +1,4 @@
-"""Segmentation metrics (lesson 05): per-class Dice and absolute volume difference.
+"""Segmentation metrics (lessons 05, 06): per-class Dice, volume difference, lesion-wise detection.
 
 As numpy functions (for evaluating whole predicted volumes) and as Keras
 metrics (accumulated over batches during ``model.fit``/``evaluate``).
@@ -13,6 +13,16 @@ classes is always defined. A class absent from the truth but predicted has
 Dice 0. Report the voxel count next to the Dice of rare classes: Dice 1.0 on
 an empty class says nothing about lesion detection.
 
+**Lesion-wise detection** (lesson 06): Dice counts voxels, so one large lesion
+outweighs ten small ones. :func:`lesion_counts` counts lesions instead: the
+connected components (26-connected, ``scipy.ndimage.label``) of the truth and of
+the prediction. **Overlap rule:** a true lesion is *detected* if at least one of
+its voxels is predicted as lesion; a predicted lesion is *correct* if at least
+one of its voxels is a true lesion (the rule of the MICCAI 2017 WMH challenge).
+:func:`detection_scores` turns counts (of one or several subjects, pooled) into
+recall, precision and F1, with the empty policy above: no lesion in truth nor
+prediction gives 1.0.
+
 Labels outside ``0..n_classes-1`` (or not whole numbers) and non-finite
 predictions: the numpy functions raise DataError; the Keras metrics turn NaN
 (they cannot raise inside a compiled step). One-hot targets, mismatched shapes
@@ -26,6 +36,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 from keras import ops
+from scipy import ndimage
 
 from course_utils import checks
 from course_utils.errors import ConfigError, DataError, ShapeError
@@ -108,6 +119,43 @@ def volume_difference(
     if spacing is not None:
         diff = diff * float(np.prod(spacing)) / 1000.0
     return diff
+
+
+def lesion_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int, lesion_class: int | None = None,
+                  connectivity: int = 3) -> dict[str, int]:
+    """Lesion-wise counts of one subject: true, detected, predicted and correct lesions.
+
+    Parameters: ``pred``, ``truth`` and ``n_classes`` as in :func:`confusion_counts`;
+    ``lesion_class`` the label of lesions (default the last class); ``connectivity`` which
+    neighbours join one lesion: 1 faces (6-connected), 2 also edges (18), 3 also corners (26).
+    A lesion counts when it overlaps the other map by at least one voxel (module docstring).
+    """
+    pred, truth = _as_labels(pred, truth, n_classes)
+    lesion = n_classes - 1 if lesion_class is None else checks.integer(
+        lesion_class, "lesion_class", minimum=0, maximum=n_classes - 1)
+    structure = ndimage.generate_binary_structure(
+        truth.ndim, checks.integer(connectivity, "connectivity", minimum=1, maximum=truth.ndim))
+    p, t = pred == lesion, truth == lesion
+    true_ids, n_true = ndimage.label(t, structure)
+    pred_ids, n_pred = ndimage.label(p, structure)
+    return {"true": int(n_true), "detected": int(np.unique(true_ids[p & t]).size),
+            "predicted": int(n_pred), "correct": int(np.unique(pred_ids[p & t]).size)}
+
+
+def detection_scores(counts: dict[str, int] | Sequence[dict[str, int]]) -> dict[str, float]:
+    """Lesion-wise recall, precision and F1 from :func:`lesion_counts` (a list is pooled).
+
+    Parameters: ``counts`` one subject's counts, or a list of them (summed first, so every
+    lesion of every subject weighs the same). Recall = detected / true, precision =
+    correct / predicted, each 1.0 when its denominator is 0 (nothing to find, nothing
+    claimed); F1 = their harmonic mean (0.0 when both are 0).
+    """
+    rows = [counts] if isinstance(counts, dict) else list(counts)
+    total = {k: sum(int(r[k]) for r in rows) for k in ("true", "detected", "predicted", "correct")}
+    recall = total["detected"] / total["true"] if total["true"] else 1.0
+    precision = total["correct"] / total["predicted"] if total["predicted"] else 1.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    return {"recall": recall, "precision": precision, "f1": f1, **total}
 
 
 def _spacing(value) -> list[float]:

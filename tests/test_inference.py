@@ -202,3 +202,63 @@ def test_size_multiple_survives_save_and_load(volume, tmp_path):
     assert networks.size_multiple(loaded) == (4, 4, 4)
     with pytest.raises(ShapeError, match=r"multiple of \(4, 4, 4\)"):
         inference.sliding_window_predict(loaded, volume, window=10)
+
+
+# ----------------------------------------------------------------------------- blending, native space
+
+
+def test_blend_windows_is_the_weighted_average_of_the_overlapping_votes():
+    """Two windows along x with constant votes 1 and 3: the overlap gets their weighted mean."""
+    image = np.zeros((2, 2, 6, 1), np.float32)
+    slices = [(slice(0, 2), slice(0, 2), slice(0, 4)), (slice(0, 2), slice(0, 2), slice(2, 6))]
+    votes = iter([1.0, 3.0])
+
+    def predict(batch):  # one call per window (batch_size=1): a constant vote per window
+        return np.full(batch.shape[:4] + (1,), next(votes), np.float32)
+
+    weights = np.ones((2, 2, 4), np.float32)
+    weights[..., 1:3] = 3.0  # the window's centre counts three times its edges
+    blended = inference.blend_windows(predict, image, slices, weights, batch_size=1)[0, 0, :, 0]
+    # x=2: centre of window 1 (weight 3, vote 1), edge of window 2 (weight 1, vote 3); x=3 the reverse
+    expected = [1.0, 1.0, (3 * 1 + 1 * 3) / 4, (1 * 1 + 3 * 3) / 4, 3.0, 3.0]
+    np.testing.assert_allclose(blended, expected)
+
+
+def _anisotropic_scan(tmp_path):
+    """A 'native' label scan as many are stored: RAS direction, 1 x 1 x 2.5 mm voxels, off-centre."""
+    truth = np.zeros((12, 30, 26), np.uint8)
+    truth[2:6, 4:14, 3:12] = 1
+    truth[6:10, 16:27, 12:23] = 2
+    image = sitk.GetImageFromArray(truth)
+    image.SetSpacing((1.0, 1.0, 2.5))
+    image.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    image.SetOrigin((40.0, -10.0, 7.0))
+    path = tmp_path / "native_label.nii.gz"
+    sitk.WriteImage(image, str(path))
+    return truth, path
+
+
+def test_probabilities_go_back_to_the_native_grid_through_physical_space(tmp_path):
+    """Standardise (as data.load does), predict perfectly there, map back: the native labels."""
+    from course_utils import metrics, preprocessing
+
+    truth, path = _anisotropic_scan(tmp_path)
+    native = sitk.ReadImage(str(path))
+    standard = preprocessing.crop_or_pad(preprocessing.resample_isotropic(
+        preprocessing.reorient(native, "LPS"), 1.0, is_label=True), (32, 36, 40))
+    probabilities = np.eye(3, dtype=np.float32)[sitk.GetArrayFromImage(standard)]
+    back = inference.resample_probabilities(probabilities, standard, path)
+    assert back.shape == truth.shape + (3,)
+    dice = metrics.dice_per_class(back.argmax(-1), truth, 3)
+    assert dice.min() > 0.95, dice
+    assert back[0, 0, 0].tolist() == [1.0, 0.0, 0.0]  # a corner: background, probabilities sum to 1
+
+
+def test_resample_probabilities_refuses_a_wrong_shape_or_a_disjoint_grid(tmp_path):
+    _, path = _anisotropic_scan(tmp_path)
+    grid = sitk.Image(8, 8, 8, sitk.sitkUInt8)
+    with pytest.raises(ShapeError):
+        inference.resample_probabilities(np.zeros((8, 8, 7, 3)), grid, path)
+    grid.SetOrigin((5000.0, 0.0, 0.0))
+    with pytest.raises(ShapeError, match="do not overlap"):
+        inference.resample_probabilities(np.zeros((8, 8, 8, 3)), grid, path)

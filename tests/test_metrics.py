@@ -170,3 +170,80 @@ def test_bad_metric_arguments_are_config_errors_naming_the_argument(make, name):
     with pytest.raises(ConfigError) as err:
         make()
     assert err.value.name == name
+
+
+# ----------------------------------------------------------------------------- lesion-wise detection
+
+
+def _ball(shape, centre, radius):
+    z, y, x = np.ogrid[tuple(slice(0, n) for n in shape)]
+    return (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius ** 2
+
+
+def _lesion_maps():
+    """Truth: 4 separate balls (label 4) in white matter (3); prediction: finds 2 of them (one
+    only by a single voxel), merges nothing, and adds 1 false lesion. Counted by hand."""
+    shape = (30, 30, 30)
+    truth = np.full(shape, 3, np.uint8)
+    pred = truth.copy()
+    centres = [(5, 5, 5), (5, 20, 20), (20, 5, 20), (22, 22, 6)]
+    for c in centres:
+        truth[_ball(shape, c, 2)] = 4
+    pred[_ball(shape, centres[0], 3)] = 4  # found, and larger than the truth
+    pred[centres[1][0] + 2, centres[1][1], centres[1][2]] = 4  # one voxel on the ball's rim
+    pred[_ball(shape, (14, 14, 14), 1)] = 4  # a false positive
+    return pred, truth
+
+
+def test_lesion_counts_match_a_hand_count():
+    pred, truth = _lesion_maps()
+    counts = metrics.lesion_counts(pred, truth, K)
+    assert counts == {"true": 4, "detected": 2, "predicted": 3, "correct": 2}
+    scores = metrics.detection_scores(counts)
+    assert scores["recall"] == pytest.approx(2 / 4)
+    assert scores["precision"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+
+
+def test_lesion_counts_equal_skimage_components():
+    """Against scikit-image's connected components (an independent implementation)."""
+    measure = pytest.importorskip("skimage.measure")
+    rng = np.random.default_rng(0)
+    truth = np.where(rng.random((20, 24, 22)) < 0.08, 4, 2).astype(np.uint8)
+    pred = np.where(rng.random(truth.shape) < 0.08, 4, 2).astype(np.uint8)
+    for connectivity in (1, 2, 3):
+        t_ids = measure.label(truth == 4, connectivity=connectivity)
+        p_ids = measure.label(pred == 4, connectivity=connectivity)
+        both = (truth == 4) & (pred == 4)
+        expected = {"true": int(t_ids.max()), "detected": len(set(t_ids[both].tolist())),
+                    "predicted": int(p_ids.max()), "correct": len(set(p_ids[both].tolist()))}
+        assert metrics.lesion_counts(pred, truth, K, connectivity=connectivity) == expected
+
+
+def test_diagonal_neighbours_join_a_lesion_only_with_corner_connectivity():
+    truth = np.zeros((5, 5, 5), np.uint8)
+    truth[1, 1, 1] = truth[2, 2, 2] = 4  # touching at a corner only
+    assert metrics.lesion_counts(truth, truth, K, connectivity=3)["true"] == 1
+    assert metrics.lesion_counts(truth, truth, K, connectivity=1)["true"] == 2
+
+
+def test_detection_scores_pool_subjects_and_follow_the_empty_policy():
+    none = np.zeros((6, 6, 6), np.uint8)
+    assert metrics.detection_scores(metrics.lesion_counts(none, none, K)) == {
+        "recall": 1.0, "precision": 1.0, "f1": 1.0, "true": 0, "detected": 0, "predicted": 0,
+        "correct": 0}
+    pred, truth = _lesion_maps()
+    missed = metrics.lesion_counts(none[:1, :1, :1], np.full((1, 1, 1), 4, np.uint8), K)
+    assert metrics.detection_scores(missed)["f1"] == 0.0  # one lesion, nothing predicted
+    pooled = metrics.detection_scores([metrics.lesion_counts(pred, truth, K), missed])
+    assert (pooled["true"], pooled["detected"]) == (5, 2)
+    assert pooled["recall"] == pytest.approx(2 / 5)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"lesion_class": 5}, "lesion_class"),
+                                          ({"connectivity": 4}, "connectivity")])
+def test_bad_lesion_arguments_are_config_errors(kwargs, name):
+    pred, truth = _lesion_maps()
+    with pytest.raises(ConfigError) as err:
+        metrics.lesion_counts(pred, truth, K, **kwargs)
+    assert err.value.name == name
