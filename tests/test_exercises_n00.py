@@ -1,14 +1,19 @@
-"""Exercises of notebook 00: each check's contract (see tests/_helpers.py)."""
+"""Exercises of notebook 00: each check's contract (see tests/_helpers.py), and the
+change-predict-verify checks judged against the real experiment."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 from _helpers import assert_exercise_contract
 
-from course_utils import exercises
+from course_utils import config, exercises
 
 INPUTS = {  # name: (arguments after the answer, a right answer)
     "check_preset_choice": ((), "binder"),
+    "check_preset_precedence": (("ci", None, "ci"), "ci"),
+    "check_cast_memory": ((100, 200), "double"),
 }
 
 
@@ -16,3 +21,26 @@ INPUTS = {  # name: (arguments after the answer, a right answer)
 def test_contract(name, capsys):
     args, right = INPUTS[name]
     assert_exercise_contract(getattr(exercises, name), args, right, capsys)
+
+
+@pytest.mark.parametrize("argument", [None, "full"])
+def test_preset_precedence_follows_config_resolve(argument, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_PRESET", "ci")
+    resolved = config.resolve("00_setup", preset=argument).preset
+    assert resolved == (argument or "ci")
+    assert exercises.check_preset_precedence(resolved, "ci", argument, resolved) is True
+    wrong = "binder"
+    assert exercises.check_preset_precedence(wrong, "ci", argument, resolved) is False
+    assert "COURSE_PRESET" in capsys.readouterr().out  # the explanation, once committed
+
+
+def test_cast_memory_judges_what_a_real_volume_measures(tmp_path, capsys):
+    image = sitk.Image(8, 6, 4, sitk.sitkInt16)
+    sitk.WriteImage(image, str(tmp_path / "t1.nii.gz"))
+    t1 = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "t1.nii.gz")))
+    assert exercises.check_cast_memory("double", t1.nbytes, t1.astype(np.float32).nbytes)
+    assert exercises.check_cast_memory("same", t1.nbytes, t1.astype(np.float16).nbytes)
+    assert not exercises.check_cast_memory("double", t1.nbytes, t1.astype(np.int8).nbytes)
+    capsys.readouterr()
+    assert not exercises.check_cast_memory("same", t1.nbytes, t1.astype(np.float64).nbytes * 3)
+    assert "changed the size" in capsys.readouterr().out  # neither choice fits: say so

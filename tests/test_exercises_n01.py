@@ -1,16 +1,17 @@
-"""Exercises of notebook 01."""
+"""Exercises of notebook 01: contracts, and the change-predict-verify checks judged against
+real SimpleITK images changed as the notebook changes them."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 from _helpers import assert_exercise_contract
 
-from course_utils import exercises
+from course_utils import exercises, io
 
 
 def _image():
-    import SimpleITK as sitk
-
     image = sitk.Image(4, 5, 6, sitk.sitkFloat32)
     image.SetSpacing((2.0, 1.5, 1.0))
     image.SetOrigin((10.0, -4.0, 3.0))
@@ -22,6 +23,8 @@ INPUTS = {
     "check_world_point": ((_image(), (1, 2, 3)),
                           _image().TransformContinuousIndexToPhysicalPoint((1, 2, 3))),
     "check_orientation_code": ((_image(),), "RAS"),
+    "check_spacing_change": ((0.0, 12.5), "only the far voxel"),
+    "check_direction_flip": ((False,), "mirrored"),
 }
 
 
@@ -29,3 +32,40 @@ INPUTS = {
 def test_contract(name, capsys):
     args, right = INPUTS[name]
     assert_exercise_contract(getattr(exercises, name), args, right, capsys)
+
+
+def _moved(image, new_spacing, far=(3, 4, 5)):
+    changed = sitk.Image(image)
+    changed.SetSpacing(new_spacing)
+    return [float(np.linalg.norm(np.subtract(changed.TransformIndexToPhysicalPoint(i),
+                                             image.TransformIndexToPhysicalPoint(i))))
+            for i in ((0, 0, 0), far)]
+
+
+def test_spacing_change_is_judged_on_the_measured_move():
+    image = _image()
+    assert exercises.check_spacing_change("only the far voxel", *_moved(image, (4.0, 1.5, 1.0)))
+    assert exercises.check_spacing_change("neither", *_moved(image, image.GetSpacing()))
+    assert not exercises.check_spacing_change("both", *_moved(image, (4.0, 1.5, 1.0)))
+
+
+def _reoriented_equal(flip):
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray(rng.random((6, 5, 4)).astype(np.float32))
+    image.CopyInformation(_image())
+    changed = sitk.Image(image)
+    direction = np.reshape(image.GetDirection(), (3, 3)).copy()
+    if flip:
+        direction[:, 0] *= -1
+    changed.SetDirection(direction.ravel().tolist())
+    arrays = [sitk.GetArrayFromImage(io.reorient(i, "LPS")) for i in (image, changed)]
+    return bool(np.array_equal(*arrays))
+
+
+@pytest.mark.parametrize("flip, truth", [(True, "mirrored"), (False, "same")])
+def test_direction_flip_is_judged_on_real_reorientation(flip, truth, capsys):
+    same = _reoriented_equal(flip)
+    assert exercises.check_direction_flip(truth, same) is True
+    other = "same" if truth == "mirrored" else "mirrored"
+    assert exercises.check_direction_flip(other, same) is False
+    assert repr(truth) in capsys.readouterr().out  # a wrong prediction is told the answer

@@ -1,7 +1,9 @@
-"""Exercises of notebook 02."""
+"""Exercises of notebook 02: contracts, and the change-predict-verify checks judged on real
+tf.data shuffles and real encoded records."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _helpers import assert_exercise_contract
 
@@ -10,6 +12,8 @@ from course_utils import exercises
 INPUTS = {
     "check_batch_megabytes": (((8, 16, 16), 3), 8 * 16 * 16 * 3 * 4 / 2**20),
     "check_io_bound": (({"memory": 0.1, "generator": 0.3}, 0.2), ["generator"]),
+    "check_shuffle_order": (([0, 2, 1, 3], 2), "shuffled"),
+    "check_record_size": ((1000, 1010), "about the same"),
 }
 
 
@@ -17,3 +21,25 @@ INPUTS = {
 def test_contract(name, capsys):
     args, right = INPUTS[name]
     assert_exercise_contract(getattr(exercises, name), args, right, capsys)
+
+
+@pytest.mark.parametrize("buffer, truth", [(1, "file order"), (8, "shuffled")])
+def test_shuffle_order_is_judged_on_a_real_tf_data_shuffle(buffer, truth, capsys):
+    import tensorflow as tf
+
+    order = [int(i) for i in tf.data.Dataset.range(12).shuffle(buffer, seed=3)]
+    assert exercises.check_shuffle_order(truth, order, buffer) is True
+    if buffer > 1:  # an element moves at most buffer-1 places ahead, and the check says so
+        assert max(i - k for k, i in enumerate(order)) <= buffer - 1
+        assert "more than" in capsys.readouterr().out
+
+
+def test_record_size_is_judged_on_real_encoded_records():
+    from course_utils.pipelines.tfrecords import encode_example
+
+    volume = np.random.default_rng(0).normal(size=(6, 7, 8)).astype(np.float32)
+    raw = len(encode_example(volume, None, "bytes"))
+    lists = len(encode_example(volume, None, "float_list"))
+    assert exercises.check_record_size("about the same", raw, lists) is True
+    assert exercises.check_record_size("about the same", raw, raw) is True
+    assert exercises.check_record_size("larger", raw, lists) is False

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from course_utils.exercises._core import _shape, close, exercise, feedback, shape_hint
+from course_utils.exercises._core import (
+    _shape,
+    close,
+    exercise,
+    feedback,
+    judge_prediction,
+    shape_hint,
+)
+
+SPACING_CHOICES = ("neither", "only the far voxel", "both")
 
 
 @exercise
@@ -44,3 +53,42 @@ def check_orientation_code(answer: Any, image: Any) -> bool:
              "points in LPS world space; +x is L, -x is R, +y is P, -y is A, +z is S, -z is I.",
         answer=answer,
     )
+
+
+@exercise(kind="predict")
+def check_spacing_change(prediction: Any, moved_first_mm: float, moved_far_mm: float) -> bool:
+    """01 (change, predict, verify): which voxels move in the world when the spacing changes?
+
+    Parameters: ``prediction``: one of :data:`SPACING_CHOICES`; ``moved_first_mm``: how
+    far voxel (0, 0, 0) moved (mm); ``moved_far_mm``: how far the far voxel moved (mm).
+    """
+    first, far = float(moved_first_mm) > 1e-6, float(moved_far_mm) > 1e-6
+    truth = SPACING_CHOICES[2] if first else SPACING_CHOICES[1] if far else SPACING_CHOICES[0]
+    why = (f"voxel (0, 0, 0) moved {moved_first_mm:.1f} mm, the far voxel {moved_far_mm:.1f} mm. "
+           "The origin is the centre of voxel (0, 0, 0), so spacing cannot move it; voxel i sits "
+           "at origin + direction @ (spacing * i), so it moves by direction @ (change * i): the "
+           "farther from voxel 0, the more. A wrong spacing in a header stretches the anatomy "
+           "away from the origin's corner.")
+    return judge_prediction(prediction, truth, SPACING_CHOICES, why,
+                            hint="write p = o + D (s * i) for i = (0, 0, 0) and for the far voxel; "
+                                 "which terms change when s changes?")
+
+
+@exercise(kind="predict")
+def check_direction_flip(prediction: Any, same_after_reorient: bool) -> bool:
+    """01 (change, predict, verify): after flipping one direction column, is the reoriented
+    (LPS) array the same as before, or mirrored?
+
+    Parameters: ``prediction``: "same" or "mirrored"; ``same_after_reorient``: whether the
+    two reoriented arrays were measured equal.
+    """
+    truth = "same" if bool(same_after_reorient) else "mirrored"
+    why = ("the stored voxels did not change, but the header now says voxel axis x points the "
+           "other way, so every voxel's world position is mirrored and reorienting to LPS "
+           "flips the array to match. The picture still looks like a brain: a sign slip in a "
+           "header swaps the patient's left and right, and only the header tells you."
+           if truth == "mirrored" else
+           "with the direction unchanged, reorienting gives the same array: nothing moved.")
+    return judge_prediction(prediction, truth, ("same", "mirrored"), why,
+                            hint="reorienting reads where the header says each voxel is; what "
+                                 "does the flipped column say about voxel axis x?")

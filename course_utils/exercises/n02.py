@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback
+from course_utils.exercises._core import close, exercise, feedback, judge_prediction
 
 
 @exercise
@@ -48,3 +48,45 @@ def check_io_bound(answer: Any, seconds_per_batch: dict, step_seconds: float) ->
              "answer a list of names (an empty list if none)",
         answer=answer,
     )
+
+
+@exercise(kind="predict")
+def check_shuffle_order(prediction: Any, order: Sequence[int], buffer_size: int) -> bool:
+    """02 (change, predict, verify): the order of subjects out of ``shuffle(buffer_size)``.
+
+    Parameters: ``prediction``: "file order" or "shuffled"; ``order``: the subject indices
+    in the order the dataset gave them (they were 0, 1, 2... going in); ``buffer_size``:
+    the shuffle buffer used.
+    """
+    order = [int(i) for i in order]
+    truth = "file order" if order == sorted(order) else "shuffled"
+    earliest = max(i - k for k, i in enumerate(order))  # how many places one subject moved up
+    why = (f"with a buffer of {buffer_size}, the order was {order[:8]}{'...' if len(order) > 8 else ''}"
+           f"; no subject came more than {earliest} places early. shuffle() fills a buffer of "
+           "that many elements and draws each output at random from it, then refills: a buffer "
+           "of 1 leaves nothing to choose from, and any buffer smaller than the data can only "
+           "move an element buffer-1 places ahead, so the first batches always come from the "
+           "first files. Shuffle the cheap file list fully first, then records with a buffer.")
+    return judge_prediction(prediction, truth, ("file order", "shuffled"), why,
+                            hint="picture the buffer: it holds `buffer_size` elements and each "
+                                 "output is drawn at random among them")
+
+
+@exercise(kind="predict")
+def check_record_size(prediction: Any, bytes_record: int, other_record: int) -> bool:
+    """02 (change, predict, verify): the size of a record of one ``encoding`` against raw bytes.
+
+    Parameters: ``prediction``: "smaller", "about the same" or "larger"; ``bytes_record``:
+    the length of the record encoded as "bytes"; ``other_record``: the length of the same
+    volume's record in the encoding you chose.
+    """
+    ratio = int(other_record) / int(bytes_record)
+    truth = "smaller" if ratio < 0.95 else "larger" if ratio > 1.05 else "about the same"
+    why = (f"{other_record:,} bytes against {bytes_record:,} ({ratio:.3f}x). A float list is "
+           "stored packed: 4 bytes per float32, like the raw bytes, plus a few bytes of "
+           "framing. Its cost is not disk space but parsing: every value goes through the "
+           "protocol-buffer decoder, while decode_raw reinterprets the bytes in one go "
+           "(compare the two TFRecord timings above).")
+    return judge_prediction(prediction, truth, ("smaller", "about the same", "larger"), why,
+                            hint="how many bytes does one float32 take in a list, and in raw "
+                                 "bytes? Think about what else a record stores.")

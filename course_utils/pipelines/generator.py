@@ -1,4 +1,9 @@
-"""Method 3: DLTK's ``read_fn`` generator and its ``from_generator`` dataset (lesson 02)."""
+"""Method 3: DLTK's ``read_fn`` generator and its ``from_generator`` dataset (lesson 02).
+
+``check_files``, ``read_example``, ``extract_random_example_array`` and ``read_fn`` are
+taught in notebook 02 (tools/taught.py keeps them identical); ``generator_dataset``
+wraps them in ``tf.data.Dataset.from_generator`` with the error plumbing.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,54 @@ from typing import Any
 
 import numpy as np
 
-from course_utils import io
+from course_utils import io, preprocessing, sampling
 from course_utils.errors import CourseError, DataError
 from course_utils.pipelines._common import check_patch, mode_of, patch_corners, rows_of, tf_module
 from course_utils.pipelines.streaming import Guard
 
 
+def check_files(row: Mapping[str, Any], sequences: Sequence[str]) -> None:
+    """Raise a DataError naming the subject and file if a sequence's file is missing.
+
+    Parameters: ``row``: one subject's file references; ``sequences``: its image columns.
+    """
+    for name in sequences:
+        path = row.get(name)
+        if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
+            raise DataError(
+                f"read_fn: the file of sequence {name!r} for subject {row.get('subject_id', '?')} "
+                f"is missing: {path}; regenerate the cohort (data.load) or fix the file_references "
+                "table", path=path if isinstance(path, (str, os.PathLike)) else None)
+
+
+def read_example(row: Mapping[str, Any], sequences: Sequence[str], target: str | None):
+    """One subject: the image ``[z, y, x, C]`` (float32) and its target, a label map (int32),
+    a number (float32) or None.
+
+    Parameters: ``row``: one subject's file references; ``sequences``: the image columns;
+    ``target``: the target's column (a label-map path or a number; None: no target).
+    """
+    value = row.get(target) if target else None
+    if isinstance(value, (str, os.PathLike)):  # a label map, on the image's voxel grid
+        image, label = io.read_subject({**row, "label": value}, sequences)
+        return image, label.astype(np.int32)
+    image, _ = io.read_subject(row, sequences, with_label=False)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return image, None
+    return image, np.asarray(value, dtype=np.float32)
+
+
 def extract_random_example_array(image: np.ndarray, label: np.ndarray | None,
                                  example_size: Sequence[int], n_examples: int,
                                  rng: np.random.Generator, where: str = "the image"):
-    """``n_examples`` random patches ``[n, *example_size, C]`` (and label patches) of a volume.
+    """``n_examples`` random patches ``[n, *example_size, C]`` of a volume (and of its label map).
 
-    Parameters: ``image`` ``[z, y, x, C]``; ``label`` a label map ``[z, y, x]`` (patches
-    are then class-balanced by ``sampling.random_patches``) or None; ``example_size``
-    (z, y, x); ``n_examples``; ``rng``; ``where`` names the image in errors.
+    Parameters: ``image``: ``[z, y, x, C]``; ``label``: a label map ``[z, y, x]`` (the
+    patches are then class-balanced, lesson 05) or None; ``example_size``: (z, y, x);
+    ``n_examples``: patches; ``rng``: a numpy Generator; ``where``: the image's name in errors.
     """
     size = check_patch(example_size, image.shape[:3], where)
     if label is not None:
-        from course_utils import sampling
-
         return sampling.random_patches(image, label, size, n_examples, rng)
     corners = patch_corners(image.shape[:3], size, n_examples, rng)
     patches = np.stack([image[z:z + size[0], y:y + size[1], x:x + size[2]]
@@ -39,60 +73,38 @@ def read_fn(file_references: Any, mode: Any, params: Mapping[str, Any] | None = 
             ) -> Iterator[dict[str, dict[str, np.ndarray]]]:
     """DLTK's reader: for each subject yield ``{'features': {'x': ...}, 'labels': {'y': ...}}``.
 
-    ``file_references``: cohort rows (a DataFrame or dicts with one path column
-    per sequence and a ``label`` column). ``params``: ``sequences`` (default
-    ``["t1"]``), ``label`` (column of the target: a label-map path column such as
-    ``"label"``, or a scalar column such as ``"age"``; default ``"label"``),
-    ``whiten`` (default True), ``example_size`` (z, y, x patch size; None = whole
-    volume), ``n_examples`` (patches per subject), ``seed``. In predict mode only
-    features (plus ``subject_id``) are yielded, always for whole volumes; with
-    ``label=None`` (or an empty target) train/eval examples have features only.
+    Parameters: ``file_references``: cohort rows (a DataFrame, or dicts with one path column
+    per sequence and a target column); ``mode``: "train", "eval" or "predict" (whole
+    volumes, features and ``subject_id`` only); ``params``: ``sequences`` (default
+    ``["t1"]``), ``label`` (the target's column: a label-map path such as "label" or a
+    number such as "age"; None: no target), ``whiten`` (default True), ``example_size``
+    ((z, y, x) of random patches; None: whole volumes), ``n_examples`` (patches per
+    subject), ``seed``.
     """
-    from course_utils import preprocessing
-
-    mode = mode_of(mode)
-    params = dict(params or {})
+    mode, params = mode_of(mode), dict(params or {})
     sequences = list(params.get("sequences", ["t1"]))
-    label_key = params.get("label", "label")
-    example_size = params.get("example_size")
-    n_examples = int(params.get("n_examples", 1))
+    target = None if mode == "predict" else params.get("label", "label")
     rng = np.random.default_rng(params.get("seed", 42))
     for row in rows_of(file_references):
-        for name in sequences:
-            path = row.get(name) if hasattr(row, "get") else None
-            if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
-                raise DataError(
-                    f"read_fn: the file of sequence {name!r} for subject "
-                    f"{row.get('subject_id', '?')} is missing: {path}; regenerate the cohort "
-                    "(data.load) or fix the file_references table",
-                    path=path if isinstance(path, (str, os.PathLike)) else None,
-                )
-        target = row.get(label_key) if mode != "predict" and label_key else None
-        is_map = isinstance(target, (str, os.PathLike))
-        if is_map:  # a label map: read_subject checks it shares the images' voxel grid
-            image, label = io.read_subject({**dict(row), "label": target}, sequences)
-            label = label.astype(np.int32)
-        else:
-            image, label = io.read_subject(row, sequences, with_label=False)
+        check_files(row, sequences)
+        image, y = read_example(row, sequences, target)
         if params.get("whiten", True):
             image = preprocessing.whiten(image)
-        subject = str(row.get("subject_id", ""))
         if mode == "predict":
-            yield {"features": {"x": image, "subject_id": subject}}
+            yield {"features": {"x": image, "subject_id": str(row.get("subject_id", ""))}}
             continue
-        has_target = target is not None and not (isinstance(target, float) and np.isnan(target))
-        y = label if is_map else (np.asarray(target, dtype=np.float32) if has_target else None)
-        if example_size is None:
-            patches, label_patches = image[None], None if label is None else label[None]
+        label_map = y if y is not None and y.ndim == 3 else None
+        if params.get("example_size") is None:  # the whole volume is one example
+            xs, ys = image[None], None if label_map is None else label_map[None]
         else:
-            patches, label_patches = extract_random_example_array(
-                image, label if is_map else None, example_size, n_examples, rng,
-                where=str(row[sequences[0]]))
-        for k in range(len(patches)):
-            example = {"features": {"x": patches[k]}}
-            if has_target:  # no target given (label=None): features only
-                example["labels"] = {"y": label_patches[k] if is_map else y}
-            yield example
+            xs, ys = extract_random_example_array(
+                image, label_map, params["example_size"], int(params.get("n_examples", 1)),
+                rng, where=str(row[sequences[0]]))
+        for k, x in enumerate(xs):
+            if y is None:  # no target: features only
+                yield {"features": {"x": x}}
+            else:
+                yield {"features": {"x": x}, "labels": {"y": y if ys is None else ys[k]}}
 
 
 def generator_dataset(file_references: Any, mode: Any = "train",

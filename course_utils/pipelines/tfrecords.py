@@ -1,4 +1,8 @@
-"""Method 2: TFRecords, written atomically in shards and read back in parallel (lesson 02)."""
+"""Method 2: TFRecords, written atomically in shards and read back in parallel (lesson 02).
+
+``to_feature``, ``encode_example`` and ``parse_example`` are taught in notebook 02
+(tools/taught.py keeps them identical); the writer and reader around them are plumbing.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,22 @@ from course_utils.pipelines._common import AUTOTUNE, PathLike, order, tf_module
 ENCODINGS = ("bytes", "float_list")
 
 
-def _feature_list(values: np.ndarray, kind: str):
-    tf = tf_module()
+class _LazyTensorFlow:
+    """``tf`` of the taught functions, imported on first use (a CourseError says how to
+    install it), so that importing the pipelines does not start TensorFlow."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(tf_module(), name)
+
+
+tf = _LazyTensorFlow()
+
+
+def to_feature(values: np.ndarray, kind: str):
+    """One array as a ``tf.train.Feature``: a float or int64 list (DLTK's way) or its raw bytes.
+
+    Parameters: ``values``: the array; ``kind``: "float", "int" or "bytes".
+    """
     if kind == "float":
         return tf.train.Feature(float_list=tf.train.FloatList(value=values.ravel()))
     if kind == "int":
@@ -28,29 +46,60 @@ def _feature_list(values: np.ndarray, kind: str):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[values.tobytes()]))
 
 
-def serialize_example(image: np.ndarray, label: np.ndarray | float | None = None,
-                      encoding: str = "bytes") -> bytes:
-    """One ``tf.train.Example``: the image (float32) and label with their shapes.
+def encode_example(image: np.ndarray, label: np.ndarray | float | None = None,
+                   encoding: str = "bytes") -> bytes:
+    """One serialised ``tf.train.Example``: the image (float32) and its label, each with its shape.
 
-    ``encoding="float_list"`` stores the image as a float list and an integer label
-    as an int64 list (DLTK's way); ``"bytes"`` stores raw little-endian bytes,
-    which parse many times faster. Parameters: ``image``; ``label`` (None: none);
-    ``encoding`` one of :data:`ENCODINGS`.
+    Parameters: ``image``: an array; ``label``: an array, a number or None (no label);
+    ``encoding``: "bytes" (raw little-endian bytes) or "float_list" (DLTK's lists).
     """
-    tf = tf_module()
-    checks.option(encoding, ENCODINGS, name="encoding")
-    image = np.ascontiguousarray(image, dtype="<f4")
-    feats = {"image": _feature_list(image, "float" if encoding == "float_list" else "bytes"),
-             "image_shape": _feature_list(np.asarray(image.shape, np.int64), "int")}
+    image = np.ascontiguousarray(image, dtype="<f4")  # little-endian float32 on every machine
+    features = {"image": to_feature(image, "float" if encoding == "float_list" else "bytes"),
+                "image_shape": to_feature(np.array(image.shape), "int")}
     if label is not None:
         label = np.asarray(label)
         if encoding == "float_list":
             kind = "int" if np.issubdtype(label.dtype, np.integer) else "float"
         else:
             kind, label = "bytes", label.astype(label.dtype.newbyteorder("<"))
-        feats["label"] = _feature_list(np.ascontiguousarray(label), kind)
-        feats["label_shape"] = _feature_list(np.asarray(label.shape, np.int64), "int")
-    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+        features["label"] = to_feature(np.ascontiguousarray(label), kind)
+        features["label_shape"] = to_feature(np.array(label.shape), "int")
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def parse_example(serialized, image_shape: Sequence[int], label_shape: Sequence[int] | None = None,
+                  label_dtype: Any = "int32", encoding: str = "bytes"):
+    """A batch of serialised examples back to images ``[n, *image_shape]`` (and labels).
+
+    Parameters: ``serialized``: a 1D string tensor of records; ``image_shape``: the shape
+    of one image; ``label_shape``: the shape of one label (None: images only);
+    ``label_dtype``: the labels' dtype; ``encoding``: the one they were written with.
+    """
+    lists = encoding == "float_list"
+    wanted = {"image": (tf.io.FixedLenFeature([int(np.prod(image_shape))], tf.float32) if lists
+                        else tf.io.FixedLenFeature([], tf.string))}
+    if label_shape is not None:
+        label_dtype = tf.as_dtype(label_dtype)
+        kind = tf.int64 if label_dtype.is_integer else tf.float32
+        wanted["label"] = (tf.io.FixedLenFeature([int(np.prod(label_shape))], kind) if lists
+                           else tf.io.FixedLenFeature([], tf.string))
+    example = tf.io.parse_example(serialized, wanted)
+    image = example["image"] if lists else tf.io.decode_raw(example["image"], tf.float32)
+    image = tf.reshape(image, [-1, *image_shape])
+    if label_shape is None:
+        return image
+    label = example["label"] if lists else tf.io.decode_raw(example["label"], label_dtype)
+    return image, tf.reshape(tf.cast(label, label_dtype), [-1, *label_shape])
+
+
+def serialize_example(image: np.ndarray, label: np.ndarray | float | None = None,
+                      encoding: str = "bytes") -> bytes:
+    """:func:`encode_example` after checking ``encoding`` (a ConfigError names the valid ones).
+
+    Parameters: ``image``; ``label`` (None: none); ``encoding`` one of :data:`ENCODINGS`.
+    """
+    checks.option(encoding, ENCODINGS, name="encoding")
+    return encode_example(image, label, encoding)
 
 
 def write_tfrecords(path: PathLike, examples: Iterable[tuple[np.ndarray, Any]],
@@ -199,33 +248,19 @@ def tfrecord_dataset(path: PathLike | Sequence[PathLike], batch_size: int = 5,
 
 
 def _decoder(spec: dict[str, Any], expected: list[int], with_label: bool, names: str):
-    """The batch parser of a record set: serialized records -> images (and labels)."""
-    tf = tf_module()
-    float_list = spec["encoding"] == "float_list"
-    label_dtype = tf.as_dtype(spec["label_dtype"]) if with_label else None
-    description = {"image_shape": tf.io.FixedLenFeature([len(expected)], tf.int64),
-                   "image": (tf.io.FixedLenFeature([int(np.prod(expected))], tf.float32)
-                             if float_list else tf.io.FixedLenFeature([], tf.string))}
-    if with_label:
-        kind = tf.int64 if label_dtype.is_integer else tf.float32
-        description["label"] = (
-            tf.io.FixedLenFeature([int(np.prod(spec["label_shape"]))], kind) if float_list
-            else tf.io.FixedLenFeature([], tf.string))
+    """The batch parser of a record set: every record's stored shape checked, then
+    :func:`parse_example`."""
+    shapes = {"image_shape": tf.io.FixedLenFeature([len(expected)], tf.int64)}
+    label_shape = spec["label_shape"] if with_label else None
 
     def decode(serialized):
-        ex = tf.io.parse_example(serialized, description)
+        stored = tf.io.parse_example(serialized, shapes)["image_shape"]  # skips the voxels
         shape_ok = tf.debugging.assert_equal(
-            ex["image_shape"], tf.constant(expected, tf.int64)[None],
+            stored, tf.constant(expected, tf.int64)[None],
             message=f"a record in {names} has another image shape than {expected}; "
                     "write the record set again")
         with tf.control_dependencies([shape_ok]):
-            image = (ex["image"] if float_list
-                     else tf.io.decode_raw(ex["image"], tf.float32, little_endian=True))
-        image = tf.reshape(image, [-1, *expected])
-        if not with_label:
-            return image
-        label = ex["label"]
-        if not float_list:
-            label = tf.io.decode_raw(label, label_dtype, little_endian=True)
-        return image, tf.reshape(tf.cast(label, label_dtype), [-1, *spec["label_shape"]])
+            serialized = tf.identity(serialized)
+        return parse_example(serialized, expected, label_shape, spec["label_dtype"],
+                             spec["encoding"])
     return decode

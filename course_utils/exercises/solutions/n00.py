@@ -2,3 +2,14 @@
 
 # %% preset_choice
 answer = "binder"
+
+
+# %% preset_precedence
+# Later ways win: an explicit preset= beats the environment variable, None defers to it.
+prediction = choice if choice is not None else environment_preset
+
+
+# %% cast_memory
+# Memory = voxels x bytes per voxel, so only the two itemsizes matter.
+ratio = np.dtype(dtype).itemsize / t1.dtype.itemsize
+prediction = {0.5: "half", 1.0: "same", 2.0: "double"}[ratio]

@@ -8,5 +8,21 @@ answer = o + D @ (s * np.array([3, 7, 2]))
 
 
 # %% orientation_code
-# Superior; column 3 is (-1, 0, 0) -> z goes to -x: Right.
-answer = "ASR"
+# Column k of the direction is where voxel axis k points; its largest entry names the
+# world axis (x: L/R, y: P/A, z: S/I) and its sign the end (+: L, P, S; -: R, A, I).
+D = np.reshape(puzzle.GetDirection(), (3, 3))
+ends = ["LR", "PA", "SI"]
+answer = "".join(ends[np.argmax(abs(col))][0 if col[np.argmax(abs(col))] > 0 else 1]
+                 for col in D.T)
+
+
+# %% spacing_change
+# p = o + D (s * i): voxel (0, 0, 0) sits at the origin whatever the spacing;
+# any other voxel moves by D (change * i).
+changed_spacing = not np.allclose(new_spacing, image.GetSpacing())
+prediction = "only the far voxel" if changed_spacing else "neither"
+
+
+# %% direction_flip
+# Flipping a column says voxel axis x points the other way: reorienting mirrors the array.
+prediction = "mirrored" if flip_x else "same"
