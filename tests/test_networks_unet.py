@@ -169,3 +169,19 @@ def test_unet_runs_on_the_torch_backend():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert "(1, 8, 8, 8, 3)" in out.stdout
+
+
+def test_taught_pieces_encoder_skips_halve_and_decoder_returns_to_full_size():
+    """The functions lesson 06 teaches: one skip per level (finest first), back to the input size."""
+    from course_utils.networks import unet
+
+    inputs = keras.Input((16, 24, 8, 2))
+    options = {"normalization": "batch", "downsampling": "pool", "batch_norm_momentum": 0.9}
+    strides = [(1, 1, 1), (2, 2, 2), (2, 2, 1)]
+    skips = unet.unet_encoder(inputs, [4, 8, 16], strides, 1, options)
+    assert [tuple(s.shape[1:]) for s in skips] == [(16, 24, 8, 4), (8, 12, 4, 8), (4, 6, 4, 16)]
+    out = unet.unet_decoder(skips, [4, 8, 16], strides, 1, "nearest", options)
+    assert tuple(out.shape[1:]) == (16, 24, 8, 4)
+    probs = unet.unet_outputs(inputs, 3, [4, 8, 16], strides, 1, "transposed",
+                              {**options, "downsampling": "strided"}, "softmax")
+    assert tuple(probs.shape[1:]) == (16, 24, 8, 3)

@@ -55,38 +55,34 @@ def residual_unit_3d(
     Parameters: ``x`` a 5D Keras tensor (batch, z, y, x, channels); ``filters`` output
     channels; ``strides`` downsampling factor (one or three integers); ``name`` prefix of
     the layer names (``{name}_norm1``, ``{name}_conv1``, ..., ``{name}_add``);
-    ``kernel_size`` of both convolutions; ``normalization`` as in
-    :func:`normalization_layer`; ``activation`` a Keras activation name;
-    ``downsampling`` ``"strided"`` puts the strides on the first convolution (DLTK),
-    ``"pool"`` average-pools first and convolves at the lower resolution (same output
-    shape; several times faster to train with TensorFlow on a CPU, whose strided 3D
-    convolution gradients are slow); ``batch_norm_momentum`` of batch normalisation.
-    When the shape or the number of channels changes, the shortcut is a (pooled or
-    strided) 1x1x1 convolution.
+    ``kernel_size`` of both convolutions; ``normalization`` ``"batch"``, ``"instance"`` or
+    None; ``activation`` a Keras activation name; ``downsampling`` ``"strided"`` puts the
+    strides on the first convolution (as DLTK did), ``"pool"`` average-pools first and
+    convolves at the lower resolution (same shapes; several times faster to train with
+    TensorFlow on a CPU); ``batch_norm_momentum`` of batch normalisation.
     """
     strides = checks.triple(strides, "strides")
-    filters = checks.integer(filters, "filters", minimum=1)
-    downsampling = checks.option(downsampling, ("strided", "pool"), "downsampling")
-    pool = downsampling == "pool" and strides != (1, 1, 1)
+    pool = checks.option(downsampling, ("strided", "pool"), "downsampling") == "pool"
+    pool = pool and strides != (1, 1, 1)
+    # the residual branch: normalise, activate, convolve; twice
     y = normalization_layer(normalization, f"{name}_norm1", batch_norm_momentum)(x)
     y = keras.layers.Activation(activation, name=f"{name}_act1")(y)
-    if pool:
+    if pool:  # downsample first, then convolve on 8 times fewer voxels
         y = keras.layers.AveragePooling3D(strides, padding="same", name=f"{name}_pool")(y)
     y = keras.layers.Conv3D(filters, kernel_size, strides=1 if pool else strides, padding="same",
                             name=f"{name}_conv1")(y)
     y = normalization_layer(normalization, f"{name}_norm2", batch_norm_momentum)(y)
     y = keras.layers.Activation(activation, name=f"{name}_act2")(y)
     y = keras.layers.Conv3D(filters, kernel_size, padding="same", name=f"{name}_conv2")(y)
+    # the shortcut: the input itself, reshaped only where the branch changed the shape
     shortcut = x
     if pool:
         shortcut = keras.layers.AveragePooling3D(strides, padding="same",
                                                  name=f"{name}_shortcut_pool")(shortcut)
-    if (strides != (1, 1, 1) and not pool) or x.shape[-1] != filters:
+    if (strides != (1, 1, 1) and not pool) or x.shape[-1] != filters:  # a 1x1x1 convolution
         shortcut = keras.layers.Conv3D(filters, 1, strides=1 if pool else strides,
                                        padding="same", name=f"{name}_shortcut")(shortcut)
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
-
-
 
 
 def _input_shape(value, what: str, allow_none: bool) -> tuple:

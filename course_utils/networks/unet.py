@@ -74,8 +74,15 @@ def size_multiple(model_or_strides: keras.Model | Sequence[int | Sequence[int]])
     return tuple(int(v) for v in total)  # type: ignore[return-value]
 
 
-def _unet_encoder(x, filters, strides, units, options: dict) -> list:
-    """The encoder's features at every level (``options``: residual_unit_3d keywords)."""
+def unet_encoder(x, filters: Sequence[int], strides: Sequence[Triple], units: int,
+                 options: dict) -> list:
+    """The contracting path: at every level, residual units, the first one downsampling.
+
+    Parameters: ``x`` the input features (batch, z, y, x, channels); ``filters[i]`` the
+    channels and ``strides[i]`` the downsampling of level ``i``; ``units`` residual units
+    per level; ``options`` keywords for ``residual_unit_3d`` (normalization, ...).
+    Returns every level's output, finest first: the skip connections.
+    """
     skips = []
     for level, (f, s) in enumerate(zip(filters, strides, strict=True)):
         for unit in range(units):
@@ -85,11 +92,18 @@ def _unet_encoder(x, filters, strides, units, options: dict) -> list:
     return skips
 
 
-def _unet_decoder(skips, filters, strides, units, upsampling: str, options: dict):
-    """Upsample from the deepest level, concatenate each level's skip, refine."""
+def unet_decoder(skips: list, filters: Sequence[int], strides: Sequence[Triple], units: int,
+                 upsampling: str, options: dict):
+    """The expanding path: from the deepest level up, upsample, concatenate the skip, refine.
+
+    Parameters: ``skips`` the encoder's outputs (:func:`unet_encoder`); ``filters``,
+    ``strides``, ``units`` and ``options`` as there; ``upsampling`` ``"nearest"`` (a 1x1x1
+    convolution, then nearest-neighbour upsampling) or ``"transposed"`` (a learned
+    transposed convolution).
+    """
     x = skips[-1]
     for level in reversed(range(len(filters) - 1)):
-        up = strides[level + 1]
+        up = strides[level + 1]  # undo the downsampling that led to the level below
         if upsampling == "transposed":
             x = keras.layers.Conv3DTranspose(filters[level], up, strides=up, padding="same",
                                              name=f"dec{level}_upsample")(x)
@@ -100,6 +114,26 @@ def _unet_decoder(skips, filters, strides, units, upsampling: str, options: dict
         for unit in range(units):
             x = residual_unit_3d(x, filters[level], 1, name=f"dec{level}_unit{unit}",
                                  **options)
+    return x
+
+
+def unet_outputs(inputs, n_classes: int, filters: Sequence[int], strides: Sequence[Triple],
+                 units: int, upsampling: str, options: dict, output_activation: str | None):
+    """The whole U-Net on ``inputs``: a first convolution, encoder, decoder, a voxel-wise classifier.
+
+    Parameters: ``inputs`` a Keras input (batch, z, y, x, channels); ``n_classes`` output
+    channels; ``filters``, ``strides``, ``units``, ``upsampling`` and ``options`` as in
+    :func:`unet_decoder`; ``output_activation`` ``"softmax"`` (probabilities) or None (logits).
+    """
+    x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
+    skips = unet_encoder(x, filters, strides, units, options)
+    x = unet_decoder(skips, filters, strides, units, upsampling, options)
+    x = normalization_layer(options.get("normalization"), "final_norm",
+                            options.get("batch_norm_momentum", 0.99))(x)
+    x = keras.layers.Activation("relu", name="final_act")(x)
+    x = keras.layers.Conv3D(n_classes, 1, name="logits", dtype="float32")(x)  # a score per class
+    if output_activation is not None:  # float32 even under mixed precision
+        x = keras.layers.Activation(output_activation, name="probabilities", dtype="float32")(x)
     return x
 
 
@@ -147,9 +181,12 @@ def residual_unet_3d(
     at inference settle within tens of steps, as short CPU runs need; ``name`` the model's.
 
     The decoder upsamples, concatenates the encoder's features of the same level and
-    refines them with residual units. DLTK's reference used
-    ``downsampling="strided", upsampling="transposed"``; the defaults give the same
-    shapes and train several times faster with TensorFlow on a CPU
+    refines them with residual units. DLTK's reference (dltk/networks/segmentation/unet.py)
+    downsampled with strided convolutions (``downsampling="strided"``; its kernels were
+    4 wide where the stride is 2) and upsampled with a transposed convolution whose kernel
+    was a *fixed* trilinear interpolation (``linear_upsample_3d``, not trained), with no
+    projection; ``upsampling="transposed"`` learns that kernel instead. The defaults give
+    the same shapes and train several times faster with TensorFlow on a CPU
     (see ``benchmarks/backends.py``).
     """
     n_classes = checks.integer(n_classes, "n_classes", minimum=1)
@@ -163,15 +200,9 @@ def residual_unet_3d(
     multiple = size_multiple(strides)
     inputs = keras.Input(shape=_unet_input_shape(patch_size, n_channels, multiple, strides),
                          name="image")
-    x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
-    skips = _unet_encoder(x, filters, strides, units, options)
-    x = _unet_decoder(skips, filters, strides, units, upsampling, options)
-    x = normalization_layer(options["normalization"], "final_norm", batch_norm_momentum)(x)
-    x = keras.layers.Activation("relu", name="final_act")(x)
-    x = keras.layers.Conv3D(n_classes, 1, name="logits", dtype="float32")(x)
-    if output_activation is not None:
-        x = keras.layers.Activation(output_activation, name="probabilities", dtype="float32")(x)
-    return keras.Model(inputs, x, name=name)
+    outputs = unet_outputs(inputs, n_classes, filters, strides, units, upsampling, options,
+                           output_activation)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def block_table(model: keras.Model):
