@@ -117,14 +117,16 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "06_segmentation": {
         "ci": {"patch_size": 24, "batch_size": 4, "epochs": 4, "steps_per_epoch": 15,
                "filters": [8, 16, 32], "learning_rate": 0.01, "patches_per_volume": 8,
-               "augment": True, "window": 48, "overlap": 0.5, "restart": False},
+               "augment": True, "window": 48, "overlap": 0.5, "restart": False,
+               "sequences": ["t1", "t1_ir", "t2_flair"]},
         "binder": {"patch_size": 32, "batch_size": 2, "epochs": 8, "steps_per_epoch": 80,
                    "filters": [8, 16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
-                   "augment": True, "window": 64, "overlap": 0.5, "restart": False},
+                   "augment": True, "window": 64, "overlap": 0.5, "restart": False,
+                   "sequences": ["t1", "t1_ir", "t2_flair"]},
         "full": {"patch_size": 64, "batch_size": 8, "epochs": 100, "steps_per_epoch": 200,
                  "filters": [16, 32, 64, 128], "learning_rate": 0.001,
                  "patches_per_volume": 8, "augment": True, "window": 128, "overlap": 0.5,
-                 "restart": False},
+                 "restart": False, "sequences": ["t1", "t1_ir", "t2_flair"]},
     },
     # --- 07 age regression / 08 sex classification ------------------------
     "07_age_regression": _RESNET_KNOBS,
@@ -187,6 +189,21 @@ def _three(value: Any, name: str) -> list[int]:
 
 
 DATASETS = ("synthetic", "ixi", "mrbrains13")  # course_utils.data.DATASETS (a test checks)
+# The MR sequences of both datasets notebook 06 can use (synthetic, mrbrains13): io.SEQUENCES.
+SEGMENTATION_SEQUENCES = ("t1", "t1_ir", "t2_flair")
+
+
+def _sequences(value: Any, name: str) -> list[str]:
+    """06: the sequences stacked as channels, distinct names in a list (one name alone: [name])."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError(f"{name} must be a list of sequences, e.g. ['t1', 't2_flair']; "
+                          f"choose from {list(SEGMENTATION_SEQUENCES)}, got {value!r}", name=name)
+    names = [checks.option(v, SEGMENTATION_SEQUENCES, name) for v in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{name} lists a sequence twice: {names}", name=name)
+    return names
+
 
 KNOBS: dict[str, Knob] = {
     # every notebook (COMMON)
@@ -229,7 +246,8 @@ NOTEBOOK_KNOBS: dict[str, dict[str, Knob]] = {
     "05_class_balancing": {"patch_size": _int(1),  # the edge of a cube: printed as N³
                            "filters": _int(1)},  # one width for every layer of small_fcn
     "06_segmentation": {"dataset": _dataset("synthetic", "mrbrains13",
-                                            why="needs tissue and lesion label maps")},
+                                            why="needs tissue and lesion label maps"),
+                        "sequences": _sequences},  # the input channels, in this order
     "07_age_regression": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
     "08_sex_classification": {"dataset": _dataset("synthetic", "ixi", why="needs sexes")},
     "09_representation_learning": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
