@@ -9,7 +9,8 @@ The code lives in one module per concept, and every name is reachable here as
 - :mod:`course_utils.crops`: random crops and flips as tf.data streams, test-time crops;
 - :mod:`course_utils.resolution`: crops to a multiple, average pooling, trilinear upsampling;
 - :mod:`course_utils.image_quality`: PSNR and SSIM;
-- here: whitened volumes in memory (:func:`load_volumes`), the run folder and
+- here: volumes whitened inside the brain, in memory (:func:`load_volumes`), tissue
+  volumes (:func:`tissue_volumes`), the run folder and
   :func:`fit` wrapper, and the comparison with baselines.
 """
 
@@ -46,41 +47,80 @@ from course_utils.resolution import crop_to_multiple, downsample, upsample_linea
 # =============================================================================
 # Loading volumes into memory
 # =============================================================================
-def _read_subject(row: pd.Series, sequences: Sequence[str]) -> np.ndarray:
-    """One subject's sequences as a float32 [z, y, x, C] array (course_utils.io)."""
-    from course_utils import io
+def _read_subject(row: pd.Series, sequences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One subject's sequences as float32 [z, y, x, C] and its brain mask [z, y, x] (bool).
 
-    image, _ = io.read_subject(row, sequences=list(sequences), with_label=False)
-    return np.asarray(image, dtype="float32")
+    The brain is the label map > 0 where the cohort has one (built-in cohort, lesson 03),
+    else :func:`course_utils.preprocessing.foreground_mask` of the first sequence (IXI).
+    """
+    from course_utils import io, preprocessing
+
+    image, label = io.read_subject(row, sequences=list(sequences), with_label=True)
+    image = np.asarray(image, dtype="float32")
+    brain = label > 0 if label is not None else preprocessing.foreground_mask(image[..., 0])
+    if not brain.any():
+        source = "label map" if label is not None else "foreground mask (Otsu threshold)"
+        raise DataError(f"subject {row.get('subject_id', '?')}: its {source} holds no brain voxel, "
+                        "so it cannot be whitened inside the brain; check that the scan is not blank",
+                        path=row.get("label") if label is not None else row.get(sequences[0]))
+    return image, brain
 
 
 def load_volumes(cohort: pd.DataFrame, sequences: Sequence[str] = ("t1",),
                  factor: int = 1) -> np.ndarray:
-    """Read every subject of ``cohort`` and whiten each volume and channel: [N, z, y, x, C].
+    """Read every subject of ``cohort``, whitened inside its brain as lesson 03 teaches: [N, z, y, x, C].
 
-    Use a standardized cohort (``data.load(..., standardize=True)``) so that all
-    subjects share one grid; a subject with another shape raises a DataError naming it.
-    ``factor`` > 1 average-pools each volume as it is read (after a central crop to a
-    multiple of ``factor``), to keep big cohorts within a small memory. ``sequences``:
-    the cohort columns to read, one channel each, e.g. ``("t1", "t2")``.
+    Each volume and channel gets zero mean and unit variance over its brain voxels
+    (``preprocessing.whiten(image, mask=brain)``; the brain is the label map > 0, or a
+    foreground mask where the cohort has no labels). Use a standardized cohort
+    (``data.load(..., standardize=True)``) so that all subjects share one grid; a
+    subject with another shape raises a DataError naming it.
+    Parameters: ``cohort`` the table of subjects; ``sequences`` the cohort columns to
+    read, one channel each, e.g. ``("t1", "t2")``; ``factor`` > 1 average-pools each
+    whitened volume as it is read (after a central crop to a multiple of ``factor``), to
+    keep big cohorts within a small memory.
     """
     from course_utils import preprocessing
 
-    volumes = []
+    volumes, first = [], None
     for _, row in cohort.iterrows():
-        image = _read_subject(row, sequences)
-        if factor > 1:
-            image = downsample(crop_to_multiple(image[None], factor)[0], factor)
-        if volumes and image.shape != volumes[0].shape:
+        image, brain = _read_subject(row, sequences)
+        first = first or image.shape
+        if image.shape != first:
             raise DataError(
                 f"subject {row.get('subject_id', '?')} has shape {image.shape} but the first "
-                f"has {volumes[0].shape}; load the cohort with data.load(..., standardize=True) "
+                f"has {first}; load the cohort with data.load(..., standardize=True) "
                 "so that every subject shares one grid"
             )
-        volumes.append(preprocessing.whiten(image).astype("float32"))
+        image = preprocessing.whiten(image, mask=brain)
+        if factor > 1:
+            image = downsample(crop_to_multiple(image[None], factor)[0], factor)
+        volumes.append(image.astype("float32", copy=False))
     if not volumes:
         raise DataError("the cohort selection is empty: check the split names and n_subjects")
     return np.stack(volumes)
+
+
+def tissue_volumes(cohort: pd.DataFrame) -> pd.DataFrame:
+    """Millilitres of each labelled tissue per subject (one row per subject, columns by label name).
+
+    Parameters: ``cohort`` a table with a ``label`` column of label-map files (the
+    built-in cohort); a DataError says so if it has none (IXI).
+    """
+    import SimpleITK as sitk
+
+    from course_utils import io
+
+    if "label" not in cohort.columns or not cohort["label"].map(lambda v: isinstance(v, str)).all():
+        raise DataError("tissue_volumes needs a label map per subject (column 'label'); this "
+                        "cohort has none: use the built-in synthetic cohort", path=cohort.attrs.get("root"))
+    rows = []
+    for path in cohort["label"]:
+        label = io.read_image(path)
+        counts = np.bincount(sitk.GetArrayViewFromImage(label).ravel(), minlength=len(io.LABEL_NAMES))
+        rows.append(counts * float(np.prod(label.GetSpacing())) / 1000.0)
+    names = [io.LABEL_NAMES.get(i, f"label {i}") for i in range(len(rows[0]))]
+    return pd.DataFrame(rows, columns=names, index=cohort.index).drop(columns="background")
 
 
 def run_dir(notebook: str, params: dict) -> Path:

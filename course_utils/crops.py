@@ -129,23 +129,24 @@ def centre_crop(images: np.ndarray, crop_size: Sequence[int]) -> np.ndarray:
 
 
 def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
-                       n_crops: int = 5, flip: bool = True, batch_size: int = 4) -> np.ndarray:
+                       n_crops: int = 5, flip: bool = True, batch_size: int = 4,
+                       average: bool = True) -> np.ndarray:
     """Test-time averaging: the mean prediction over ``n_crops`` fixed crops (and their flips).
 
     Parameters: ``model``, a Keras model; ``images`` [N, z, y, x, C]; ``crop_size`` (z, y, x);
-    ``flip``, also average the mirrored crops; ``batch_size`` of ``model.predict``.
+    ``n_crops`` fixed crops (:func:`crop_offsets`); ``flip``, also the mirrored crops;
+    ``batch_size`` of ``model.predict``; ``average`` False returns every view's prediction,
+    ``[views, N, outputs]``, instead of their mean ``[N, outputs]``.
     """
     images = np.asarray(images, dtype="float32")
-    offsets = crop_offsets(images.shape[1:], crop_size, n_crops)
-    total = 0.0
-    views = 0
-    for z, y, x in offsets:
+    views = []
+    for z, y, x in crop_offsets(images.shape[1:], crop_size, n_crops):
         crop = images[:, z:z + crop_size[0], y:y + crop_size[1], x:x + crop_size[2]]
         for flipped in ((False, True) if flip else (False,)):
             view = crop[:, :, :, ::-1] if flipped else crop
-            total = total + model.predict(view, batch_size=batch_size, verbose=0)
-            views += 1
-    return np.asarray(total / views)
+            views.append(model.predict(view, batch_size=batch_size, verbose=0))
+    views = np.stack(views)
+    return views.mean(axis=0) if average else views
 
 
 def volume_dataset(inputs: np.ndarray, targets: np.ndarray, batch_size: int, seed: int):

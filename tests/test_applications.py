@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 from _helpers import write_nifti
 from scipy import ndimage
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
@@ -47,36 +48,79 @@ def test_unknown_sex_code_names_the_subject():
 
 
 # ---------------------------------------------------------------- loading
-def test_load_volumes_whitens_each_subject(tmp_path):
+def _head(rng, mean, sd, shape=(12, 14, 10)):
+    """A brain (a block of tissue, [2:-2] on every axis) in a dark, empty background."""
+    brain = np.zeros(shape, bool)
+    brain[2:-2, 2:-2, 2:-2] = True
+    return np.where(brain, rng.normal(mean, sd, size=shape), 0.0).astype("float32"), brain
+
+
+def test_load_volumes_whitens_inside_the_brain_of_the_label_map(tmp_path):
     rng = np.random.default_rng(0)
-    rows = []
+    rows, brains = [], []
     for i in range(2):
-        t1 = rng.normal(100 * (i + 1), 10 * (i + 1), size=(6, 7, 5))
-        rows.append({"subject_id": f"s{i}", "t1": write_nifti(t1.astype("float32"), tmp_path / f"t1_{i}.nii.gz"),
-                     "label": None})
+        t1, brain = _head(rng, 100.0 * (i + 1), 10.0 * (i + 1))
+        label = np.where(brain, 3, 0).astype("uint8")
+        label[6, 7, 5] = 1  # any label > 0 is brain
+        rows.append({"subject_id": f"s{i}", "t1": write_nifti(t1, tmp_path / f"t1_{i}.nii.gz"),
+                     "label": write_nifti(label, tmp_path / f"label_{i}.nii.gz")})
+        brains.append(brain)
     images = apps.load_volumes(pd.DataFrame(rows), sequences=("t1",))
-    assert images.shape == (2, 6, 7, 5, 1) and images.dtype == np.float32
-    np.testing.assert_allclose(images.mean(axis=(1, 2, 3, 4)), 0, atol=1e-5)
-    np.testing.assert_allclose(images.std(axis=(1, 2, 3, 4)), 1, atol=1e-4)
+    assert images.shape == (2, 12, 14, 10, 1) and images.dtype == np.float32
+    for image, brain, row in zip(images[..., 0], brains, rows, strict=True):
+        t1 = np.asarray(sitk.GetArrayFromImage(sitk.ReadImage(row["t1"])), float)
+        assert abs(image[brain].mean()) < 1e-5 and abs(image[brain].std() - 1) < 1e-4
+        # every voxel moved with the brain's statistics: the background too
+        np.testing.assert_allclose(image, (t1 - t1[brain].mean()) / t1[brain].std(), atol=1e-4)
+
+
+def test_load_volumes_without_labels_whitens_inside_the_foreground(tmp_path):
+    t1, brain = _head(np.random.default_rng(1), 500.0, 20.0)
+    rows = [{"subject_id": "ixi", "t1": write_nifti(t1, tmp_path / "t1.nii.gz"), "label": None}]
+    image = apps.load_volumes(pd.DataFrame(rows))[0, ..., 0]
+    assert abs(image[brain].mean()) < 1e-4 and abs(image[brain].std() - 1) < 1e-3
+    assert image[~brain].max() < -10  # background far below the brain, as after lesson 03
 
 
 def test_load_volumes_can_average_pool_as_it_reads(tmp_path):
     volume = np.random.default_rng(8).normal(size=(9, 8, 6))
-    rows = [{"subject_id": "a", "t1": write_nifti(volume.astype("float32"), tmp_path / "a.nii.gz"), "label": None}]
+    label = write_nifti(np.ones((9, 8, 6), "uint8"), tmp_path / "label.nii.gz")
+    rows = [{"subject_id": "a", "t1": write_nifti(volume.astype("float32"), tmp_path / "a.nii.gz"),
+             "label": label}]
     images = apps.load_volumes(pd.DataFrame(rows), factor=2)
     assert images.shape == (1, 4, 4, 3, 1)
-    pooled = volume[:8].reshape(4, 2, 4, 2, 3, 2).mean(axis=(1, 3, 5))
-    np.testing.assert_allclose(images[0, ..., 0], (pooled - pooled.mean()) / pooled.std(),
-                               rtol=1e-4, atol=1e-5)
+    whitened = (volume - volume.mean()) / volume.std()  # the whole volume is brain here
+    pooled = whitened[:8].reshape(4, 2, 4, 2, 3, 2).mean(axis=(1, 3, 5))
+    np.testing.assert_allclose(images[0, ..., 0], pooled, rtol=1e-4, atol=1e-5)
+
+
+def test_tissue_volumes_in_millilitres(tmp_path):
+    label = np.zeros((10, 10, 10), "uint8")
+    label[:2] = 1  # 200 voxels of CSF
+    label[2:5] = 3  # 300 voxels of white matter
+    path = write_nifti(label, tmp_path / "label.nii.gz", spacing=(2.0, 2.0, 2.0))  # 8 mm^3 each
+    volumes = apps.tissue_volumes(pd.DataFrame({"label": [path, path]}))
+    assert list(volumes.columns[:3]) == ["CSF", "grey matter", "white matter"]
+    np.testing.assert_allclose(volumes.iloc[0][["CSF", "grey matter", "white matter"]],
+                               [1.6, 0.0, 2.4])
+    with pytest.raises(DataError, match="label map per subject"):
+        apps.tissue_volumes(pd.DataFrame({"t1": [path]}))
 
 
 def test_load_volumes_rejects_mixed_grids(tmp_path):
-    rows = [{"subject_id": "a", "t1": write_nifti(np.ones((4, 4, 4), "float32"), tmp_path / "a.nii.gz"),
-             "label": None},
-            {"subject_id": "b", "t1": write_nifti(np.ones((4, 5, 4), "float32"), tmp_path / "b.nii.gz"),
-             "label": None}]
+    rng = np.random.default_rng(2)
+    rows = [{"subject_id": s, "label": None,
+             "t1": write_nifti(_head(rng, 100.0, 5.0, shape)[0], tmp_path / f"{s}.nii.gz")}
+            for s, shape in (("a", (8, 8, 8)), ("b", (8, 9, 8)))]
     with pytest.raises(DataError, match="subject b has shape.*standardize=True"):
         apps.load_volumes(pd.DataFrame(rows))
+
+
+def test_load_volumes_names_a_subject_without_brain_voxels(tmp_path):
+    path = write_nifti(np.ones((6, 6, 6), "float32"), tmp_path / "blank.nii.gz")
+    with pytest.raises(DataError, match="subject blank: its foreground mask.*no brain voxel") as err:
+        apps.load_volumes(pd.DataFrame([{"subject_id": "blank", "t1": path, "label": None}]))
+    assert err.value.path == path
 
 
 def test_crop_to_multiple_centres_the_crop():
@@ -153,6 +197,11 @@ def test_predict_with_crops_averages_views():
     # centre (1,1,1) and corner (0,0,0); flipped views see voxel x+3 as the first one
     expected = (images[:, 1, 1, 1] + images[:, 1, 1, 4] + images[:, 0, 0, 0] + images[:, 0, 0, 3]) / 4
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+    views = apps.predict_with_crops(model, images, (4, 4, 4), n_crops=2, flip=True, average=False)
+    assert views.shape == (4, 2, 1)  # 2 crops x (plain, mirrored), 2 subjects, 1 output
+    np.testing.assert_allclose(views[:, :, 0], [images[:, 1, 1, 1, 0], images[:, 1, 1, 4, 0],
+                                                images[:, 0, 0, 0, 0], images[:, 0, 0, 3, 0]], rtol=1e-6)
+    np.testing.assert_allclose(views.mean(axis=0), got, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- metrics vs baselines

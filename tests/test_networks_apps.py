@@ -43,6 +43,24 @@ def test_resnet_strides_downsample_and_any_input_size():
     assert out.shape == (2, 1)
 
 
+def test_resnet_taught_assembly_is_the_model_resnet_3d_builds():
+    """Lesson 07's code (resnet_scale, resnet_3d_outputs) is what resnet_3d wraps: same layers."""
+    from course_utils.networks.resnet import resnet_3d_outputs
+
+    inputs = keras.Input((16, 16, 16, 1))
+    taught = keras.Model(inputs, resnet_3d_outputs(inputs, (4, 8), (1, 2), head="classification",
+                                                   n_outputs=3, units_per_level=2))
+    built = networks.resnet_3d((16, 16, 16, 1), head="classification", n_outputs=3,
+                               filters=(4, 8), strides=(1, 2), units_per_level=2)
+    assert [(la.name, la.count_params()) for la in taught.layers[1:]] == \
+        [(la.name, la.count_params()) for la in built.layers[1:]]
+    # scale 1: its first unit halves the grid, the second keeps it (identity shortcut)
+    assert taught.get_layer("scale1_unit0_add").output.shape[1:] == (8, 8, 8, 8)
+    assert taught.get_layer("scale1_unit1_add").output.shape[1:] == (8, 8, 8, 8)
+    names = {la.name for la in taught.layers}
+    assert "scale1_unit0_shortcut" in names and "scale1_unit1_shortcut" not in names
+
+
 def test_resnet_bad_configuration():
     with pytest.raises(ConfigError, match="one output per class"):
         networks.resnet_3d(head="classification", n_outputs=1)

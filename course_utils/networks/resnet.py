@@ -1,4 +1,8 @@
-"""The 3D ResNet of lessons 07 and 08 (DLTK's resnet_3d in Keras 3)."""
+"""The 3D ResNet of lessons 07 and 08 (DLTK's resnet_3d in Keras 3).
+
+``resnet_scale`` and ``resnet_3d_outputs`` are taught in notebook 07 (tools/taught.py
+keeps them identical); :func:`resnet_3d` checks the arguments and builds the model.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,45 @@ from course_utils.networks._blocks import (
 RESNET_REFERENCE_FILTERS = (16, 32, 64, 128, 256)  # DLTK's resnet_3d (age and sex)
 
 
+def resnet_scale(x, filters, strides, units, name, **unit_options):
+    """One scale of the ResNet: ``units`` residual units, the first one downsampling.
+
+    Parameters: ``x`` a 5D Keras tensor; ``filters`` channels of every unit; ``strides``
+    downsampling factor of the first unit (the others keep the grid); ``units`` how many
+    units; ``name`` prefix of the layer names (``{name}_unit0_...``); ``unit_options``
+    passed on to ``residual_unit_3d`` (normalization, downsampling, batch_norm_momentum).
+    """
+    for unit in range(units):
+        x = residual_unit_3d(x, filters, strides if unit == 0 else 1,
+                             name=f"{name}_unit{unit}", **unit_options)
+    return x
+
+
+def resnet_3d_outputs(inputs, filters, strides, head="regression", n_outputs=1,
+                      units_per_level=1, normalization="batch", batch_norm_momentum=0.99,
+                      downsampling="pool"):
+    """The 3D ResNet from ``inputs`` to its answer: scales of residual units, pooling, a head.
+
+    Parameters: ``inputs`` a 5D Keras tensor (batch, z, y, x, channels); ``filters[i]``
+    and ``strides[i]`` the channels and downsampling of scale ``i``; ``head``
+    ``"regression"`` (a linear ``Dense``: numbers such as an age) or ``"classification"``
+    (``Dense`` + softmax: one probability per class); ``n_outputs`` numbers or classes;
+    ``units_per_level`` residual units per scale; ``normalization``,
+    ``batch_norm_momentum`` and ``downsampling`` as in ``residual_unit_3d``.
+    """
+    x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
+    for scale, (f, s) in enumerate(zip(filters, strides, strict=True)):
+        x = resnet_scale(x, f, s, units_per_level, f"scale{scale}", normalization=normalization,
+                         downsampling=downsampling, batch_norm_momentum=batch_norm_momentum)
+    x = normalization_layer(normalization, "final_norm", batch_norm_momentum)(x)
+    x = keras.layers.Activation("relu", name="final_act")(x)
+    x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)  # one vector per scan
+    if head == "regression":
+        return keras.layers.Dense(n_outputs, name="prediction", dtype="float32")(x)
+    return keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
+                              dtype="float32")(x)
+
+
 def resnet_3d(
     input_shape: Sequence[int | None] = (None, None, None, 1),
     head: str = "regression",
@@ -32,7 +75,7 @@ def resnet_3d(
     downsampling: str = "pool",
     name: str | None = None,
 ) -> keras.Model:
-    """A scalable 3D ResNet: residual units per level (scale), global average pooling, then a head.
+    """A scalable 3D ResNet (checked arguments, then :func:`resnet_3d_outputs`) as a Keras model.
 
     Parameters: ``input_shape`` (z, y, x, channels), spatial sizes may be None (global
     pooling accepts any size); ``head`` ``"regression"`` ends in a linear
@@ -55,21 +98,11 @@ def resnet_3d(
             f"a classification head needs one output per class (n_outputs >= 2), got {n_outputs}",
             name="n_outputs")
     filters, strides = check_levels(filters, strides)
-    units = checks.integer(units_per_level, "units_per_level", minimum=1)
-    options = {"normalization": _normalization_kind(normalization),
-               "downsampling": checks.option(downsampling, ("strided", "pool"), "downsampling"),
-               "batch_norm_momentum": _momentum(batch_norm_momentum)}
     inputs = keras.Input(shape=_input_shape(input_shape, "resnet_3d", True), name="image")
-    x = keras.layers.Conv3D(filters[0], 3, padding="same", name="init_conv")(inputs)
-    for scale, (f, s) in enumerate(zip(filters, strides, strict=True)):
-        for unit in range(units):
-            x = residual_unit_3d(x, f, s if unit == 0 else 1, name=f"scale{scale}_unit{unit}",
-                                 **options)
-    x = normalization_layer(options["normalization"], "final_norm", batch_norm_momentum)(x)
-    x = keras.layers.Activation("relu", name="final_act")(x)
-    x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)
-    activation, layer_name = (None, "prediction") if head == "regression" else ("softmax",
-                                                                                "probabilities")
-    outputs = keras.layers.Dense(n_outputs, activation=activation, name=layer_name,
-                                 dtype="float32")(x)
+    outputs = resnet_3d_outputs(
+        inputs, filters, strides, head=head, n_outputs=n_outputs,
+        units_per_level=checks.integer(units_per_level, "units_per_level", minimum=1),
+        normalization=_normalization_kind(normalization),
+        batch_norm_momentum=_momentum(batch_norm_momentum),
+        downsampling=checks.option(downsampling, ("strided", "pool"), "downsampling"))
     return keras.Model(inputs, outputs, name=name or f"resnet_3d_{head}")
