@@ -7,22 +7,76 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback
+from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+
+CHOICES = ("higher", "same", "lower")
+
+
+def _mae(predicted: Any, truth: Any) -> float:
+    return float(np.mean(np.abs(np.asarray(predicted, float) - np.asarray(truth, float))))
 
 
 @exercise
 def check_baseline_mae(answer: Any, truth: Sequence[float], train_truth: Sequence[float]) -> bool:
-    """07: MAE of always predicting the training mean, on held-out subjects.
+    """07: MAE of always predicting the training mean, on the test subjects.
 
-    Parameters: ``answer``: the MAE in years; ``truth``: held-out ages;
+    Parameters: ``answer``: the MAE in years; ``truth``: test ages;
     ``train_truth``: training ages.
     """
-    truth = np.asarray(truth, dtype=float)
-    expected = np.mean(np.abs(truth - np.mean(train_truth)))
+    expected = _mae(np.mean(train_truth), truth)
     return feedback(
         close(answer, expected, rtol=1e-3),
         f"The baseline is off by {expected:.1f} years on average: the bar a model must clear.",
         hint=("the baseline predicts np.mean(age[train]) for everyone; average the absolute "
-              "differences to age[held_out] (mean of the TRAINING ages, not the held-out ones)."),
+              "differences to age[test] (mean of the TRAINING ages, not the test ones)."),
         answer=answer,
+    )
+
+
+@exercise(kind="predict")
+def check_baseline_on_young(prediction: Any, probe_truth: Sequence[float], truth: Sequence[float],
+                            train_truth: Sequence[float]) -> bool:
+    """07: predict the baseline's MAE on other subjects (e.g. only the young) vs on the test set.
+
+    Parameters: ``prediction``: "higher", "same" or "lower"; ``probe_truth``: ages of the
+    subjects the baseline is scored on instead; ``truth``: test ages; ``train_truth``:
+    training ages (their mean is the baseline's answer).
+    """
+    guess = float(np.mean(train_truth))
+    probe, test = _mae(guess, probe_truth), _mae(guess, truth)
+    measured = "same" if abs(probe - test) < 0.5 else ("higher" if probe > test else "lower")
+    return judge_prediction(
+        prediction, measured, CHOICES,
+        why=(f"measured: {probe:.1f} years on these {len(probe_truth)} subjects against "
+             f"{test:.1f} on the test set. The baseline always answers {guess:.1f}: its error "
+             "is the distance of each age from the training mean, so it is small for "
+             "middle-aged subjects and large at both ends. A baseline's (and a model's) MAE "
+             "describes a test set as much as a method: compare MAEs only on the same subjects, "
+             "or on sets with the same spread of ages."),
+        hint=("what number does the baseline answer for every subject, and how far is a "
+              "young subject's age from it compared with a typical test subject's?"),
+    )
+
+
+@exercise(kind="predict")
+def check_crop_averaging(prediction: Any, views: Any, truth: Sequence[float]) -> bool:
+    """07: predict the MAE of the crop-averaged ages vs the mean MAE of single crops.
+
+    Parameters: ``prediction``: "higher", "same" or "lower" (the averaged MAE compared
+    with the single crops'); ``views``: predicted ages, ``[views, subjects]``, one row per
+    crop (and mirrored crop); ``truth``: the subjects' ages.
+    """
+    views = np.asarray(views, float).reshape(len(views), -1)
+    averaged, single = _mae(views.mean(axis=0), truth), _mae(views, np.asarray(truth, float)[None])
+    measured = "lower" if averaged < single - 1e-3 else "same"  # never higher: see `why`
+    return judge_prediction(
+        prediction, measured, CHOICES,
+        why=(f"measured: {averaged:.2f} years for the averaged prediction against {single:.2f} "
+             "for one crop at a time. Averaging can never do worse: the error of a mean is at "
+             "most the mean of the errors (|mean(p) - t| <= mean(|p - t|), the triangle "
+             "inequality). It does better for every subject whose crops err on both sides of "
+             "the true age, and no better when all crops err in the same direction."),
+        hint=("for one subject, imagine two crops predicting 5 years too old and 5 years too "
+              "young: what is the error of each crop, and of their average? And if both are "
+              "5 years too old?"),
     )

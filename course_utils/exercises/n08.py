@@ -7,23 +7,85 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback
+from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+
+
+def _majority(train_truth: Sequence[int]) -> int:
+    return int(np.bincount(np.asarray(train_truth, dtype=int)).argmax())
 
 
 @exercise
 def check_majority_accuracy(answer: Any, truth: Sequence[int], train_truth: Sequence[int]) -> bool:
-    """08: accuracy of always predicting the most common training class, on held-out subjects.
+    """08: accuracy of always predicting the most common training class, on the test subjects.
 
-    Parameters: ``answer``: a fraction in [0, 1]; ``truth``: held-out labels;
+    Parameters: ``answer``: a fraction in [0, 1]; ``truth``: test labels;
     ``train_truth``: training labels.
     """
-    majority = np.bincount(np.asarray(train_truth, dtype=int)).argmax()
+    majority = _majority(train_truth)
     expected = np.mean(np.asarray(truth, dtype=int) == majority)
     return feedback(
         close(answer, expected, rtol=1e-3),
         f"Always answering class {majority} is right {expected:.0%} of the time: accuracy "
         "alone flatters a classifier when the classes are unbalanced.",
         hint=("find the most common class of the TRAINING labels (np.bincount(...).argmax()), "
-              "then the share of held-out labels equal to it."),
+              "then the share of test labels equal to it."),
         answer=answer,
+    )
+
+
+@exercise(kind="predict")
+def check_majority_balanced_accuracy(prediction: Any, truth: Sequence[int],
+                                     train_truth: Sequence[int]) -> bool:
+    """08: predict the balanced accuracy of the majority-class baseline.
+
+    Parameters: ``prediction``: "below 0.5", "0.5" or "above 0.5"; ``truth``: test
+    labels; ``train_truth``: training labels (the majority class).
+    """
+    truth = np.asarray(truth, dtype=int)
+    majority = _majority(train_truth)
+    recalls = [float(np.mean(truth[truth == c] == majority)) for c in np.unique(truth)]
+    value = float(np.mean(recalls))
+    measured = "0.5" if abs(value - 0.5) < 1e-9 else ("below 0.5" if value < 0.5 else "above 0.5")
+    return judge_prediction(
+        prediction, measured, ("below 0.5", "0.5", "above 0.5"),
+        why=(f"measured: {value:.2f}. Balanced accuracy is the mean of the per-class "
+             "accuracies (sensitivity and specificity for two classes). A constant answer "
+             "gets every subject of one class right and every subject of the other wrong: "
+             f"(1 + 0) / 2 = 0.5, however unbalanced the test set, where plain accuracy "
+             f"gave {np.mean(truth == majority):.2f}."),
+        hint=("split the test subjects by their true class: what share of the women does "
+              "the constant answer get right, and what share of the men? Then average the two."),
+    )
+
+
+@exercise(kind="predict")
+def check_threshold(prediction: Any, probability_m: Sequence[float], truth: Sequence[int],
+                    threshold: float) -> bool:
+    """08: predict which of sensitivity and specificity can only rise when the threshold moves.
+
+    Parameters: ``prediction``: "sensitivity" or "specificity"; ``probability_m``: the
+    model's probability of M (class 1) per test subject; ``truth``: test labels;
+    ``threshold``: the new threshold (answer M above it), compared with 0.5.
+    """
+    p, truth = np.asarray(probability_m, float), np.asarray(truth, dtype=int)
+
+    def rates(cut: float) -> tuple[float, float]:
+        called = p >= cut
+        return float(np.mean(called[truth == 1])), float(np.mean(~called[truth == 0]))
+
+    if float(threshold) == 0.5 and prediction is not None:
+        print("❌ Set `threshold` to a value other than 0.5 (e.g. 0.3), then run the cell again.")
+        return False
+    (sens0, spec0), (sens1, spec1) = rates(0.5), rates(float(threshold))
+    measured = "sensitivity" if threshold < 0.5 else "specificity"
+    return judge_prediction(
+        prediction, measured, ("sensitivity", "specificity"),
+        why=(f"measured at 0.5 -> {threshold:g}: sensitivity (men called M) {sens0:.2f} -> "
+             f"{sens1:.2f}, specificity (women called F) {spec0:.2f} -> {spec1:.2f}. A lower "
+             "threshold calls M more often: no man called M before is lost, so sensitivity "
+             "can only rise (or stay), and specificity can only fall; a higher threshold does "
+             "the reverse. The ROC curve is exactly this trade-off, one point per threshold."),
+        hint=("a subject is called M when its probability of M is above the threshold: when "
+              "the threshold moves, which subjects can change their answer, and in which "
+              "direction?"),
     )

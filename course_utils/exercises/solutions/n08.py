@@ -1,4 +1,12 @@
 """Worked solutions of notebook 08_sex_classification (shown by exercises.solution; see exercises/_core.py)."""
 
 # %% majority_accuracy
-answer = np.mean(sex[held_out] == np.bincount(sex[train]).argmax())
+answer = np.mean(sex[test] == np.bincount(sex[train]).argmax())
+
+# %% majority_balanced_accuracy
+# A constant answer is right for every subject of one class (1) and wrong for the other (0).
+prediction = "0.5"
+
+# %% threshold
+# Lowering the threshold calls M more often: men called M stay M (sensitivity up or same).
+prediction = "sensitivity" if threshold < 0.5 else "specificity"
