@@ -1,4 +1,4 @@
-"""Image quality against a reference: PSNR and SSIM (lessons 09, 10)."""
+"""Image quality against a reference: PSNR (taught in lesson 09) and SSIM (lesson 10)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,32 @@ from scipy import ndimage
 from course_utils.errors import ShapeError
 
 
-def _data_range(reference: np.ndarray, data_range: float | None) -> float:
-    value = float(np.ptp(reference)) if data_range is None else float(data_range)
-    if not value > 0:
-        raise ShapeError("the reference image is constant: give data_range explicitly")
-    return value
+def checked_pair(predicted: np.ndarray, reference: np.ndarray, data_range: float | None,
+                 who: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """``predicted`` and ``reference`` as float arrays of one shape, and the peak value.
 
-
-def psnr(predicted: np.ndarray, reference: np.ndarray, data_range: float | None = None) -> float:
-    """PSNR in dB of ``predicted`` against ``reference``: 10 log10(range^2 / MSE).
-
-    ``data_range`` defaults to the reference's max - min.
+    Parameters: ``predicted``, ``reference``: the images; ``data_range``: the peak (None:
+    the reference's max - min); ``who``: the measure's name, for the error messages.
+    Raises ShapeError for different shapes, or a constant reference without ``data_range``.
     """
     predicted = np.asarray(predicted, dtype=float)
     reference = np.asarray(reference, dtype=float)
     if predicted.shape != reference.shape:
-        raise ShapeError(f"psnr needs equal shapes, got {predicted.shape} and {reference.shape}")
-    mse = float(np.mean((predicted - reference) ** 2))
-    peak = _data_range(reference, data_range)
+        raise ShapeError(f"{who} needs equal shapes, got {predicted.shape} and {reference.shape}")
+    peak = float(np.ptp(reference)) if data_range is None else float(data_range)
+    if not peak > 0:
+        raise ShapeError(f"{who}: the reference image is constant: give data_range explicitly")
+    return predicted, reference, peak
+
+
+def psnr(predicted: np.ndarray, reference: np.ndarray, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB of ``predicted`` against ``reference``: 10 log10(peak² / MSE).
+
+    Parameters: ``predicted``, ``reference``: arrays of one shape; ``data_range``: the peak
+    (default: the reference's max - min). Higher is better; +3 dB halves the MSE.
+    """
+    predicted, reference, peak = checked_pair(predicted, reference, data_range, "psnr")
+    mse = np.mean((predicted - reference) ** 2)  # mean squared error
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
 
@@ -49,11 +57,7 @@ def ssim(
     reference's max - min); ``truncate``, the window radius in sigmas; ``k1``, ``k2``, the
     stabilising constants.
     """
-    x = np.asarray(predicted, dtype=float)
-    y = np.asarray(reference, dtype=float)
-    if x.shape != y.shape:
-        raise ShapeError(f"ssim needs equal shapes, got {x.shape} and {y.shape}")
-    peak = _data_range(y, data_range)
+    x, y, peak = checked_pair(predicted, reference, data_range, "ssim")
     c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
     sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
 

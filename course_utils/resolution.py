@@ -1,7 +1,8 @@
-"""Changing a volume's resolution: centre crops to a multiple, average pooling, trilinear upsampling.
+"""Changing a volume's resolution: centre crops to a multiple, block averages, trilinear upsampling.
 
-Average pooling is the degradation that super-resolution (lesson 10) learns to undo;
-lesson 09 uses it to keep big cohorts within a small memory.
+:func:`downsample` averages disjoint blocks; lesson 09 uses it to keep big cohorts within
+a small memory. The degradation that super-resolution learns to undo (lesson 10) is
+DLTK's overlapping average pool, ``networks.super_resolution.low_resolution``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ def crop_to_multiple(images: np.ndarray, multiple: int) -> np.ndarray:
     return images[tuple(slices) + (slice(None),)]
 
 
-
 def downsample(volume: np.ndarray, factor: int = 4) -> np.ndarray:
-    """Average-pool a [z, y, x] or [z, y, x, C] volume by ``factor`` along each spatial axis."""
+    """Average disjoint blocks of ``factor``³ voxels of a [z, y, x] or [z, y, x, C] volume.
+
+    Parameters: ``volume``; ``factor``: the block size along each spatial axis.
+    """
     volume = np.asarray(volume, dtype="float32")
     factor = int(factor)
     if factor < 1:

@@ -6,7 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback
+from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+
+HIGHER_SAME_LOWER = ("higher", "same", "lower")
+
+
+def _compare(changed: float, reference: float, tolerance: float = 0.01) -> str:
+    """"higher", "same" or "lower": ``changed`` against ``reference`` (dB, within ``tolerance``)."""
+    if changed > reference + tolerance:
+        return "higher"
+    return "lower" if changed < reference - tolerance else "same"
 
 
 @exercise
@@ -24,6 +33,57 @@ def check_psnr(answer: Any, predicted: np.ndarray, reference: np.ndarray) -> boo
         close(answer, expected, rtol=1e-3),
         f"{expected:.2f} dB. Every halving of the MSE adds about 3 dB.",
         hint=("PSNR = 10 * log10(range**2 / MSE), with range = reference.max() - reference.min() "
-              "and MSE the mean squared difference."),
+              "and MSE the mean squared difference; write it with numpy, not psnr()."),
         answer=answer,
+    )
+
+
+@exercise(kind="predict")
+def check_code_size(prediction: Any, reference_components: int, reference_psnr: float,
+                    n_components: int, changed_psnr: float) -> bool:
+    """09: test PSNR of PCA (a linear autoencoder) with ``n_components`` instead of the reference.
+
+    Parameters: ``prediction``: "higher", "same" or "lower"; ``reference_components``,
+    ``reference_psnr``: the reference code length and its measured mean test PSNR (dB);
+    ``n_components``, ``changed_psnr``: the learner's code length and its measured PSNR.
+    """
+    truth = _compare(changed_psnr, reference_psnr)
+    return judge_prediction(
+        prediction, truth, HIGHER_SAME_LOWER,
+        why=(f"{n_components} components: {changed_psnr:.2f} dB against {reference_psnr:.2f} dB "
+             f"with {reference_components}. PCA's codes are nested: k components span a space "
+             "that holds the first k - 1, so each scan's projection error can only shrink as k "
+             "grows, and a shorter code keeps less detail. An autoencoder's latent_size trades "
+             "detail for compression the same way (it needs retraining to see it)."),
+        hint=("Everything a code of k numbers can describe, can a code of k + 1 numbers describe "
+              "too? Set n_components, run the cell, and predict before you read the numbers."),
+    )
+
+
+@exercise(kind="predict")
+def check_noisy_input(prediction: Any, noise_sd: float, noisy_psnr: float,
+                      reconstruction_psnr: float) -> bool:
+    """09: which is closer to the clean scan: the noisy scan, or the autoencoder's rebuild of it?
+
+    Parameters: ``prediction``: "reconstruction" or "noisy input"; ``noise_sd``: the
+    standard deviation of the added noise (whitened units); ``noisy_psnr``: mean PSNR of
+    the noisy scans against the clean ones; ``reconstruction_psnr``: the same for the
+    reconstructions of the noisy scans.
+    """
+    truth = "reconstruction" if reconstruction_psnr > noisy_psnr else "noisy input"
+    if truth == "reconstruction":
+        why = (f"The reconstruction ({reconstruction_psnr:.1f} dB) beats the noisy scan "
+               f"({noisy_psnr:.1f} dB): a code of a few dozen numbers cannot describe noise that "
+               "differs in every voxel, so the decoder returns a smooth brain and the noise is "
+               "mostly gone. Denoising autoencoders are trained on exactly this.")
+    else:
+        why = (f"With noise_sd = {noise_sd}, the noisy scan ({noisy_psnr:.1f} dB) is still closer "
+               f"than the reconstruction ({reconstruction_psnr:.1f} dB): the noise's squared "
+               f"error ({noise_sd**2:.2f} per voxel) is smaller than what the bottleneck loses "
+               "even on clean scans. Try a larger noise_sd.")
+    return judge_prediction(
+        prediction, truth, ("reconstruction", "noisy input"), why,
+        hint=("Compare two squared errors: the noise adds noise_sd**2 per voxel, and the "
+              "autoencoder makes the MSE printed in section 4 on clean scans. Can a short code "
+              "describe noise?"),
     )
