@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
+import io
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -34,10 +40,39 @@ class Check:
     fix: str = ""
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[io.StringIO]:
+    """Hold back what C++ libraries write to the process's stderr (file descriptor 2).
+
+    TensorFlow's import logs start-up lines (oneDNN, CPU features, absl) straight to
+    descriptor 2, past Python's ``sys.stderr``; in a notebook they show as a red block
+    under the first cell. They are kept in the yielded buffer instead (a failed import
+    still raises, with its Python traceback).
+    """
+    held = io.StringIO()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters): nothing to hold back
+        yield held
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            held.write(sink.read().decode(errors="replace"))
+
+
 def _probe(module: str) -> tuple[str | None, str]:
     """(version, "") if ``module`` imports, else (None, why): missing, or broken and how."""
     try:
-        mod = importlib.import_module(module)
+        with _quiet_stderr():
+            mod = importlib.import_module(module)
     except ImportError as exc:
         if exc.name == module:  # not installed (or blocked with sys.modules[name] = None)
             return None, "missing"
@@ -130,6 +165,34 @@ def summary() -> str:
     for key, label in (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("SimpleITK", "SimpleITK")):
         parts.append(f"{label} {v.get(key) or 'MISSING'}")
     return " | ".join(parts)
+
+
+def tensorboard(logdir: str | os.PathLike) -> bool:
+    """Open TensorBoard on ``logdir`` inside the notebook; False where no live front end can show it.
+
+    Works under ``make lab`` (the kernel's own ``bin`` folder is put on PATH, where
+    ``tensorboard`` lives), on JupyterHub/Binder (through jupyter-server-proxy: the
+    browser cannot reach the server's localhost) and on Colab. In reports and CI it
+    returns False: draw the logged curves instead (``run_logs.logged_history``).
+
+    Parameters: ``logdir``: the folder of TensorBoard event files (a run's ``logs``).
+    """
+    from course_utils import viz
+
+    if not viz.widgets_available():
+        return False
+    from IPython import get_ipython
+
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if prefix and importlib.util.find_spec("jupyter_server_proxy") is not None:
+        os.environ.setdefault("TENSORBOARD_PROXY_URL", prefix.rstrip("/") + "/proxy/%PORT%/")
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "tensorboard")
+    shell.run_line_magic("tensorboard", f'--logdir "{Path(logdir)}"')
+    return True
 
 
 if __name__ == "__main__":  # python -m course_utils.environment

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from course_utils import environment
 
 WITHOUT_TF = "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
@@ -51,3 +53,19 @@ def test_a_broken_install_is_reported_not_raised(tmp_path):
     line = next(ln for ln in result.stdout.splitlines() if "nilearn" in ln)
     assert line.startswith("❌") and "broken: RuntimeError: compiled for another numpy" in line
     assert "pip install --force-reinstall nilearn" in result.stdout
+
+
+def test_the_setup_line_keeps_tensorflow_start_up_logs_out_of_the_notebook():
+    # Issue #13: every notebook opened with a red block of absl/oneDNN lines under its first
+    # cell. With TensorFlow's C++ logging fully on, its import still writes them to
+    # descriptor 2 (checked first, so this test cannot pass by a quiet TensorFlow).
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    bare = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    if not bare.stderr.strip():
+        pytest.skip("this TensorFlow logs nothing at import, even at level 0")
+    run = subprocess.run([sys.executable, "-c",
+                          "from course_utils import environment; print(environment.summary())"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "TensorFlow 2." in run.stdout
+    assert run.stderr.strip() == "", run.stderr
