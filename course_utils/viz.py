@@ -340,7 +340,7 @@ def _viewer_controls(volumes: Mapping[str, np.ndarray], first_name: str, has_lab
     import ipywidgets as widgets
 
     nz, ny, nx = volumes[first_name].shape
-    style = {"description_width": "60px"}
+    style = {"description_width": "initial"}  # the whole label: "y (coronal)", "sequence"
     layout = widgets.Layout(width="32%")
     return {
         "z": widgets.IntSlider(nz // 2, 0, nz - 1, description="z (axial)", style=style,

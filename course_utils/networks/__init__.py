@@ -15,8 +15,9 @@ any import (first cell of a notebook, or the shell)::
     os.environ["KERAS_BACKEND"] = "torch"   # or "jax"; default "tensorflow"
     import keras
 
-On CPU-only machines the PyTorch backend trains 3D convolutions markedly faster
-(``python benchmarks/backends.py`` measures it on yours). The TensorBoard and
+Which backend trains 3D convolutions faster on a CPU depends on the CPU (the README
+quotes two 2-core machines that rank them in opposite orders); ``python
+benchmarks/backends.py`` measures it on yours. The TensorBoard and
 ``tf.data`` parts of :mod:`course_utils.training` still need TensorFlow installed.
 
 The models live in one module each (``unet``, ``resnet``, ``autoencoder``,
