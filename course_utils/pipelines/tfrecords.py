@@ -20,7 +20,7 @@ from course_utils.errors import DataError, ShapeError
 from course_utils.files import atomic_path
 from course_utils.pipelines._common import AUTOTUNE, PathLike, order, tf_module
 
-ENCODINGS = ("bytes", "float_list")
+ENCODINGS: tuple[str, ...] = ("bytes", "float_list")
 
 
 class _LazyTensorFlow:
@@ -31,7 +31,7 @@ class _LazyTensorFlow:
         return getattr(tf_module(), name)
 
 
-tf = _LazyTensorFlow()
+tf: Any = _LazyTensorFlow()  # annotated: tools/taught.py reads plain assignments badly
 
 
 def to_feature(values: np.ndarray, kind: str):

@@ -1,0 +1,152 @@
+"""The pipeline code lesson 02 teaches (TFRecord encode/parse, DLTK's read_fn), run on real
+records, real TFRecord files and real NIfTI files written by SimpleITK."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import tensorflow as tf
+from _helpers import write_nifti
+
+from course_utils import pipelines, preprocessing
+from course_utils.errors import DataError, ShapeError
+from course_utils.pipelines.generator import (
+    check_files,
+    extract_random_example_array,
+    read_example,
+    read_fn,
+)
+from course_utils.pipelines.tfrecords import encode_example, parse_example
+
+SHAPE = (6, 7, 8)  # z, y, x
+RNG = np.random.default_rng(0)
+
+
+def _write_records(path, records):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- TFRecords
+@pytest.mark.parametrize("encoding", ["bytes", "float_list"])
+@pytest.mark.parametrize("label", [None, "map", "age"])
+def test_encode_then_parse_a_batch_from_a_real_file(tmp_path, encoding, label):
+    images = RNG.normal(size=(3, *SHAPE, 1)).astype(np.float32)
+    labels = {None: [None] * 3, "age": [np.float32(30.5 + k) for k in range(3)],
+              "map": [RNG.integers(0, 4, SHAPE).astype(np.int32) for _ in range(3)]}[label]
+    path = _write_records(tmp_path / "set.tfrecord", [
+        encode_example(x, y, encoding) for x, y in zip(images, labels, strict=True)])
+    label_shape = None if label is None else np.shape(labels[0])
+    label_dtype = "int32" if label == "map" else "float32"
+    batch = next(iter(tf.data.TFRecordDataset(path).batch(3)))
+    out = parse_example(batch, images.shape[1:], label_shape, label_dtype, encoding)
+    x = out if label is None else out[0]
+    np.testing.assert_array_equal(x.numpy(), images)
+    if label is not None:
+        assert out[1].dtype == tf.as_dtype(label_dtype)
+        np.testing.assert_array_equal(out[1].numpy(), np.stack(labels))
+
+
+def test_records_are_little_endian_whatever_the_input_byte_order():
+    volume = RNG.normal(size=SHAPE).astype(np.float32)
+    label = RNG.integers(0, 4, SHAPE).astype(np.int16)
+    big = encode_example(volume.astype(">f4"), label.astype(">i2"))
+    assert big == encode_example(volume, label)
+    image, back = parse_example(tf.constant([big]), SHAPE, SHAPE, "int16")
+    np.testing.assert_array_equal(image[0].numpy(), volume)
+    np.testing.assert_array_equal(back[0].numpy(), label)
+
+
+def test_a_float_list_takes_the_same_space_as_raw_bytes():
+    # what lesson 02's record-size exercise lets a learner find out
+    volume = RNG.normal(size=SHAPE).astype(np.float32)
+    raw, lists = (len(encode_example(volume, None, e)) for e in ("bytes", "float_list"))
+    assert volume.nbytes < raw and abs(lists - raw) < 0.01 * raw
+
+
+def test_the_package_reader_parses_with_the_taught_parser(tmp_path):
+    images = RNG.normal(size=(4, *SHAPE, 1)).astype(np.float32)
+    files = pipelines.write_tfrecords(tmp_path / "a.tfrecord", ((x, None) for x in images))
+    ours = next(iter(pipelines.tfrecord_dataset(files[0], batch_size=4, shuffle=False)))
+    plain = tf.data.TFRecordDataset([str(f) for f in files]).batch(4)
+    taught = parse_example(next(iter(plain)), images.shape[1:])
+    np.testing.assert_array_equal(ours.numpy(), taught.numpy())
+
+
+def test_a_record_of_another_shape_with_the_same_voxel_count_is_refused(tmp_path):
+    # (8, 7, 6) holds as many voxels as (6, 7, 8): without the reader's shape check the
+    # batch would reshape silently into scrambled volumes
+    files = pipelines.write_tfrecords(tmp_path / "s.tfrecord",
+                                      ((np.zeros((*SHAPE, 1), np.float32), None) for _ in range(2)))
+    _write_records(files[0], [encode_example(np.zeros((*SHAPE, 1), np.float32)),
+                              encode_example(np.zeros((*SHAPE[::-1], 1), np.float32))])
+    ds = pipelines.tfrecord_dataset(files[0], batch_size=2, shuffle=False, repeat=False)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        next(iter(ds))
+
+
+# --------------------------------------------------------------------------- read_fn
+@pytest.fixture
+def subjects(tmp_path):
+    """Two subjects on real .nii.gz files: t1 = label * 10 (so patches can be matched), age."""
+    rows = []
+    for k in range(2):
+        label = RNG.integers(0, 3, SHAPE).astype(np.uint8)
+        rows.append({"subject_id": f"s{k}", "age": 40.0 + k,
+                     "t1": write_nifti(label.astype(np.int16) * 10, tmp_path / f"s{k}_t1.nii.gz"),
+                     "label": write_nifti(label, tmp_path / f"s{k}_label.nii.gz")})
+    return rows
+
+
+def test_check_files_names_the_missing_file(subjects, tmp_path):
+    missing = str(tmp_path / "gone.nii.gz")
+    check_files(subjects[0], ["t1"])  # present: nothing happens
+    with pytest.raises(DataError) as info:
+        check_files({**subjects[0], "t1": missing}, ["t1"])
+    assert str(info.value.path) == missing
+
+
+def test_read_example_reads_each_kind_of_target(subjects):
+    row = subjects[0]
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(row["label"]))
+    image, label = read_example(row, ["t1"], "label")
+    assert image.shape == (*SHAPE, 1) and image.dtype == np.float32
+    assert label.dtype == np.int32
+    np.testing.assert_array_equal(label, truth)
+    _, age = read_example(row, ["t1"], "age")
+    assert age.dtype == np.float32 and float(age) == 40.0
+    assert read_example({**row, "age": float("nan")}, ["t1"], "age")[1] is None
+    assert read_example(row, ["t1"], None)[1] is None
+
+
+def test_read_fn_patches_keep_image_and_label_aligned(subjects):
+    params = {"example_size": (3, 4, 4), "n_examples": 5, "whiten": False, "seed": 1}
+    examples = list(read_fn(subjects, "train", params))
+    assert len(examples) == 10
+    for ex in examples:
+        x, y = ex["features"]["x"], ex["labels"]["y"]
+        assert x.shape == (3, 4, 4, 1) and y.shape == (3, 4, 4)
+        np.testing.assert_array_equal(x[..., 0], y * 10.0)
+
+
+def test_read_fn_whole_volumes_whitened_and_predict_mode(subjects):
+    first = next(read_fn(subjects, "eval", {"label": "age"}))
+    raw = sitk.GetArrayFromImage(sitk.ReadImage(subjects[0]["t1"])).astype(np.float32)
+    np.testing.assert_allclose(first["features"]["x"][..., 0], preprocessing.whiten(raw), atol=1e-5)
+    assert float(first["labels"]["y"]) == 40.0
+    predicted = list(read_fn(subjects, "predict", {}))
+    assert [ex["features"]["subject_id"] for ex in predicted] == ["s0", "s1"]
+    assert all("labels" not in ex for ex in predicted)
+    assert all("labels" not in ex for ex in read_fn(subjects, "train", {"label": None}))
+
+
+def test_a_patch_larger_than_the_volume_names_the_file(subjects):
+    with pytest.raises(ShapeError) as info:
+        next(read_fn(subjects, "train", {"example_size": (7, 7, 8)}))
+    assert str(info.value.path) == subjects[0]["t1"]
+    with pytest.raises(ShapeError):
+        extract_random_example_array(np.zeros((*SHAPE, 1)), None, (9, 1, 1), 1,
+                                     np.random.default_rng(0))
