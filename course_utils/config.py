@@ -67,6 +67,9 @@ _RESNET_KNOBS: dict[str, dict[str, Any]] = {
              "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
 }
 
+_SEGMENTATION: dict[str, Any] = {"patches_per_volume": 8, "augment": True, "overlap": 0.5,
+                                 "restart": False, "sequences": ["t1", "t1_ir", "t2_flair"]}
+
 # Knobs of each notebook, per preset. Keys are notebook stems.
 # Each lesson owns its own section; keep the three presets' keys identical.
 NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
@@ -113,20 +116,14 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"patch_size": 48, "batch_size": 4, "steps": 3000, "filters": 16,
                  "learning_rate": 0.005, "freq_batches": 500},
     },
-    # --- 06 segmentation -------------------------------------------------
+    # --- 06 segmentation (_SEGMENTATION: the knobs every preset shares) ---
     "06_segmentation": {
-        "ci": {"patch_size": 24, "batch_size": 4, "epochs": 4, "steps_per_epoch": 15,
-               "filters": [8, 16, 32], "learning_rate": 0.01, "patches_per_volume": 8,
-               "augment": True, "window": 48, "overlap": 0.5, "restart": False,
-               "sequences": ["t1", "t1_ir", "t2_flair"]},
-        "binder": {"patch_size": 32, "batch_size": 2, "epochs": 8, "steps_per_epoch": 80,
-                   "filters": [8, 16, 32, 64], "learning_rate": 0.005, "patches_per_volume": 8,
-                   "augment": True, "window": 64, "overlap": 0.5, "restart": False,
-                   "sequences": ["t1", "t1_ir", "t2_flair"]},
-        "full": {"patch_size": 64, "batch_size": 8, "epochs": 100, "steps_per_epoch": 200,
-                 "filters": [16, 32, 64, 128], "learning_rate": 0.001,
-                 "patches_per_volume": 8, "augment": True, "window": 128, "overlap": 0.5,
-                 "restart": False, "sequences": ["t1", "t1_ir", "t2_flair"]},
+        "ci": {**_SEGMENTATION, "patch_size": 24, "batch_size": 4, "epochs": 4,
+               "steps_per_epoch": 15, "filters": [8, 16, 32], "learning_rate": 0.01, "window": 48},
+        "binder": {**_SEGMENTATION, "patch_size": 32, "window": 64, "batch_size": 2, "epochs": 8,
+                   "steps_per_epoch": 80, "filters": [8, 16, 32, 64], "learning_rate": 0.005},
+        "full": {**_SEGMENTATION, "patch_size": 64, "window": 128, "batch_size": 8, "epochs": 100,
+                 "steps_per_epoch": 200, "filters": [16, 32, 64, 128], "learning_rate": 0.001},
     },
     # --- 07 age regression / 08 sex classification ------------------------
     "07_age_regression": _RESNET_KNOBS,
@@ -189,19 +186,16 @@ def _three(value: Any, name: str) -> list[int]:
 
 
 DATASETS = ("synthetic", "ixi", "mrbrains13")  # course_utils.data.DATASETS (a test checks)
-# The MR sequences of both datasets notebook 06 can use (synthetic, mrbrains13): io.SEQUENCES.
-SEGMENTATION_SEQUENCES = ("t1", "t1_ir", "t2_flair")
+SEGMENTATION_SEQUENCES = ("t1", "t1_ir", "t2_flair")  # io.SEQUENCES: what 06's datasets have
 
 
 def _sequences(value: Any, name: str) -> list[str]:
-    """06: the sequences stacked as channels, distinct names in a list (one name alone: [name])."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items:
-        raise ConfigError(f"{name} must be a list of sequences, e.g. ['t1', 't2_flair']; "
-                          f"choose from {list(SEGMENTATION_SEQUENCES)}, got {value!r}", name=name)
+    """06: the input channels, distinct names of SEGMENTATION_SEQUENCES ("t1" alone: ["t1"])."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [None]
     names = [checks.option(v, SEGMENTATION_SEQUENCES, name) for v in items]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{name} lists a sequence twice: {names}", name=name)
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"{name} must list distinct sequences, e.g. ['t1', 't2_flair'], got "
+                          f"{value!r}", name=name)
     return names
 
 
@@ -247,7 +241,7 @@ NOTEBOOK_KNOBS: dict[str, dict[str, Knob]] = {
                            "filters": _int(1)},  # one width for every layer of small_fcn
     "06_segmentation": {"dataset": _dataset("synthetic", "mrbrains13",
                                             why="needs tissue and lesion label maps"),
-                        "sequences": _sequences},  # the input channels, in this order
+                        "sequences": _sequences},
     "07_age_regression": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
     "08_sex_classification": {"dataset": _dataset("synthetic", "ixi", why="needs sexes")},
     "09_representation_learning": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
