@@ -3,8 +3,8 @@
     python benchmarks/segmentation_pipeline.py                 # ci preset
     python benchmarks/segmentation_pipeline.py --presets ci binder --steps 20
 
-For each preset, with the notebook's knobs (config "06_segmentation"): the
-training subjects are loaded and whitened, the class-balanced, augmented
+For each preset, with the notebook's knobs (config "06_segmentation", its
+``sequences`` too): the training subjects are loaded and whitened inside a head mask, the class-balanced, augmented
 ``tf.data`` stream of ``training.balanced_patch_dataset`` is built, and the
 preset's residual 3D U-Net is compiled with soft Dice + cross-entropy. Then:
 
@@ -47,12 +47,13 @@ def measure(preset: str, steps: int) -> dict:
     p = config.resolve("06_segmentation", preset=preset)
     config.seed_everything(p.seed)
     cohort = data.load(p.dataset, preset, standardize=True, progress=False)
-    sequences = cohort.attrs["sequences"]
+    sequences = p.sequences  # the notebook's channels (all three by default)
     n_classes = len(cohort.attrs["label_names"])
     volumes = []
     for _, row in cohort[cohort.split == "train"].iterrows():
-        image, label = io.read_subject(row, sequences)
-        volumes.append((preprocessing.whiten(image), label))
+        image, label = io.read_subject(row, sequences)  # whitened inside a head mask, as in 06
+        head = preprocessing.foreground_mask(image[..., 0])
+        volumes.append((preprocessing.whiten(image, mask=head), label))
     augment = augmentation.compose(augmentation.random_flip,
                                    (augmentation.gaussian_noise, {"sigma": 0.05}))
     dataset = training.balanced_patch_dataset(
