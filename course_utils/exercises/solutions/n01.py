@@ -11,9 +11,10 @@ answer = o + D @ (s * np.array([3, 7, 2]))
 # Column k of the direction is where voxel axis k points; its largest entry names the
 # world axis (x: L/R, y: P/A, z: S/I) and its sign the end (+: L, P, S; -: R, A, I).
 D = np.reshape(puzzle.GetDirection(), (3, 3))
-ends = ["LR", "PA", "SI"]
-answer = "".join(ends[np.argmax(abs(col))][0 if col[np.argmax(abs(col))] > 0 else 1]
-                 for col in D.T)
+answer = ""
+for column in D.T:
+    axis = int(np.argmax(abs(column)))
+    answer += ["LR", "PA", "SI"][axis][0 if column[axis] > 0 else 1]
 
 
 # %% spacing_change
