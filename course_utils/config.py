@@ -108,13 +108,14 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # --- 05 class balancing ----------------------------------------------
     "05_class_balancing": {
-        # steps: training steps per sampler/loss combination; freq_batches: batches counted
+        # steps: training steps per sampler/loss combination; freq_batches: batches counted;
+        # seeds: how many seeds each combination is trained with
         "ci": {"patch_size": 16, "batch_size": 4, "steps": 30, "filters": 8,
-               "learning_rate": 0.005, "freq_batches": 50},
+               "learning_rate": 0.005, "freq_batches": 50, "seeds": 1},
         "binder": {"patch_size": 24, "batch_size": 4, "steps": 150, "filters": 8,
-                   "learning_rate": 0.005, "freq_batches": 200},
+                   "learning_rate": 0.005, "freq_batches": 200, "seeds": 2},
         "full": {"patch_size": 48, "batch_size": 4, "steps": 3000, "filters": 16,
-                 "learning_rate": 0.005, "freq_batches": 500},
+                 "learning_rate": 0.005, "freq_batches": 500, "seeds": 3},
     },
     # --- 06 segmentation (_SEGMENTATION: the knobs every preset shares) ---
     "06_segmentation": {
@@ -238,7 +239,8 @@ KNOBS: dict[str, Knob] = {
 # Where a notebook gives a knob a meaning of its own, its declaration is here.
 NOTEBOOK_KNOBS: dict[str, dict[str, Knob]] = {
     "05_class_balancing": {"patch_size": _int(1),  # the edge of a cube: printed as N³
-                           "filters": _int(1)},  # one width for every layer of small_fcn
+                           "filters": _int(1),  # one width for every layer of small_fcn
+                           "seeds": _int(1, 10)},  # repeats of each sampler/loss run
     "06_segmentation": {"dataset": _dataset("synthetic", "mrbrains13",
                                             why="needs tissue and lesion label maps"),
                         "sequences": _sequences},

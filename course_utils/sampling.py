@@ -21,6 +21,7 @@ whose classes are all absent always raises.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from course_utils import checks
 from course_utils.errors import ConfigError, DataError, ShapeError
 from course_utils.preprocessing import check_intensity_image, check_label_map
 
-Seed = np.random.Generator | int | None  # a Generator, or a seed for np.random.default_rng
+Seed: TypeAlias = np.random.Generator | int | None  # a Generator, or a seed for np.random.default_rng
 
 
 def _prepare(image: np.ndarray, label: np.ndarray, patch_size: int | Sequence[int]):

@@ -204,3 +204,45 @@ def test_exercise_check_median_frequency():
     labels = [np.array([0, 0, 0, 1, 2, 2]), np.array([0, 0, 1, 1, 1, 1])]
     assert exercises.check_median_frequency(losses.median_frequency_weights(labels, 3), labels, 3)
     assert not exercises.check_median_frequency(np.ones(3), labels, 3)
+
+
+def _np_dice_terms(labels, probs, smooth, axes):
+    one_hot = np.eye(K)[labels]
+    inter = (probs * one_hot).sum(axes)
+    return (2 * inter + smooth) / (probs.sum(axes) + one_hot.sum(axes) + smooth)
+
+
+def test_per_batch_soft_dice_pools_the_sums_over_the_batch():
+    labels, _, probs = _batch(3)
+    pooled = 1 - _np_dice_terms(labels, probs, 1.0, (0, 1, 2, 3)).mean()
+    ours = float(losses.SoftDice(per_sample=False)(labels, probs))
+    assert ours == pytest.approx(pooled, rel=1e-5)
+    assert ours != pytest.approx(_np_dice_loss(labels, probs), rel=1e-3)  # not the per-sample mean
+    direct = losses.soft_dice_loss(probs, np.eye(K, dtype=np.float32)[labels], per_sample=False)
+    assert tuple(direct.shape) == () and float(direct) == pytest.approx(pooled, rel=1e-5)
+    restored = losses.SoftDice.from_config(losses.SoftDice(per_sample=False).get_config())
+    assert restored.per_sample is False
+
+
+def test_the_smoothing_term_decides_what_an_empty_class_scores():
+    """A patch without class K-1, predicted right with confidence: s = 1 scores the absent class
+    as agreement, a tiny s as the worst disagreement (the lesson's measurement)."""
+    labels = np.random.default_rng(4).integers(0, K - 1, (1, 8, 8, 8))  # class K-1 absent
+    probs = np.where(np.eye(K, dtype=bool)[labels], 0.9999, 0.0001 / (K - 1)).astype(np.float32)
+    absent_p = probs[..., K - 1].sum()
+    assert absent_p < 1
+    large = float(losses.SoftDice(smooth=1.0)(labels, probs))
+    tiny = float(losses.SoftDice(smooth=1e-5)(labels, probs))
+    assert large == pytest.approx((1 - 1 / (absent_p + 1)) / K, abs=1e-3)
+    assert tiny == pytest.approx(1 / K, abs=2e-3)  # the absent class's term is ~1 of K
+    assert tiny > 10 * large
+
+
+def test_taught_cross_entropy_weights_each_voxel_by_its_true_class():
+    labels, _, probs = _batch(5)
+    weights = [0.5, 1.0, 2.0, 4.0]
+    ce = keras.ops.convert_to_numpy(
+        losses.cross_entropy(probs, np.eye(K, dtype=np.float32)[labels], weights))
+    expected = -np.asarray(weights)[labels] * np.log(
+        np.take_along_axis(probs, labels[..., None].astype(int), -1)[..., 0])
+    np.testing.assert_allclose(ce, expected, rtol=1e-5)

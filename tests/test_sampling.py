@@ -157,3 +157,22 @@ def test_zero_patches_and_a_seed_for_rng():
         assert patches.shape == (0, 4, 6, 8, 3) and labels.shape == (0, 4, 6, 8)
         a = fn(image, label, 4, 5, 7)[0]  # an integer seed stands for default_rng(seed)
         np.testing.assert_array_equal(a, fn(image, label, 4, 5, np.random.default_rng(7))[0])
+
+
+def test_taught_balanced_centres_hit_their_class_and_corners_keep_them_inside():
+    image, label = _volume()
+    counts = np.bincount(label.ravel(), minlength=5)  # class 4 absent
+    probs = sampling.class_draw_probabilities(counts, np.ones(5))
+    assert probs[4] == 0 and probs[:4] == pytest.approx([0.25] * 4)
+    centres, classes = sampling.balanced_centres(label, 400, np.random.default_rng(1), probs)
+    assert (label[tuple(centres.T)] == classes).all()  # each centre is a voxel of its class
+    assert 4 not in classes and set(classes) == {0, 1, 2, 3}
+    size = (8, 6, 10)
+    corners = sampling.corners_around(centres, size, SHAPE)
+    assert (corners >= 0).all() and (corners + size <= SHAPE).all()  # inside the volume
+    assert ((centres >= corners) & (centres < corners + size)).all()  # the centre in the patch
+    patches, labels = sampling.cut_patches(image, label, corners, size)
+    _assert_patches_are_slices(image, label, patches, labels, size)
+    empty = sampling.cut_patches(image, label, np.zeros((0, 3), int), size)
+    assert empty[0].shape == (0, *size, 3) and empty[1].shape == (0, *size)
+    assert empty[0].dtype == image.dtype and empty[1].dtype == label.dtype
