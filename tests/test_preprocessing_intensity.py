@@ -41,11 +41,34 @@ def test_whiten_removes_any_linear_contrast_change():
     np.testing.assert_allclose(pp.whiten(x), pp.whiten(3.7 * x - 120.0), atol=1e-4)
 
 
-def test_whiten_batch_axis():
+def test_whiten_a_batch_is_whitening_each_volume():
+    """No ``axis`` argument: a batch is whitened volume by volume (the taught function's scope)."""
     batch = np.stack([_volume(channels=2, seed=s) * (s + 1) for s in range(3)])
-    out = pp.whiten(batch, axis=(1, 2, 3))
+    out = np.stack([pp.whiten(v) for v in batch])
     for i in range(3):
-        np.testing.assert_allclose(out[i], pp.whiten(batch[i]), atol=1e-5)
+        np.testing.assert_allclose(out[i].mean(axis=(0, 1, 2)), 0, atol=1e-5)
+        np.testing.assert_allclose(out[i].std(axis=(0, 1, 2)), 1, atol=1e-5)
+
+
+def test_whiten_with_a_brain_mask_on_a_real_nifti_subject(tmp_path):
+    """A head in a large background (a real NIfTI file through SimpleITK): with the brain mask the
+    brain has mean 0 and sd 1; without it the background's zeros set the statistics, so the
+    brain's mean lands well above 0 (the lesson's change-predict exercise)."""
+    import SimpleITK as sitk
+
+    z, y, x = np.indices((40, 48, 44))
+    brain = (z - 20) ** 2 + (y - 24) ** 2 + (x - 22) ** 2 < 12**2
+    rng = np.random.default_rng(4)
+    t1 = np.where(brain, rng.normal(600, 80, brain.shape), 0).astype(np.int16)
+    path = tmp_path / "t1.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(t1), str(path))
+    image = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    masked = pp.whiten(image, mask=brain)
+    np.testing.assert_allclose(masked[brain].mean(), 0, atol=1e-5)
+    np.testing.assert_allclose(masked[brain].std(), 1, atol=1e-5)
+    assert masked[~brain].max() < -5  # the background is far below the brain, as it should be
+    unmasked = pp.whiten(image)
+    assert unmasked[brain].mean() > 1.0 and unmasked[brain].std() < 0.5
 
 
 def test_whiten_with_mask_uses_statistics_inside_only():
@@ -82,6 +105,8 @@ def test_whiten_bad_inputs():
         pp.whiten(_volume(), mask=np.zeros((12, 14, 10), bool))
     with pytest.raises(ShapeError, match="mask shape"):
         pp.whiten(_volume(), mask=np.ones((3, 3, 3), bool))
+    with pytest.raises(ShapeError, match=r"spatial shape \(12, 14, 10\)"):  # one mask per channel
+        pp.whiten(_volume(channels=2), mask=np.ones((12, 14, 10, 2), bool))
 
 
 def test_integer_intensity_image_with_many_values_is_accepted():

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
-from course_utils.exercises._core import _missing, _shape, close, exercise, feedback, shape_hint
+from course_utils.exercises._core import (
+    _missing,
+    _shape,
+    close,
+    exercise,
+    feedback,
+    judge_prediction,
+    shape_hint,
+)
 
 
 @exercise
@@ -46,3 +55,113 @@ def check_brain_window(answer: Any) -> bool:
                     "few tens of HU that separate CSF, white and grey matter.",
                     hint="give two numbers (low, high): low below CSF (~15 HU), high above grey "
                     "matter (~40 HU), and not much wider than 100-200 HU.", answer=answer)
+
+
+@exercise(kind="predict")
+def check_whiten_without_mask(prediction: Any, image: np.ndarray, mask: np.ndarray) -> bool:
+    """03: whitened WITHOUT the brain mask, is the brain's mean above, at or below zero?
+
+    Parameters: ``prediction``: "above", "zero" or "below"; ``image``: the T1 volume;
+    ``mask``: its brain mask (the check whitens ``image`` over all voxels itself).
+    """
+    x = np.asarray(image, dtype=np.float64)
+    brain = np.asarray(mask, dtype=bool)
+    background = 1 - brain.mean()
+    brain_mean = float(((x - x.mean()) / x.std())[brain].mean())
+    truth = "above" if brain_mean > 0.05 else "below" if brain_mean < -0.05 else "zero"
+    return judge_prediction(
+        prediction, truth, ("above", "zero", "below"),
+        why=(f"without the mask the statistics come from every voxel, and {background:.0%} of "
+             f"them are background at 0; their mean sits far below the brain's, so the brain "
+             f"ends up at {brain_mean:+.2f} (and its spread, compared with the huge "
+             "background-to-brain jump, looks small)."),
+        hint="which voxels are most numerous in the volume, and what is their intensity? The "
+             "mean is pulled towards them.")
+
+
+def _roughness(image: sitk.Image, brain: sitk.Image, spacing: float, smooth: bool) -> float:
+    """Mean absolute step between neighbouring voxels inside the brain, relative to its mean,
+    after resampling ``image`` to ``spacing`` mm (with or without the anti-aliasing blur)."""
+    from course_utils import preprocessing
+
+    new = [float(spacing)] * 3
+    source = preprocessing.smooth_before_downsampling(image, new) if smooth else image
+    size = preprocessing.resampled_size(image, new)
+    coarse = sitk.GetArrayFromImage(sitk.Resample(
+        sitk.Cast(source, sitk.sitkFloat32), size, sitk.Transform(), sitk.sitkBSpline,
+        image.GetOrigin(), new, image.GetDirection(), 0.0, sitk.sitkFloat32))
+    inside = sitk.GetArrayFromImage(preprocessing.resample_isotropic(brain, spacing,
+                                                                     is_label=True)) > 0
+    steps = [np.abs(np.diff(coarse, axis=a))[np.take(inside, range(inside.shape[a] - 1), axis=a)]
+             for a in range(3)]
+    return float(np.mean(np.concatenate(steps)) / coarse[inside].mean())
+
+
+@exercise(kind="predict")
+def check_skip_smoothing(prediction: Any, image: sitk.Image, label: sitk.Image,
+                         spacing: float) -> bool:
+    """03: downsampled WITHOUT the Gaussian blur, are the voxel-to-voxel jumps higher, the same or lower?
+
+    Parameters: ``prediction``: "higher", "same" or "lower"; ``image``: the subject's T1
+    (SimpleITK); ``label``: its labels (the brain is label > 0); ``spacing``: the coarse
+    spacing in mm. The check resamples both ways itself.
+    """
+    with_blur = _roughness(image, label, spacing, smooth=True)
+    without = _roughness(image, label, spacing, smooth=False)
+    ratio = without / with_blur
+    truth = "higher" if ratio > 1.05 else "lower" if ratio < 1 / 1.05 else "same"
+    coarser = [round(new, 6) > round(old, 6) for old, new in
+               zip(image.GetSpacing(), [float(spacing)] * 3, strict=True)]
+    if any(coarser):
+        why = (f"without the blur the jumps are {ratio:.2f} times those with it. Each coarse "
+               "voxel then samples one point of detail finer than itself (thin cortex, noise) "
+               "instead of its neighbourhood's average: that detail folds back as false, "
+               "voxel-sized variation (aliasing), which no later step can tell from anatomy.")
+    else:
+        why = (f"the jumps are {ratio:.2f} times those with the blur: no axis gets coarser at "
+               f"{float(spacing):g} mm (the thick axis gets finer, the others keep their "
+               "spacing), so there is no finer detail to fold back and the blur has nothing to "
+               "do. It matters only where voxels get larger.")
+    return judge_prediction(
+        prediction, truth, ("higher", "same", "lower"), why=why,
+        hint="a coarse voxel stands for a whole neighbourhood of fine voxels: does a single "
+             "point sample or an average of that neighbourhood vary more from voxel to voxel?")
+
+
+@exercise
+def check_resampled_size(answer: Any, image: sitk.Image, spacing: float) -> bool:
+    """03: the size (x, y, z) of ``image`` resampled to ``spacing`` mm with the same extent.
+
+    Parameters: ``answer``: three integers (x, y, z); ``image``: the SimpleITK image;
+    ``spacing``: the new isotropic spacing in mm.
+    """
+    expected = [max(1, round(n * s / float(spacing)))
+                for n, s in zip(image.GetSize(), image.GetSpacing(), strict=True)]
+    hint = ("per axis (x, y, z, in SimpleITK's order: image.GetSize(), image.GetSpacing()), "
+            "keep the extent size * spacing in mm, divide it by the new spacing and round.")
+    if not _missing(answer) and _shape(answer) != (3,):
+        hint = shape_hint(answer, (3,))
+    return feedback(close(answer, expected, rtol=0, atol=0.01),
+                    f"{expected}: same extent in mm, so the origin, the direction and the "
+                    "anatomy's place in the world are unchanged.", hint=hint, answer=answer)
+
+
+@exercise(kind="predict")
+def check_jacobian_ventricles(prediction: Any, jacobian: np.ndarray, region: np.ndarray) -> bool:
+    """03: after affine registration, is the B-spline's Jacobian determinant in ``region`` above 1, 1 or below 1?
+
+    Parameters: ``prediction``: "above", "one" or "below"; ``jacobian``: the deformable part's
+    determinant map on the template grid; ``region``: booleans on that grid (the ventricles).
+    """
+    values = np.asarray(jacobian, dtype=np.float64)[np.asarray(region, dtype=bool)]
+    mean = float(values.mean()) if values.size else 1.0
+    truth = "above" if mean > 1.02 else "below" if mean < 0.98 else "one"
+    return judge_prediction(
+        prediction, truth, ("above", "one", "below"),
+        why=(f"the mean determinant there is {mean:.2f}: a determinant above 1 means that a "
+             "piece of the template maps onto a larger piece of the subject. Affine registration "
+             "matched the overall size; what is left is local, the shape (enlarged ventricles "
+             "in an older brain, for example), and the deformable transform now holds it."),
+        hint="the transform maps template points to subject points. Are this subject's "
+             "ventricles, after the affine step removed the brain's overall size, larger or "
+             "smaller than the template's? (Look at its age.)")
