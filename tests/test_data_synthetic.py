@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from course_utils import data
+from course_utils.data import synthetic
+from course_utils.data.synthetic import norms
 from course_utils.errors import ConfigError, CourseError, DataError
 
 pytestmark = pytest.mark.slow  # generates the ci cohort (24 subjects) once per session
@@ -86,15 +89,132 @@ def test_contrasts(ci_cohort: pd.DataFrame) -> None:
     assert csf < gm < wm  # T1: CSF dark, WM bright
     csf, gm, wm = means["t2_flair"]
     assert csf < wm < gm  # FLAIR: CSF suppressed, GM brighter than WM
-    # lesions: dark on T1, bright on FLAIR (pooled over subjects)
-    t1_les, t1_wm, fl_les, fl_wm = [], [], [], []
-    for _, r in ci_cohort.iterrows():
-        lab = _array(r["label"])
-        if (lab == 4).any():
-            t1, fl = _array(r["t1"]), _array(r["t2_flair"])
-            t1_les.append(t1[lab == 4].mean()), t1_wm.append(t1[lab == 3].mean())
-            fl_les.append(fl[lab == 4].mean()), fl_wm.append(fl[lab == 3].mean())
-    assert np.mean(t1_les) < np.mean(t1_wm) and np.mean(fl_les) > np.mean(fl_wm)
+
+
+def _label_volumes(df: pd.DataFrame) -> pd.DataFrame:
+    """Millilitres of CSF, grey matter, white matter and lesion per subject, from the labels."""
+    rows = []
+    for path in df["label"]:
+        image = sitk.ReadImage(path)
+        counts = np.bincount(sitk.GetArrayViewFromImage(image).ravel(), minlength=5)
+        rows.append(counts[1:5] * np.prod(image.GetSpacing()) / 1000)
+    vol = pd.DataFrame(rows, columns=["csf", "gm", "wm", "lesion"])
+    vol["icv"] = vol.sum(axis=1)
+    return vol
+
+
+def test_tissue_volumes_follow_adult_norms(ci_cohort: pd.DataFrame) -> None:
+    vol = _label_volumes(ci_cohort)
+    # published adult ranges (data/README.md): the template alone gave ~1,100 ml of GM
+    assert 550 <= vol["gm"].mean() <= 800
+    assert 400 <= (vol["wm"] + vol["lesion"]).mean() <= 600
+    assert 150 <= vol["csf"].mean() <= 350
+    assert 1250 <= vol["icv"].mean() <= 1650
+    ratio = vol["gm"] / (vol["wm"] + vol["lesion"])
+    assert 1.1 <= ratio.mean() <= 1.6
+    # with age grey matter thins and CSF grows, relative to the head
+    age = ci_cohort["age"].to_numpy()
+    assert np.corrcoef(age, vol["gm"] / vol["icv"])[0, 1] < -0.6
+    assert np.corrcoef(age, vol["csf"] / vol["icv"])[0, 1] > 0.6
+
+
+def test_norms_stay_in_published_ranges() -> None:
+    ages = np.linspace(*norms.AGE_RANGE_YEARS, 67)
+    grey = norms.grey_fraction(ages) * norms.ICV_ML
+    white = norms.white_fraction(ages) * norms.ICV_ML
+    assert grey.min() >= 550 and grey.max() <= 800 and np.all(np.diff(grey) < 0)
+    assert white.min() >= 400 and white.max() <= 600
+    assert np.all(np.diff(norms.csf_fraction(ages)) > 0)  # CSF only grows
+    assert np.all(np.diff(norms.wmh_median_ml(ages)) > 0)
+    assert norms.wmh_median_ml(25) < 1.0 and norms.wmh_median_ml(75) > 5.0
+
+
+def test_lesion_draws_rise_with_age_and_are_heavy_tailed() -> None:
+    draws = [synthetic.subject_parameters(0, i, 2.0) for i in range(3000)]
+    age = np.array([p["age"] for p in draws])
+    ml = np.array([p["lesion_ml"] for p in draws])
+    medians = [np.median(ml[(age >= lo) & (age < lo + 11)]) for lo in (20, 31, 42, 53, 64, 75)]
+    assert np.all(np.diff(medians) > 0), medians  # monotone in expectation
+    assert medians[0] < 0.6 and medians[-1] > 5.0
+    old = ml[age >= 70]
+    assert np.mean(old > 20.0) > 0.08  # tens of ml in a sizeable minority past 70
+    # biological age: one named constant, the spread the draws really have
+    bio = np.array([20 + 66 * p["tb"] for p in draws])
+    assert abs(np.std(bio - age) - synthetic.BIOLOGICAL_AGE_SD_YEARS) < 0.3
+
+
+def test_lesion_load_rises_with_age_and_stays_rare(ci_cohort: pd.DataFrame) -> None:
+    vol = _label_volumes(ci_cohort)
+    fraction = vol["lesion"] / (vol["csf"] + vol["gm"] + vol["wm"] + vol["lesion"])
+    assert np.median(fraction) < 0.005  # rare: class balancing is still needed
+    age = ci_cohort["age"].to_numpy()
+    ranks = pd.Series(age).rank(), vol["lesion"].rank()
+    assert np.corrcoef(*ranks)[0, 1] > 0.5
+    old, young = vol["lesion"][age >= 60], vol["lesion"][age < 40]
+    assert old.mean() > 3 * young.mean()
+
+
+def test_lesions_bright_on_flair_dark_on_t1_against_nearby_white_matter(
+        ci_cohort: pd.DataFrame) -> None:
+    ratios = []  # lesion / white matter within 2 voxels, per subject: (T1, FLAIR)
+    for _, row in ci_cohort.iterrows():
+        lab = _array(row["label"])
+        lesion = lab == 4
+        if lesion.sum() < 3:
+            continue
+        near = ndi.binary_dilation(lesion, iterations=2) & (lab == 3)
+        t1, flair = _array(row["t1"]), _array(row["t2_flair"])
+        ratios.append((t1[lesion].mean() / t1[near].mean(),
+                       flair[lesion].mean() / flair[near].mean()))
+    t1_ratio, flair_ratio = np.array(ratios).T
+    assert len(ratios) >= len(ci_cohort) // 2
+    # 4 mm voxels mix small lesions with white matter and CSF: most, not all, subjects
+    assert np.median(t1_ratio) < 0.95 and np.mean(t1_ratio < 1.0) >= 0.8
+    assert np.median(flair_ratio) > 1.15 and np.mean(flair_ratio > 1.05) >= 0.8
+
+
+def test_lesions_are_irregular_and_periventricular() -> None:
+    from scipy.spatial import ConvexHull
+
+    tpl = synthetic.prepare_template(2.0)
+    draws = [synthetic.subject_parameters(0, i, 2.0) for i in range(200)]
+    heavy = dict(max(draws, key=lambda p: p["lesion_ml"]), lesion_ml=20.0, log_scale=0.0)
+    lesion = synthetic.render_lesions(np.random.default_rng(heavy["stream"]), tpl, heavy) >= 0.5
+    ml = lesion.sum() * 8 / 1000 * synthetic.head_scale(tpl, heavy) ** 3
+    assert 15 < ml < 25  # the drawn volume, through the head scale
+    near = ndi.distance_transform_edt(tpl["lesion_prior"] < 1.0, sampling=2.0) <= 10
+    assert (lesion & near).sum() > 0.5 * lesion.sum()  # mostly periventricular caps/bands
+    parts, n = ndi.label(lesion)
+    assert n >= 3  # confluent areas and separate foci, not one blob
+    biggest = np.argwhere(parts == 1 + np.argmax(np.bincount(parts.ravel())[1:]))
+    solidity = len(biggest) / ConvexHull(biggest).volume
+    assert solidity < 0.6  # irregular: a ball fills ~all of its hull
+
+
+def test_labels_keep_every_tissue_volume() -> None:
+    # background | thin CSF | GM | WM shells, blurred: partial volume at every border
+    grid = np.linalg.norm(np.indices((48, 48, 48)) - 23.5, axis=0)
+    hard = np.stack([grid > 22, (grid > 20) & (grid <= 22), (grid > 17) & (grid <= 20),
+                     grid <= 17, np.zeros_like(grid, bool)]).astype(np.float32)
+    soft = np.stack([ndi.gaussian_filter(h, 2.0) for h in hard])
+    soft /= np.maximum(soft.sum(0), 1e-6)
+    volumes = soft.reshape(5, -1).sum(1)
+    argmax = np.bincount(soft.argmax(0).ravel(), minlength=5)
+    assert argmax[2] > 1.05 * volumes[2] and argmax[1] < 0.7 * volumes[1]  # GM takes CSF
+    ours = np.bincount(synthetic.labels(soft).ravel(), minlength=5)
+    np.testing.assert_allclose(ours[:4], volumes[:4], rtol=0.02)
+
+
+def test_ventricle_push_does_not_fold_the_anatomy() -> None:
+    tpl = synthetic.prepare_template(2.0)
+    alpha = synthetic.ventricle_push(1.5)  # the oldest biological age and then some
+    grads = tpl["grad_v"]  # per mm
+    jac = np.empty((3, 3, *grads[0].shape), np.float32)
+    for i in range(3):
+        for j, d in enumerate(np.gradient(grads[i], 2.0)):
+            jac[i, j] = (i == j) + alpha * d
+    det = np.linalg.det(np.moveaxis(jac, (0, 1), (-2, -1)))
+    assert det.min() > 0.05  # a one-to-one map: no folded, doubled ventricles
 
 
 def test_header_variety_and_geometry(ci_cohort: pd.DataFrame) -> None:
