@@ -407,3 +407,18 @@ def test_measure_cost_runs_every_augmentation_with_its_options():
     with pytest.raises(ConfigError) as info:
         aug.measure_cost(image, label, {"elastic": {"sigma": 1}})
     assert info.value.name == "sigma"
+
+
+def test_taught_sample_at_reads_images_linearly_and_labels_by_nearest_neighbour():
+    """Half a voxel along x: the image is the mean of the two neighbours, the label one of
+    them (never a value in between), against numpy's own arithmetic."""
+    image = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    label = np.array([0, 3, 0, 3, 0, 3], np.uint8)[None, None].repeat(4, 0).repeat(5, 1)
+    coords = np.indices(image.shape, dtype=np.float32)
+    coords[2] += 0.5
+    out_image, out_label = aug.sample_at(image, label, coords)
+    np.testing.assert_allclose(out_image[..., :-1], (image[..., :-1] + image[..., 1:]) / 2)
+    assert out_label.dtype == label.dtype and set(np.unique(out_label)) == {0, 3}
+    assert ((out_label[..., :-1] == label[..., :-1]) | (out_label[..., :-1] == label[..., 1:])).all()
+    channels, none = aug.sample_at(np.stack([image, -image], -1), None, coords)
+    assert none is None and np.allclose(channels[..., 1], -out_image)

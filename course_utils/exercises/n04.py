@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback
+from course_utils.exercises._core import close, exercise, feedback, judge_prediction
 
 
 @exercise
@@ -17,8 +17,8 @@ def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
     the originals.
     """
     ok = False
-    hint = ("flip BOTH arrays along axis 2 (x runs left-right in the LPS layout [z, y, x]): "
-            "np.flip(array, axis=2).")
+    hint = ("section 1 says which axis of [z, y, x, C] runs from the patient's right to left; "
+            "numpy has a function that reverses an array along one axis, and both arrays need it.")
     try:
         got_image, got_label = answer
         ok = (close(got_image, np.flip(image, axis=2))
@@ -29,3 +29,51 @@ def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
         pass
     return feedback(ok, "Image and labels are mirrored together, so every voxel keeps its label.",
                     hint=hint, answer=answer)
+
+
+@exercise(kind="predict")
+def check_elastic_alignment(prediction: Any, same_draw_change: float, other_draw_change: float) -> bool:
+    """04: after a (stronger) elastic deformation, do the labels still match the image?
+
+    Parameters: ``prediction``: "yes" or "no"; ``same_draw_change``: the largest change of a
+    tissue's mean intensity inside the labels moved with the image's draw;
+    ``other_draw_change``: the same with labels moved by another draw (misaligned).
+    """
+    same, other = float(same_draw_change), float(other_draw_change)
+    truth = "yes" if same < 0.5 * other else "no"
+    why = ("Image and labels are read at the same displaced positions (one draw), so each voxel "
+           "keeps its label whatever the strength; only interpolation blurs the image a little. "
+           "A stronger deformation makes less plausible anatomy (and can fold), not misaligned "
+           "labels. Labels moved by another draw are what misalignment looks like.")
+    if truth == "no":
+        why = ("Here the tissue means moved almost as much as with another draw: look at the "
+               "strength you chose, the deformation may fold the volume over itself.")
+    return judge_prediction(
+        prediction, truth, ("yes", "no"),
+        why + f" Measured change: {same:.3f} (same draw) vs {other:.3f} (another draw).",
+        hint="What do image and labels share in `deform`? Does the strength change that?")
+
+
+@exercise(kind="predict")
+def check_rotate_crop_order(prediction: Any, crop_first_share: float,
+                            rotate_first_share: float) -> bool:
+    """04: does cropping before rotating put more invented (edge-repeated) voxels in the patch?
+
+    Parameters: ``prediction``: "more", "same" or "fewer"; ``crop_first_share``: the share of
+    the patch's voxels read outside the block when it is cropped, then rotated;
+    ``rotate_first_share``: the same when the whole volume is rotated, then cropped.
+    """
+    first, after = float(crop_first_share), float(rotate_first_share)
+    truth = "same" if abs(first - after) <= 0.005 else ("more" if first > after else "fewer")
+    why = {"more": "A rotated block reaches, at its corners, beyond the block itself; cropped "
+                   "first, there is nothing there but the repeated edge. Rotating the whole "
+                   "volume first finds real anatomy around the block. Crop a larger block, "
+                   "rotate, then crop the centre: cheap and without invented corners.",
+           "fewer": "Unexpected: the whole volume's corners entered the patch. Is the block "
+                    "near the volume's edge?",
+           "same": "With no rotation (or a tiny one) nothing is read outside either way."}[truth]
+    return judge_prediction(
+        prediction, truth, ("more", "same", "fewer"),
+        why + f" Measured: {first:.1%} crop first, {after:.1%} rotate first.",
+        hint="Draw a square, turn it by 30 degrees inside a frame of the same size: what "
+             "covers the frame's corners? And inside a much larger frame?")

@@ -2,3 +2,14 @@
 
 # %% flip_pair
 answer = (np.flip(image, axis=2), np.flip(label, axis=2))
+
+# %% elastic_alignment
+# `deform` computes one set of displaced positions and reads both the image (linearly) and
+# the labels (nearest neighbour) there: each voxel keeps its label at any strength.
+prediction = "yes"
+
+# %% rotate_crop_order
+# A block turned by an angle needs voxels beyond its own corners. Cropped first, the block
+# has none there and the rotation repeats its edge; rotated first, the whole volume
+# supplies real voxels around a central block.
+prediction = "more"
