@@ -86,7 +86,7 @@ def check_record_size(prediction: Any, bytes_record: int, other_record: int) -> 
            "stored packed: 4 bytes per float32, like the raw bytes, plus a few bytes of "
            "framing. Its cost is not disk space but parsing: every value goes through the "
            "protocol-buffer decoder, while decode_raw reinterprets the bytes in one go "
-           "(compare the two TFRecord timings above).")
+           "(compare the timings of the two encodings in the lesson).")
     return judge_prediction(prediction, truth, ("smaller", "about the same", "larger"), why,
                             hint="how many bytes does one float32 take in a list, and in raw "
                                  "bytes? Think about what else a record stores.")
