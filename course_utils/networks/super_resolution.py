@@ -6,6 +6,7 @@ Taught in notebook 10 (tools/taught.py keeps the copies identical).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from course_utils import checks
 from course_utils.errors import ShapeError
@@ -17,15 +18,15 @@ def low_resolution(images, factor: int = 4):
     Each low-resolution voxel is the mean of a window of ``2 * factor`` voxels along each
     axis, one window every ``factor`` voxels, so neighbouring windows overlap by half: a
     blur, then a subsampling. At the borders a window is cut to the volume ("same"
-    padding; padded voxels are not counted). Returns a float32 tensor, so it also runs
-    inside tf.data (``np.asarray`` makes it an array).
+    padding; padded voxels are not counted). TensorFlow's pooling, DLTK's own op: it runs
+    inside tf.data too, and returns a tensor (``np.asarray`` makes it an array).
     Parameters: ``images``: a batch [N, z, y, x, C], each spatial size a multiple of
     ``factor``; ``factor``: the integer downsampling factor per axis.
     """
     if any(int(n) % factor for n in images.shape[1:4]):
         raise ShapeError(f"low_resolution: spatial shape {tuple(images.shape[1:4])} is not a "
                          f"multiple of {factor}; crop first (crop_to_multiple(images, {factor}))")
-    return keras.ops.average_pool(keras.ops.cast(images, "float32"), 2 * factor, factor, "same")
+    return tf.nn.avg_pool3d(tf.cast(images, tf.float32), 2 * factor, factor, padding="SAME")
 
 
 def linear_upsample_axis(x, factor: int, axis: int):
