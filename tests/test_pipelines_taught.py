@@ -150,3 +150,13 @@ def test_a_patch_larger_than_the_volume_names_the_file(subjects):
     with pytest.raises(ShapeError):
         extract_random_example_array(np.zeros((*SHAPE, 1)), None, (9, 1, 1), 1,
                                      np.random.default_rng(0))
+
+
+def test_importing_the_pipelines_does_not_start_tensorflow():
+    # the taught TFRecord code uses a module-level `tf`, imported on first use only
+    import subprocess
+    import sys
+
+    code = ("import sys, course_utils.pipelines as p; assert 'tensorflow' not in sys.modules; "
+            "p.tfrecords.encode_example([[1.0]]); assert 'tensorflow' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
