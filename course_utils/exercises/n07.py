@@ -60,22 +60,25 @@ def check_baseline_on_young(prediction: Any, probe_truth: Sequence[float], truth
 
 @exercise(kind="predict")
 def check_crop_averaging(prediction: Any, views: Any, truth: Sequence[float]) -> bool:
-    """07: predict the MAE of the crop-averaged ages vs the mean MAE of single crops.
+    """07: predict whether averaging the crops' predictions can have a higher MAE than single crops.
 
-    Parameters: ``prediction``: "higher", "same" or "lower" (the averaged MAE compared
-    with the single crops'); ``views``: predicted ages, ``[views, subjects]``, one row per
-    crop (and mirrored crop); ``truth``: the subjects' ages.
+    Parameters: ``prediction``: "lower or the same" or "higher" (the MAE of the averaged
+    prediction compared with the mean MAE of single crops); ``views``: predicted ages,
+    ``[views, subjects]``, one row per crop (and mirrored crop); ``truth``: the ages.
     """
     views = np.asarray(views, float).reshape(len(views), -1)
     averaged, single = _mae(views.mean(axis=0), truth), _mae(views, np.asarray(truth, float)[None])
-    measured = "lower" if averaged < single - 1e-3 else "same"  # never higher: see `why`
+    measured = "higher" if averaged > single + 1e-6 else "lower or the same"
+    gain = ("lower: some subjects' crops err on both sides of their age" if averaged < single - 1e-3
+            else "the same: for every subject all crops err in the same direction")
     return judge_prediction(
-        prediction, measured, CHOICES,
+        prediction, measured, ("lower or the same", "higher"),
         why=(f"measured: {averaged:.2f} years for the averaged prediction against {single:.2f} "
-             "for one crop at a time. Averaging can never do worse: the error of a mean is at "
-             "most the mean of the errors (|mean(p) - t| <= mean(|p - t|), the triangle "
-             "inequality). It does better for every subject whose crops err on both sides of "
-             "the true age, and no better when all crops err in the same direction."),
+             f"for one crop at a time, {gain}. Averaging can never do worse: the error of a mean "
+             "is at most the mean of the errors (|mean(p) - t| <= mean(|p - t|), the triangle "
+             "inequality). It gains for every subject whose crops err on both sides of the true "
+             "age, and nothing when they all err the same way (a model that has not learned "
+             "much, predicting everyone near the mean, often does)."),
         hint=("for one subject, imagine two crops predicting 5 years too old and 5 years too "
               "young: what is the error of each crop, and of their average? And if both are "
               "5 years too old?"),

@@ -9,5 +9,5 @@ prediction = "higher"
 
 # %% crop_averaging
 # |mean of the crop predictions - age| <= mean of |crop prediction - age| (triangle inequality):
-# averaging gains whenever the crops of a subject err on both sides of its age.
-prediction = "lower"
+# averaging gains whenever the crops of a subject err on both sides of its age, never loses.
+prediction = "lower or the same"
