@@ -6,10 +6,12 @@
 
 Each preset is generated into a fresh temporary folder (the cache is not used).
 Columns: wall time, peak memory (this process plus its worker processes,
-sampled every 0.2 s with psutil), disk size, and two baselines computed from
+sampled every 0.2 s with psutil), disk size, two baselines computed from
 the label maps: sex accuracy from total brain volume (labels 1-4, logistic
 regression, 5-fold cross-validated) and age MAE from total CSF volume (label 1,
-linear fit, 5-fold cross-validated).
+linear fit, 5-fold cross-validated) and from CSF's share of labels 1-4, and the anatomy against the published norms
+of data/README.md: mean CSF, grey and white matter volumes (ml), the median
+lesion share of the brain and the rank correlation of lesion volume with age.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -67,16 +70,16 @@ class PeakMemory:
         self._thread.join()
 
 
-def volumes(df) -> tuple[np.ndarray, np.ndarray]:
-    """Total brain volume (labels 1-4) and CSF volume (label 1) in ml per subject."""
-    brain, csf = [], []
+def volumes(df) -> pd.DataFrame:
+    """Millilitres of CSF, grey matter, white matter and lesion per subject (label maps)."""
+    rows = []
     for path in df["label"]:
         image = sitk.ReadImage(path)
-        voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
-        labels = sitk.GetArrayViewFromImage(image)
-        brain.append(np.count_nonzero(labels) * voxel_ml)
-        csf.append(np.count_nonzero(labels == 1) * voxel_ml)
-    return np.array(brain), np.array(csf)
+        counts = np.bincount(sitk.GetArrayViewFromImage(image).ravel(), minlength=5)
+        rows.append(counts[1:5] * float(np.prod(image.GetSpacing())) / 1000.0)
+    vol = pd.DataFrame(rows, columns=["csf", "gm", "wm", "lesion"])
+    vol["brain"] = vol.sum(axis=1)
+    return vol
 
 
 def learnability(df) -> dict[str, float]:
@@ -86,7 +89,8 @@ def learnability(df) -> dict[str, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    brain, csf = volumes(df)
+    vol = volumes(df)
+    brain, csf = vol["brain"].to_numpy(), vol["csf"].to_numpy()
     sex = (df["sex"] == "M").to_numpy().astype(int)
     age = df["age"].to_numpy()
     folds = min(5, int(np.bincount(sex).min()))
@@ -95,13 +99,23 @@ def learnability(df) -> dict[str, float]:
                              cv=StratifiedKFold(folds, shuffle=True, random_state=0))
     age_pred = cross_val_predict(LinearRegression(), csf[:, None], age,
                                  cv=KFold(5, shuffle=True, random_state=0))
+    share = (csf / brain)[:, None]  # CSF relative to the head: free of head size
+    share_pred = cross_val_predict(LinearRegression(), share, age,
+                                   cv=KFold(5, shuffle=True, random_state=0))
     return {
         "sex_accuracy_brain_volume": float(np.mean(pred == sex)),
         "age_mae_csf_volume": float(np.mean(np.abs(age_pred - age))),
+        "age_mae_csf_share": float(np.mean(np.abs(share_pred - age))),
         "age_sd": float(np.std(age)),
         "corr_age_csf": float(np.corrcoef(age, csf)[0, 1]),
         "brain_ml_men": float(brain[sex == 1].mean()),
         "brain_ml_women": float(brain[sex == 0].mean()),
+        "csf_ml": float(vol["csf"].mean()),
+        "gm_ml": float(vol["gm"].mean()),
+        "wm_ml": float((vol["wm"] + vol["lesion"]).mean()),
+        "lesion_ml_median": float(vol["lesion"].median()),
+        "lesion_pct_median": float(100 * (vol["lesion"] / vol["brain"]).median()),
+        "lesion_age_rank_corr": float(pd.Series(age).corr(vol["lesion"], method="spearman")),
     }
 
 
@@ -144,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run(preset, Path(tmp), **options))
             print(json.dumps(rows[-1]), file=sys.stderr)
     columns = ["preset", "subjects", "spacing_mm", "wall_s", "peak_mem_mb", "disk_mb",
-               "sex_accuracy_brain_volume", "age_mae_csf_volume", "corr_age_csf"]
+               "sex_accuracy_brain_volume", "age_mae_csf_volume", "age_mae_csf_share",
+               "corr_age_csf", "csf_ml",
+               "gm_ml", "wm_ml", "lesion_ml_median", "lesion_pct_median",
+               "lesion_age_rank_corr"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in rows:

@@ -24,8 +24,8 @@ women, ``N(m, s)`` a normal draw.
   ``alpha * grad(G_4mm * V)``, ``alpha = min(30 + 120 * (bio - 20) / 66, 170)`` mm^2 (never folds).
 * **Atrophy to the norms (age).** Grey and white matter become CSF from their CSF
   side (a share ``min(g * C, 0.9)``, ``C`` the CSF or background within ~2 mm, ``g``
-  solved per subject) until they fill ``norms.grey_fraction(bio) + N(0, 0.01)`` and
-  ``norms.white_fraction(bio) + N(0, 0.008)`` of the subject's intracranial volume.
+  solved per subject) until they fill ``norms.grey_fraction(bio) + N(0, 0.006)`` and
+  ``norms.white_fraction(bio) + N(0, 0.005)`` of the subject's intracranial volume.
 * **White-matter hyperintensities (age).** Volume ``norms.wmh_median_ml(age) *
   exp(N(0, 0.9))`` ml (0.25 ml at 20, ~10 ml at 80, heavy-tailed). Shape: smooth noise
   (3 mm and 1.5 mm) over a prior (caps at the ventricular horns, a periventricular band,
@@ -87,7 +87,7 @@ __all__ = ["BIOLOGICAL_AGE_SD_YEARS", "CONTRASTS", "FILE_NAMES", "GENERATOR_VERS
            "ventricle_push", "worker_mb"]
 
 # Bump whenever generated images or demographics change: caches of another version are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 FILE_NAMES = {"t1": "T1.nii.gz", "t1_ir": "T1_IR.nii.gz", "t2_flair": "T2_FLAIR.nii.gz",
               "label": "label.nii.gz"}
 OPTIONS = ("n_subjects", "spacing", "seed", "workers")

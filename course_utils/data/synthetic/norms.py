@@ -24,8 +24,8 @@ import numpy as np
 AGE_RANGE_YEARS = (20.0, 86.0)  # ages are drawn uniformly on this range
 ICV_ML = 1450.0  # mean adult total intracranial volume
 BIOLOGICAL_AGE_SD_YEARS = 5.0  # individual "brain age" around the calendar age
-GREY_FRACTION_SD = 0.010  # individual grey-matter fraction beyond (biological) age
-WHITE_FRACTION_SD = 0.008  # individual white-matter fraction beyond age
+GREY_FRACTION_SD = 0.006  # individual grey-matter fraction beyond (biological) age
+WHITE_FRACTION_SD = 0.005  # individual white-matter fraction beyond age
 WMH_MEDIAN_ML_AT_20 = 0.25  # median WMH volume of a 20-year-old
 WMH_GROWTH_PER_YEAR = 0.06  # the median grows by exp(0.06) ~ 6 % a year
 WMH_LOG_SD = 0.9  # sd of log(WMH volume) around the median: heavy tail
