@@ -278,8 +278,6 @@ def test_nifti_dataset_bad_input(nifti_files, tmp_path):
         pipelines.nifti_dataset([nifti_files["nii"][1], str(cut)])
     with pytest.raises(DataError, match="missing.nii"):
         pipelines.nifti_dataset([str(tmp_path / "missing.nii")])
-    with pytest.raises(DataError, match="compressed"):
-        pipelines.nifti_dataset(nifti_files["gz"], patch_size=(4, 4, 4))
     with pytest.raises(ShapeError, match="does not fit"):
         pipelines.nifti_dataset(nifti_files["nii"], patch_size=(40, 4, 4))
 
@@ -378,6 +376,30 @@ def _find(volume: np.ndarray, patch: np.ndarray) -> bool:
 
     windows = sliding_window_view(volume, patch.shape)
     return bool(np.any(np.all(np.isclose(windows, patch), axis=(-3, -2, -1))))
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+def test_compressed_patches_equal_memory_mapped_ones(nifti_files, whiten):
+    """.nii.gz patches (one inflate per visit) are the very voxels of the .nii patches."""
+    knobs = dict(patch_size=(4, 5, 6), n_patches=2, batch_size=3, seed=5, whiten=whiten)
+    gz = pipelines.nifti_patches(nifti_files["gz"], **knobs)
+    nii = pipelines.nifti_patches(nifti_files["nii"], **knobs)
+    for a, b in zip(gz.take(5), nii.take(5), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    if not whiten:  # and the scaled values of an independent reader
+        patch = next(iter(gz)).numpy()[0, ..., 0]
+        assert any(_find(_nibabel_reference(p, whiten=False), patch)
+                   for p in nifti_files["gz"])
+
+
+def test_compressed_label_maps_follow_their_patches(nifti_files, tmp_path):
+    maps = [_write(_array(p), tmp_path / f"l{k}.nii.gz")
+            for k, p in enumerate(nifti_files["label"])]
+    ds = pipelines.nifti_patches(nifti_files["raw"], maps, patch_size=(4, 5, 6), n_patches=3,
+                                 batch_size=6, whiten=False, seed=7)
+    x, y = next(iter(ds))
+    assert y.dtype == tf.uint8
+    np.testing.assert_array_equal(y.numpy(), _label_of(x.numpy()[..., 0]))
 
 
 def test_nifti_patches_numeric_labels_follow_their_subject(nifti_files):

@@ -1,59 +1,88 @@
-"""Random patches streamed from uncompressed NIfTI through numpy memory maps (lesson 02)."""
+"""Random patches streamed from NIfTI: memory maps of .nii, one inflate per visit of .nii.gz."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from course_utils import checks
-from course_utils.errors import CourseError, DataError
+from course_utils.errors import CourseError
 from course_utils.pipelines._common import (
     AUTOTUNE,
     PathLike,
+    aligned_empty,
     check_patch,
     order,
     parallelism,
     patch_corners,
     tf_module,
 )
-from course_utils.pipelines.nifti import NiftiLayout, common_layout, read_nifti_patch, volume_stats
+from course_utils.pipelines.nifti import NiftiLayout, common_layout, read_voxels, volume_stats
 from course_utils.pipelines.streaming import Guard, _targets
+
+
+def _cut(files: list[str], info: NiftiLayout, indices: np.ndarray, corners: np.ndarray,
+         out: np.ndarray, affine: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Fill ``out[j]`` with the voxels of subject ``indices[j]`` at ``corners[j]``, cast to
+    ``out``'s type and, with ``affine = (a, b)``, mapped to ``a[i] * v + b[i]``; a file is read
+    once for consecutive patches. Slabs of ~1 MB: the affine step finds them in the cache."""
+    size, last, voxels = out.shape[1:], None, None
+    step = max(1, (1 << 20) // (int(np.prod(size[1:])) * out.itemsize))
+    for j, (i, (z, y, x)) in enumerate(zip(indices, corners, strict=True)):
+        if i != last:
+            last, voxels = i, read_voxels(files[i], info)
+        for k in range(0, size[0], step):
+            slab = out[j, k:k + step]
+            slab[...] = voxels[z + k:z + k + len(slab), y:y + size[1], x:x + size[2]]
+            if affine is not None:
+                slab *= affine[0][i]
+                slab += affine[1][i]
 
 
 def _patch_reader(paths: list[str], layout: NiftiLayout, label_files: list[str] | None,
                   label_layout: NiftiLayout | None, size: tuple[int, ...], seed: int,
-                  stats: np.ndarray, guard: Guard):
+                  affine: np.ndarray, guard: Guard):
     """A numpy function ``(subject indices, patch counters) -> (x [b, *size, 1], y [b, *size])``:
-    one call per batch, corners drawn from ``(seed, first subject, first counter)``."""
-    shift, scale = stats[:, 0].astype(np.float32), (1.0 / stats[:, 1]).astype(np.float32)
+    one call per batch, corners drawn from ``(seed, first subject, first counter)``;
+    ``x = a * stored + b`` with subject ``i``'s ``a, b = affine[i]`` (scaling and whitening),
+    written into an aligned array that TensorFlow takes without a copy."""
+    a, b = affine[:, 0].astype(np.float32), affine[:, 1].astype(np.float32)
 
     def read(indices: np.ndarray, counters: np.ndarray):
         try:  # one generator per batch: batches are made in a fixed order, so it is repeatable
             rng = np.random.default_rng([seed, int(indices[0]), int(counters[0])])
             corners = patch_corners(layout.shape, size, len(indices), rng)
-            x = np.empty((len(indices), *size), np.float32)
-            for j, (i, c) in enumerate(zip(indices, corners, strict=True)):
-                read_nifti_patch(paths[i], c, size, layout, out=x[j])
-            x -= shift[indices].reshape(-1, 1, 1, 1)
-            x *= scale[indices].reshape(-1, 1, 1, 1)
+            x = aligned_empty((len(indices), *size, 1), np.float32)
+            _cut(paths, layout, indices, corners, x[..., 0], (a, b))
             if label_files is None:
-                return x[..., None], np.zeros((len(x), 1, 1, 1), np.uint8)
-            y = np.empty_like(x)
-            for j, (i, c) in enumerate(zip(indices, corners, strict=True)):
-                read_nifti_patch(label_files[i], c, size, label_layout, out=y[j])
-            return x[..., None], np.round(y).astype(np.uint8)
+                return x, np.zeros((len(x), 1, 1, 1), np.uint8)
+            y = np.empty(x.shape[:-1], np.float32)
+            _cut(label_files, label_layout, indices, corners, y)
+            if label_layout.scaled:
+                y = y * np.float32(label_layout.slope) + np.float32(label_layout.inter)
+            labels = aligned_empty(y.shape, np.uint8)
+            labels[...] = np.rint(y, out=y)
+            return x, labels
         except CourseError as exc:
             guard.error = guard.error or exc
             raise
-        except OSError as exc:  # a file removed or cut after the dataset was built
-            guard.error = guard.error or DataError(
-                f"could not read a patch ({exc}); the files changed after the dataset was "
-                "built: regenerate them and build the dataset again", path=exc.filename)
-            raise
     return read
+
+
+def _affine(paths: list[str], layout: NiftiLayout, whiten: bool) -> np.ndarray:
+    """Per subject ``(a, b)`` with ``a * stored + b`` = the scaled values, whitened with the
+    volume's mean and standard deviation if ``whiten`` (one pass per file, in threads)."""
+    n = len(paths)
+    if not whiten:
+        return np.tile([layout.slope, layout.inter], (n, 1))
+    with ThreadPoolExecutor(min(n, os.cpu_count() or 1)) as pool:
+        stats = np.array(list(pool.map(lambda p: volume_stats(p, layout), paths)))
+    std = np.where(stats[:, 1] < 1e-8, 1.0, stats[:, 1])
+    return np.stack([layout.slope / std, (layout.inter - stats[:, 0]) / std], axis=1)
 
 
 def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None, *,
@@ -61,11 +90,13 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
                   shuffle: bool = True, seed: int = 42, repeat: bool = True,
                   whiten: bool = True, num_parallel_calls: int = AUTOTUNE,
                   prefetch: int = AUTOTUNE):
-    """Batches of random patches read straight from uncompressed NIfTI (.nii) files.
+    """Batches of random patches read straight from NIfTI files, no second copy.
 
-    Only each patch's bytes are read (numpy memory map); whitening uses each volume's
-    mean and standard deviation, computed once here (:func:`volume_stats`).
-    Parameters: ``paths`` image files (.nii, one shape and data type); ``labels`` None,
+    From a ``.nii`` only each patch's bytes are read (numpy memory map); a ``.nii.gz`` is
+    inflated once per subject visit (zlib, in parallel threads) and its patches cut from
+    that. Whitening uses each volume's mean and standard deviation, computed once here
+    (:func:`volume_stats`) and applied with the header's scaling in one affine step.
+    Parameters: ``paths`` image files (one shape, data type and compression); ``labels`` None,
     label-map files (uint8 patches at the same places) or one number per subject;
     ``patch_size`` (z, y, x); ``n_patches`` patches per subject visit; ``batch_size``;
     ``shuffle``; ``seed``; ``repeat``; ``whiten``; ``num_parallel_calls`` batches read
@@ -75,22 +106,16 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
     paths = [str(p) for p in paths]
     layout = common_layout(paths, "image")
     kind, target = _targets(labels, paths, layout.shape)
-    if layout.compressed or (kind == "maps" and target.compressed):
-        raise DataError(
-            f"patch streaming memory-maps uncompressed NIfTI, but {paths[0]} is compressed "
-            "(.nii.gz); store the database as .nii (io.write_image(image, 'name.nii')), or "
-            "read whole volumes (patch_size=None)", path=paths[0])
     size = check_patch(patch_size, layout.shape, paths[0])
     n = checks.integer(n_patches, name="n_patches", minimum=1)
     batch_size = checks.integer(batch_size, name="batch_size", minimum=1)
-    stats = np.array([volume_stats(p, layout) if whiten else (0.0, 1.0) for p in paths])
-    stats[:, 1] = np.where(stats[:, 1] < 1e-8, 1.0, stats[:, 1])
     label_files = [str(v) for v in labels] if kind == "maps" else None
     guard = Guard(paths + (label_files or []))
     read = _patch_reader(paths, layout, label_files, target if kind == "maps" else None, size,
-                         int(seed), stats, guard)
+                         int(seed), _affine(paths, layout, whiten), guard)
     values = tf.constant(target if kind == "values" else np.zeros(len(paths), np.float32))
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops: nothing for AutoGraph to convert
     def load(indices, counters):
         x, y = tf.numpy_function(read, [indices, counters], [tf.float32, tf.uint8],
                                  stateful=False)
@@ -102,8 +127,8 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
         return x, tf.gather(values, indices)
 
     visits = order(tf.data.Dataset.range(len(paths)), len(paths), shuffle, seed, repeat)
-    slots = visits.enumerate().map(
-        lambda k, i: (tf.fill([n], i), k * n + tf.range(n, dtype=tf.int64))).unbatch()
+    slots = visits.enumerate().map(tf.autograph.experimental.do_not_convert(
+        lambda k, i: (tf.fill([n], i), k * n + tf.range(n, dtype=tf.int64)))).unbatch()
     # AUTOTUNE gives Python calls more threads than cores, which then fight for the GIL
     calls = parallelism(num_parallel_calls)
     calls = (os.cpu_count() or 1) if calls == AUTOTUNE else calls

@@ -10,14 +10,13 @@ call per batch reads every patch of the batch through numpy memory maps.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from course_utils import checks
-from course_utils.errors import CourseError, DataError, ShapeError
+from course_utils.errors import CourseError, ShapeError
 from course_utils.pipelines._common import (
     AUTOTUNE,
     PathLike,
@@ -25,7 +24,7 @@ from course_utils.pipelines._common import (
     parallelism,
     tf_module,
 )
-from course_utils.pipelines.nifti import NiftiLayout, common_layout, nifti_info
+from course_utils.pipelines.nifti import NiftiLayout, common_layout, nifti_info, read_voxels
 
 _EPS = 1e-8
 
@@ -68,22 +67,12 @@ def _targets(labels: Sequence[Any] | None, paths: Sequence[str],
 
 
 def _gunzip_voxels(layout: NiftiLayout):
-    """A numpy function: a .nii.gz file name -> its voxels, flat, native byte order.
-
-    zlib releases the GIL, so parallel calls inflate in parallel; the voxels are a view
-    of the inflated bytes (no copy in Python; TensorFlow copies them once).
-    """
-    n, native = int(np.prod(layout.shape)), layout.dtype.newbyteorder("=")
+    """A numpy function: a .nii.gz file name -> its voxels, flat, native byte order
+    (:func:`read_voxels`: one inflate, GIL released, the voxels a view of zlib's output)."""
+    native = layout.dtype.newbyteorder("=")
 
     def read(file: bytes) -> np.ndarray:
-        name = file.decode()
-        try:
-            with open(name, "rb") as fh:
-                data = zlib.decompress(fh.read(), wbits=31)
-            voxels = np.frombuffer(data, layout.dtype, n, layout.offset)
-        except (OSError, ValueError, zlib.error) as exc:
-            raise DataError(f"could not read {name} ({exc}): it changed after the dataset was "
-                            "built; regenerate it", path=name) from exc
+        voxels = read_voxels(file.decode(), layout).reshape(-1)
         return voxels if voxels.dtype == native else voxels.astype(native)
     return read
 
@@ -163,6 +152,7 @@ def nifti_volumes(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
         items["label"] = [str(v) for v in labels] if kind == "maps" else target
     guard = Guard(paths + (items["label"] if kind == "maps" else []))
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops: nothing for AutoGraph to convert
     def read(item):
         x = _volume(item["image"], layout, whiten)
         if kind == "none":
