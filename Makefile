@@ -2,6 +2,7 @@
 #   make lab       install the course into .venv, prepare the default dataset, start JupyterLab
 #   make test      lint + unit tests + every notebook executed with nbval at COURSE_PRESET=ci
 #   make quick     the fast unit tests only (skips those marked slow)
+#   make browser   open the lab in Debian's Chromium (Playwright) and check what a learner sees
 #   make reports PRESET=ci|binder|full   every notebook as a papermill report (+ HTML, index.html)
 #   make data PRESET=binder              prepare the built-in dataset only
 #   make clean     remove generated reports and caches (keeps .venv and data/)
@@ -18,10 +19,10 @@ export PYTHONUTF8 := 1
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: help setup lab test lint unit quick notebooks reports data clean
+.PHONY: help setup lab test lint unit quick notebooks browser reports data clean
 
 help:
-	@sed -n '1,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
 
 # (Re)install when pyproject.toml changes; a stamp per extras set.
 $(STAMP): pyproject.toml
@@ -29,6 +30,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 
 setup: $(STAMP)
@@ -52,11 +55,11 @@ JOBS ?= 2
 XDIST := -n $(JOBS) --dist loadscope
 
 unit: setup
-	$(BIN)/python -m pytest tests -m "not notebooks" -q $(XDIST)
+	$(BIN)/python -m pytest tests -m "not notebooks and not browser" -q $(XDIST)
 
 # The fast unit tests only (no cohort generation, training, notebooks or processes): seconds.
 quick: setup
-	$(BIN)/python -m pytest tests -m "not notebooks and not slow" -q $(XDIST)
+	$(BIN)/python -m pytest tests -m "not notebooks and not slow and not browser" -q $(XDIST)
 
 # Every notebook, top to bottom, at the ci preset; their metrics land in reports/ci,
 # and tests marked `notebooks` then check what they achieved. Every exercise's worked
@@ -67,6 +70,13 @@ notebooks: setup
 	COURSE_REPORTS_DIR=$(CURDIR)/reports/ci $(BIN)/python -m pytest tests -m notebooks -q
 
 test: lint unit notebooks
+
+# The lab as a learner meets it, in a real browser: Debian's Chromium (installed with apt
+# where missing) driven by Playwright; screenshots in reports/browser/.
+browser:
+	command -v chromium >/dev/null || apt-get install -y chromium || sudo apt-get install -y chromium
+	$(MAKE) setup EXTRAS=cpu,dev,browser
+	$(BIN)/python -m pytest tests/browser -m browser -q -p no:xdist
 
 reports: setup
 	$(BIN)/python -m course_utils.reports --preset $(PRESET)
