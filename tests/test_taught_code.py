@@ -34,7 +34,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
     """A tiny repository: one notebook teaching ``scale`` and the module that keeps it."""
     module = tmp_path / "course_utils" / "demo.py"
     module.parent.mkdir()
-    module.write_text('"""Demo."""\n\nimport numpy as np\n\n\ndef scale(x):\n'
+    module.write_text('"""Demo."""\n\nimport numpy as np\n\nSIZE = 3\nlimit: int = 4\n\n\ndef scale(x):\n'
                       '    """Twice x."""\n    return 2 * np.asarray(x)\n\n\ndef other():\n'
                       '    return 1\n')
     nb = nbformat.v4.new_notebook()

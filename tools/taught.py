@@ -59,11 +59,12 @@ def _segments(source: str, where: str) -> dict[str, tuple[int, int, str]]:
     for node in ast.parse(source, filename=where).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             name = node.name
-        elif (isinstance(node, (ast.Assign, ast.AnnAssign))
-              and len(getattr(node, "targets", [node.target])) == 1
-              and isinstance(target := getattr(node, "targets", [node.target])[0], ast.Name)
-              and target.id.isupper()):
-            name = target.id
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not (len(targets) == 1 and isinstance(targets[0], ast.Name)
+                    and targets[0].id.isupper()):
+                continue
+            name = targets[0].id
         else:
             continue
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])

@@ -39,6 +39,8 @@ def lab():
     """`make lab` at the ci preset; yields (base URL, token); stops it and its kernels after."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (it installs Debian's chromium)")
+    # The lab serves the repository's own notebooks: keep their bytes, put them back after.
+    stored = {path: path.read_bytes() for path in (ROOT / "notebooks").glob("*.ipynb")}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     proc = subprocess.Popen(["make", "lab", f"PORT={port}", "LAB_PRESET=ci"], cwd=ROOT, env=env,
@@ -56,6 +58,9 @@ def lab():
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+        for path, content in stored.items():  # JupyterLab autosaves what the test ran
+            if path.read_bytes() != content:
+                path.write_bytes(content)
 
 
 @pytest.fixture(scope="module")
