@@ -35,14 +35,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(tmp_path_factory):
     """`make lab` at the ci preset; yields (base URL, token); stops it and its kernels after."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (it installs Debian's chromium)")
-    # The lab serves the repository's own notebooks: keep their bytes, put them back after.
+    # The lab serves the repository's own notebooks: keep their bytes.
     stored = {path: path.read_bytes() for path in (ROOT / "notebooks").glob("*.ipynb")}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    # No autosave: the lab serves the repository's own notebooks, which stay output-free.
+    settings = tmp_path_factory.mktemp("lab-settings")
+    plugin = settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(json.dumps({"autosave": False}))
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     proc = subprocess.Popen(["make", "lab", f"PORT={port}", "LAB_PRESET=ci"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -58,9 +64,10 @@ def lab():
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
-        for path, content in stored.items():  # JupyterLab autosaves what the test ran
-            if path.read_bytes() != content:
-                path.write_bytes(content)
+        for path, content in stored.items():  # a safety net: autosave is off (settings)
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            if any(c.get("execution_count") is not None for c in cells):
+                path.write_bytes(content)  # the lab saved outputs into it: put it back
 
 
 @pytest.fixture(scope="module")
