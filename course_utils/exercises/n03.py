@@ -124,8 +124,9 @@ def check_skip_smoothing(prediction: Any, image: sitk.Image, label: sitk.Image,
                "do. It matters only where voxels get larger.")
     return judge_prediction(
         prediction, truth, ("higher", "same", "lower"), why=why,
-        hint="a coarse voxel stands for a whole neighbourhood of fine voxels: does a single "
-             "point sample or an average of that neighbourhood vary more from voxel to voxel?")
+        hint="compare the old spacing (image.GetSpacing()) with the new one, axis by axis: "
+             "along which axes do the voxels get larger, and what does the blur do there and "
+             "along the others?")
 
 
 @exercise
