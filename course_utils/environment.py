@@ -167,6 +167,62 @@ def summary() -> str:
     return " | ".join(parts)
 
 
+_NON_INTERACTIVE_RUNNERS = ("papermill", "nbval", "pytest", "nbconvert", "nbclient",
+                            "nbmake", "jupyter-execute", "runipy", "course_utils.reports")
+_LIVE_FRONT_ENDS = ("jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyterhub",
+                    "jupyter lab", "jupyter notebook", "jupyter_server", "jupyterlab", "voila",
+                    "vscode", "code-server", "pycharm", "spyder")
+
+
+def widgets_available() -> bool:
+    """True if a live notebook front end can show ipywidgets (JupyterLab, Notebook, Colab).
+
+    Decided without guessing from the runner's name alone: ``COURSE_WIDGETS=0``/``1``
+    (set by ``make reports``/``make notebooks``, or by you) wins; then Colab is live; a
+    kernel under a headless runner (papermill, nbval, nbconvert, ...) is not; a kernel
+    started by a Jupyter server (JupyterLab, Notebook, JupyterHub, Voila) or an editor
+    (VS Code, PyCharm) is. Anything else gets the static pictures, which always show.
+    """
+    forced = os.environ.get("COURSE_WIDGETS", "").strip().lower()
+    if forced in {"0", "false", "no", "off"}:
+        return False
+    if forced in {"1", "true", "yes", "on"}:
+        return True
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False  # terminal IPython or plain Python
+    if "google.colab" in sys.modules:
+        return True
+    return _launcher() == "front end"
+
+
+def _launcher() -> str:
+    """"runner", "front end" or "unknown": what started this kernel, from its ancestors' command lines."""
+    try:
+        import psutil
+    except ImportError:
+        return "unknown"
+    try:
+        proc = psutil.Process().parent()
+        for _ in range(8):
+            if proc is None:
+                break
+            cmd = " ".join(proc.cmdline()).lower()
+            if any(name in cmd for name in _NON_INTERACTIVE_RUNNERS):
+                return "runner"
+            if any(name in cmd for name in _LIVE_FRONT_ENDS):
+                return "front end"
+            proc = proc.parent()
+    except (psutil.Error, OSError):
+        pass
+    return "unknown"
+
+
 def tensorboard(logdir: str | os.PathLike) -> bool:
     """Open TensorBoard on ``logdir`` inside the notebook; False where no live front end can show it.
 
@@ -177,9 +233,7 @@ def tensorboard(logdir: str | os.PathLike) -> bool:
 
     Parameters: ``logdir``: the folder of TensorBoard event files (a run's ``logs``).
     """
-    from course_utils import viz
-
-    if not viz.widgets_available():
+    if not widgets_available():
         return False
     from IPython import get_ipython
 

@@ -12,7 +12,6 @@ views show anterior at the top and the patient's left on the right
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from course_utils import checks, io
+from course_utils.environment import widgets_available  # viz.widgets_available, as before
 from course_utils.errors import ShapeError
 from course_utils.io import LABEL_COLOURS, LABEL_NAMES, STANDARD_ORIENTATION  # one definition
 
@@ -248,62 +248,6 @@ def subject_overview(row: Mapping[str, Any], sequences: Sequence[str] | None = N
 # =============================================================================
 # Interactive slice viewer
 # =============================================================================
-
-_NON_INTERACTIVE_RUNNERS = ("papermill", "nbval", "pytest", "nbconvert", "nbclient",
-                            "nbmake", "jupyter-execute", "runipy", "course_utils.reports")
-_LIVE_FRONT_ENDS = ("jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyterhub",
-                    "jupyter lab", "jupyter notebook", "jupyter_server", "jupyterlab", "voila",
-                    "vscode", "code-server", "pycharm", "spyder")
-
-
-def widgets_available() -> bool:
-    """True if a live notebook front end can show ipywidgets (JupyterLab, Notebook, Colab).
-
-    Decided without guessing from the runner's name alone: ``COURSE_WIDGETS=0``/``1``
-    (set by ``make reports``/``make notebooks``, or by you) wins; then Colab is live; a
-    kernel under a headless runner (papermill, nbval, nbconvert, ...) is not; a kernel
-    started by a Jupyter server (JupyterLab, Notebook, JupyterHub, Voila) or an editor
-    (VS Code, PyCharm) is. Anything else gets the static pictures, which always show.
-    """
-    forced = os.environ.get("COURSE_WIDGETS", "").strip().lower()
-    if forced in {"0", "false", "no", "off"}:
-        return False
-    if forced in {"1", "true", "yes", "on"}:
-        return True
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
-        return False  # terminal IPython or plain Python
-    if "google.colab" in sys.modules:
-        return True
-    return _launcher() == "front end"
-
-
-def _launcher() -> str:
-    """"runner", "front end" or "unknown": what started this kernel, from its ancestors' command lines."""
-    try:
-        import psutil
-    except ImportError:
-        return "unknown"
-    try:
-        proc = psutil.Process().parent()
-        for _ in range(8):
-            if proc is None:
-                break
-            cmd = " ".join(proc.cmdline()).lower()
-            if any(name in cmd for name in _NON_INTERACTIVE_RUNNERS):
-                return "runner"
-            if any(name in cmd for name in _LIVE_FRONT_ENDS):
-                return "front end"
-            proc = proc.parent()
-    except (psutil.Error, OSError):
-        pass
-    return "unknown"
-
 
 def _viewer_inputs(image: Any, label: Any, spacing, names):
     """Normalise the viewer's input to ({name: array z,y,x}, label array or None, spacing)."""
