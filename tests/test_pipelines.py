@@ -392,6 +392,28 @@ def test_compressed_patches_equal_memory_mapped_ones(nifti_files, whiten):
                    for p in nifti_files["gz"])
 
 
+def test_pooled_batches_stay_intact_while_held(nifti_files):
+    """Batches handed to TensorFlow without a copy are not overwritten while still held."""
+    knobs = dict(patch_size=(4, 5, 6), n_patches=2, batch_size=3, seed=9)
+    held = list(pipelines.nifti_patches(nifti_files["gz"], **knobs).take(8))  # all alive
+    for kept, again in zip(held, pipelines.nifti_patches(nifti_files["gz"], **knobs).take(8),
+                           strict=True):
+        np.testing.assert_array_equal(kept.numpy(), again.numpy())
+
+
+def test_buffer_pool_reuses_a_buffer_only_once_released():
+    from course_utils.pipelines._common import BufferPool
+
+    pool = BufferPool()
+    first = pool.take((3, 50), np.float32)
+    assert first.ctypes.data % 64 == 0
+    second = pool.take((3, 50), np.float32)
+    assert not np.shares_memory(first, second)
+    address = first.ctypes.data
+    del first
+    assert pool.take((2, 50), np.float32).ctypes.data == address
+
+
 def test_compressed_label_maps_follow_their_patches(nifti_files, tmp_path):
     maps = [_write(_array(p), tmp_path / f"l{k}.nii.gz")
             for k, p in enumerate(nifti_files["label"])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,21 +81,62 @@ def common_layout(paths: Sequence[PathLike], what: str) -> NiftiLayout:
     return layout
 
 
-def read_voxels(path: PathLike, info: NiftiLayout) -> np.ndarray:
-    """All voxels of a NIfTI file as stored, ``[z, y, x]``: a memory map of a ``.nii`` (only the
-    bytes used are read), or one zlib inflate of a ``.nii.gz`` into a buffer of its known size
-    (zlib releases the GIL, so threads inflate in parallel); a view, no copy.
+_BUFFERS = threading.local()
 
-    Parameters: ``path`` the file; ``info`` its :func:`nifti_info`.
+
+def thread_buffer(nbytes: int) -> np.ndarray:
+    """This thread's reused uint8 buffer of at least ``nbytes`` bytes (grown when needed): what
+    :func:`inflate_into` fills; valid until this thread's next call.
+
+    Parameters: ``nbytes`` bytes needed.
+    """
+    if getattr(_BUFFERS, "buffer", None) is None or _BUFFERS.buffer.size < nbytes:
+        _BUFFERS.buffer = np.empty(int(nbytes), np.uint8)
+    return _BUFFERS.buffer
+
+
+def inflate_into(path: PathLike, buffer: np.ndarray, stop: int, piece: int = 1 << 16) -> None:
+    """Inflate the first ``stop`` bytes of the gzip file ``path`` into ``buffer``, piece by
+    piece: a reused buffer costs no fresh pages (faster than one ``zlib.decompress``), and
+    inflating stops at ``stop``. zlib releases the GIL, so threads inflate in parallel.
+
+    Parameters: ``path`` a gzip file; ``buffer`` a uint8 array of at least ``stop`` bytes;
+    ``stop`` bytes wanted; ``piece`` compressed bytes fed to zlib at a time.
+    """
+    inflater, done = zlib.decompressobj(wbits=31), 0
+    with open(path, "rb") as fh:
+        raw = memoryview(fh.read())
+    for start in range(0, len(raw), piece):
+        out = inflater.decompress(raw[start:start + piece], stop - done)
+        buffer[done:done + len(out)] = np.frombuffer(out, np.uint8)
+        done += len(out)
+        if done >= stop:
+            return
+    raise zlib.error(f"the stream holds {done} bytes, {stop} expected")
+
+
+def read_voxels(path: PathLike, info: NiftiLayout, buffer: np.ndarray | None = None,
+                z_stop: int | None = None) -> np.ndarray:
+    """All voxels of a NIfTI file as stored, ``[z, y, x]``: a memory map of a ``.nii`` (only the
+    bytes used are read), or a ``.nii.gz`` inflated once: into a new array of its known size,
+    or with ``buffer`` into that (reused; only the slices before ``z_stop`` are filled).
+
+    Parameters: ``path`` the file; ``info`` its :func:`nifti_info`; ``buffer`` None or a uint8
+    array of ``info.offset + info.nbytes`` bytes; ``z_stop`` slices needed (None: all).
     """
     try:
         if not info.compressed:
             return np.memmap(path, dtype=info.dtype, mode="r", offset=info.offset,
                              shape=info.shape)
-        with open(path, "rb") as fh:
-            data = zlib.decompress(fh.read(), wbits=31, bufsize=info.offset + info.nbytes + 1)
-        return np.frombuffer(data, info.dtype, int(np.prod(info.shape)),
-                             info.offset).reshape(info.shape)
+        if buffer is None:
+            with open(path, "rb") as fh:
+                buffer = np.frombuffer(zlib.decompress(fh.read(), wbits=31,
+                                                       bufsize=info.offset + info.nbytes + 1),
+                                       np.uint8)
+        else:
+            slices = info.shape[0] if z_stop is None else int(z_stop)
+            inflate_into(path, buffer, info.offset + info.nbytes // info.shape[0] * slices)
+        return buffer[info.offset:info.offset + info.nbytes].view(info.dtype).reshape(info.shape)
     except (OSError, ValueError, zlib.error) as exc:
         raise DataError(f"could not read the voxels of {path} ({exc}): the file is missing, "
                         "damaged or changed after it was checked; regenerate it",

@@ -13,6 +13,7 @@ from course_utils import checks
 from course_utils.errors import CourseError
 from course_utils.pipelines._common import (
     AUTOTUNE,
+    BufferPool,
     PathLike,
     aligned_empty,
     check_patch,
@@ -21,20 +22,29 @@ from course_utils.pipelines._common import (
     patch_corners,
     tf_module,
 )
-from course_utils.pipelines.nifti import NiftiLayout, common_layout, read_voxels, volume_stats
+from course_utils.pipelines.nifti import (
+    NiftiLayout,
+    common_layout,
+    read_voxels,
+    thread_buffer,
+    volume_stats,
+)
 from course_utils.pipelines.streaming import Guard, _targets
 
 
 def _cut(files: list[str], info: NiftiLayout, indices: np.ndarray, corners: np.ndarray,
          out: np.ndarray, affine: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Fill ``out[j]`` with the voxels of subject ``indices[j]`` at ``corners[j]``, cast to
-    ``out``'s type and, with ``affine = (a, b)``, mapped to ``a[i] * v + b[i]``; a file is read
-    once for consecutive patches. Slabs of ~1 MB: the affine step finds them in the cache."""
+    ``out``'s type and, with ``affine = (a, b)``, mapped to ``a[i] * v + b[i]``. A file is read
+    once for consecutive patches (a .nii.gz only up to their last slice); slabs of ~1 MB,
+    so that the affine step finds them in the cache."""
     size, last, voxels = out.shape[1:], None, None
+    buffer = thread_buffer(info.offset + info.nbytes) if info.compressed else None
     step = max(1, (1 << 20) // (int(np.prod(size[1:])) * out.itemsize))
     for j, (i, (z, y, x)) in enumerate(zip(indices, corners, strict=True)):
         if i != last:
-            last, voxels = i, read_voxels(files[i], info)
+            deepest = max(c[0] for c, k in zip(corners[j:], indices[j:], strict=True) if k == i)
+            last, voxels = i, read_voxels(files[i], info, buffer, deepest + size[0])
         for k in range(0, size[0], step):
             slab = out[j, k:k + step]
             slab[...] = voxels[z + k:z + k + len(slab), y:y + size[1], x:x + size[2]]
@@ -49,14 +59,15 @@ def _patch_reader(paths: list[str], layout: NiftiLayout, label_files: list[str] 
     """A numpy function ``(subject indices, patch counters) -> (x [b, *size, 1], y [b, *size])``:
     one call per batch, corners drawn from ``(seed, first subject, first counter)``;
     ``x = a * stored + b`` with subject ``i``'s ``a, b = affine[i]`` (scaling and whitening),
-    written into an aligned array that TensorFlow takes without a copy."""
+    written into an aligned pooled array that TensorFlow takes without a copy."""
     a, b = affine[:, 0].astype(np.float32), affine[:, 1].astype(np.float32)
+    pool = BufferPool()
 
     def read(indices: np.ndarray, counters: np.ndarray):
         try:  # one generator per batch: batches are made in a fixed order, so it is repeatable
             rng = np.random.default_rng([seed, int(indices[0]), int(counters[0])])
             corners = patch_corners(layout.shape, size, len(indices), rng)
-            x = aligned_empty((len(indices), *size, 1), np.float32)
+            x = pool.take((len(indices), *size, 1), np.float32)
             _cut(paths, layout, indices, corners, x[..., 0], (a, b))
             if label_files is None:
                 return x, np.zeros((len(x), 1, 1, 1), np.uint8)

@@ -3,7 +3,7 @@
 A pipeline's time means little alone. The floors here do the same work with the
 fewest, largest numpy/zlib operations, in this process, so every ratio is against a
 reference measured on the same machine at the same moment: ``read_floor`` (read the
-voxel bytes, cast to float32, whiten), ``gunzip_floor`` (decompress .nii.gz files,
+voxel bytes, cast to float32, whiten), ``gunzip_floor`` (inflate whole .nii.gz files,
 nothing else) and ``patch_floor`` (read patches through a memory map, normalise).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import resource
 import statistics
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils.pipelines._common import PathLike, patch_corners, tf_module
-from course_utils.pipelines.nifti import nifti_info, read_nifti_patch
+from course_utils.pipelines.nifti import (
+    inflate_into,
+    nifti_info,
+    read_nifti_patch,
+    thread_buffer,
+)
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,14 @@ def read_floor(paths: Sequence[PathLike], n_volumes: int, workers: int = 1) -> T
 
 
 def gunzip_floor(paths: Sequence[PathLike], n_volumes: int, workers: int = 1) -> Timing:
-    """zlib's floor for .nii.gz: read and decompress ``n_volumes`` files (cycling through
-    ``paths``), nothing else. Parameters: ``paths``; ``n_volumes``; ``workers`` threads."""
-    files = [str(p) for p in paths]
+    """zlib's floor for .nii.gz: read and inflate ``n_volumes`` whole files (cycling through
+    ``paths``) into a reused buffer per thread (:func:`inflate_into`, the fastest way here),
+    nothing else. Parameters: ``paths``; ``n_volumes``; ``workers`` threads."""
+    layouts = [nifti_info(p) for p in paths]
 
-    def one(k: int) -> bytes:
-        with open(files[k % len(files)], "rb") as fh:
-            return zlib.decompress(fh.read(), wbits=31)
+    def one(k: int) -> None:
+        info = layouts[k % len(layouts)]
+        inflate_into(info.path, thread_buffer(info.offset + info.nbytes), info.offset + info.nbytes)
     return _parallel(one, range(int(n_volumes)), workers)
 
 
