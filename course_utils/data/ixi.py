@@ -273,6 +273,11 @@ def resolve_options(preset: str, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# 2: resample_isotropic smooths axes whose voxels grow (anti-aliasing), so IXI's 1.2 mm
+# scans resampled to coarser grids differ from version 1's.
+RESAMPLING_VERSION = 2
+
+
 def _resample_task(task: dict[str, Any]) -> None:
     from course_utils.preprocessing import resample_isotropic
 
@@ -302,6 +307,7 @@ def load(preset: str, *, dest: Path | None = None, progress: bool = True,
     registry = _common.read_json(downloads / "hashes.json") or {}
     params = {key: opts[key] for key in ("site", "modalities", "n_subjects", "resample_to")}
     params["hashes"] = {p.name: registry.get(p.name) for p in [demo_file, *archives.values()]}
+    params["resampling"] = RESAMPLING_VERSION  # a new resampler rebuilds the resampled copies
 
     try:
         _cache.build_once(root, params,
