@@ -32,7 +32,9 @@ nb_render_markdown_format = "myst"
 
 html_theme = "sphinx_book_theme"
 html_title = project
-html_static_path = []
+html_static_path = ["_static"]  # relative to this folder
+html_favicon = "_static/favicon.svg"  # without one, browsers ask for /favicon.ico and get a 404
+html_context = {"default_mode": "light"}  # the theme's script logs an error when none is set
 html_last_updated_fmt = None
 html_copy_source = True  # the download button offers the executed .ipynb itself ...
 html_sourcelink_suffix = ""  # ... under its own name (not .ipynb.txt)
