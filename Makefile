@@ -4,6 +4,7 @@
 #   make quick     the fast unit tests only (skips those marked slow)
 #   make browser   open the lab in Debian's Chromium (Playwright) and check what a learner sees
 #   make reports PRESET=ci|binder|full   every notebook as a papermill report (+ HTML, index.html)
+#   make site SITE_PRESET=binder|ci      the course as a static site to read (reports/site/index.html)
 #   make data PRESET=binder              prepare the built-in dataset only
 #   make clean     remove generated reports and caches (keeps .venv and data/)
 
@@ -19,7 +20,7 @@ export PYTHONUTF8 := 1
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: help setup lab test lint unit quick notebooks browser reports data clean
+.PHONY: help setup lab test lint unit quick notebooks browser reports site data clean
 
 help:
 	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -80,6 +81,20 @@ browser:
 
 reports: setup
 	$(BIN)/python -m course_utils.reports --preset $(PRESET)
+
+# The course to read without running: every notebook executed at SITE_PRESET by the reports
+# runner (into reports/<preset>/), then a static site of those pages (Sphinx + myst-nb:
+# outputs, figures, page links, navigation, search; site/conf.py, tools/site.py) in
+# reports/site/, and each page checked in Chromium where `make browser` installed it.
+SITE_PRESET ?= binder
+site:
+	$(MAKE) setup EXTRAS=cpu,dev,site
+	$(BIN)/python -m course_utils.reports --preset $(SITE_PRESET) --out reports
+	$(BIN)/python tools/site.py --reports reports/$(SITE_PRESET) --out reports/site
+	@if command -v chromium >/dev/null && $(BIN)/python -c "import playwright" 2>/dev/null; then \
+		COURSE_SITE_DIR=$(CURDIR)/reports/site $(BIN)/python -m pytest tests/browser/test_site_in_chromium.py \
+			-m browser -q -p no:xdist; \
+	else echo "site: pages not checked in a browser (no chromium or Playwright): run make browser"; fi
 
 clean:
 	rm -rf reports .pytest_cache .ruff_cache
