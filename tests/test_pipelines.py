@@ -401,6 +401,31 @@ def test_pooled_batches_stay_intact_while_held(nifti_files):
         np.testing.assert_array_equal(kept.numpy(), again.numpy())
 
 
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_streaming_memory_is_flat_in_the_number_of_subjects(tmp_path, ext):
+    """numpy's peak memory (tracemalloc sees its buffers) while streaming 30 batches barely
+    moves from 4 to 16 subjects: a few batches and one inflate buffer per thread, no volume
+    kept (keeping the 12 more subjects as float32 would add 12 volumes)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    files = []
+    for k in range(16):
+        img = nib.Nifti1Image(rng.integers(0, 3000, (48, 40, 32)).astype(np.int16), np.eye(4))
+        files.append(str(tmp_path / f"m{k}{ext}"))
+        nib.save(img, files[-1])
+    peaks = []
+    for n in (4, 16):
+        ds = pipelines.nifti_patches(files[:n], patch_size=(24, 32, 40), batch_size=4)
+        tracemalloc.start()
+        for _ in ds.take(30):
+            pass
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    volume = 32 * 40 * 48 * 4  # float32; a batch is 4 patches of 0.75 volume
+    assert peaks[1] < peaks[0] + 6 * volume, peaks  # prefetch may hold a batch or two more
+
+
 def test_buffer_pool_reuses_a_buffer_only_once_released():
     from course_utils.pipelines._common import BufferPool
 
