@@ -207,7 +207,8 @@ def floors(names: list[str], db: dict, shape, batch: int, iterations: int,
         "floor_gunzip": lambda: pipelines.gunzip_floor(db["gz"], n, workers=cores),
         "floor_patch": lambda: pipelines.patch_floor(db["nii"], half, n, workers=cores),
     }
-    wanted = {FLOOR_OF[name] for name in names if name in FLOOR_OF} | {"floor_read_1"}
+    wanted = {FLOOR_OF[name] for name in names if name in FLOOR_OF}
+    wanted |= {"floor_read_1"} if "stream_nii" in names else set()  # one core, for reference
     return {k: f for k, f in every.items() if k in wanted}
 
 
