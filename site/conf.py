@@ -22,6 +22,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
 # MyST: $...$ math as in the notebooks; `#heading` anchors for links to sections.
 myst_enable_extensions = ["dollarmath"]
+myst_dmath_double_inline = True  # $$...$$ inside a paragraph is displayed math, as in Jupyter
 myst_heading_anchors = 3
 
 # myst-nb: show the outputs the report run stored; never execute.

@@ -55,7 +55,8 @@ def _notebook(title: str, link: str, figure: bool) -> nbformat.NotebookNode:
     if figure:
         code.outputs.append(nbformat.v4.new_output(
             "display_data", data={"image/png": _png(), "text/plain": "<Figure>"}))
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nThe world point $p = D\\,i$."),
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        f"# {title}\n\nThe world point $p = D\\,i$, or\n  $$p = O + D\\,i,$$\n  in millimetres."),
                 code, nbformat.v4.new_markdown_cell(f"Next: [the next one]({link})")]
     return nb
 
@@ -105,6 +106,7 @@ def test_a_site_links_pages_shows_figures_math_and_the_run(tmp_path):
                           for src in images)
     assert "voxelspacing 4 mm" in zero  # the stored print() output
     assert "<math" in zero and "cdn" not in zero.lower()  # MathML built here, no MathJax fetched
+    assert 'display="block"' in zero and "$$" not in zero  # $$..$$ in a paragraph, as Jupyter shows it
     assert "at the <code class=\"docutils literal notranslate\"><span class=\"pre\">ci</span>" in zero
     assert '"voxelspac":' in (out / "searchindex.js").read_text()  # outputs are searchable (stemmed)
     # the executed notebook is offered for download under its own name
