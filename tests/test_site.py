@@ -142,6 +142,16 @@ def test_a_failed_or_missing_run_is_refused_by_name(tmp_path):
     assert not (tmp_path / "site").exists()
 
 
+def test_notebooks_run_at_different_presets_are_refused(tmp_path):
+    root, reports = _course(tmp_path)
+    run = json.loads((reports / "01_b.run.json").read_text())
+    (reports / "01_b.run.json").write_text(json.dumps({**run, "preset": "binder"}))
+    with pytest.raises(DataError) as caught:
+        site_tool.build(reports, tmp_path / "site", root=root)
+    assert caught.value.path == str(reports.resolve()) and "binder" in str(caught.value)
+    assert not (tmp_path / "site").exists()
+
+
 def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path):
     root, reports = _course(tmp_path)
     out = tmp_path / "mine"

@@ -89,17 +89,23 @@ def stage(reports: Path, src: Path, root: Path = ROOT) -> list[str]:
     Parameters: ``reports``: the folder of executed notebooks; ``src``: an empty folder to
     fill; ``root``: the repository (its ``notebooks/`` says which notebooks the course has).
     """
-    names = []
+    names, presets = [], {}
     for source in notebooks(folder=root / "notebooks"):
         executed = reports / source.name
         if not executed.is_file():
             raise DataError(f"no executed {source.name} in {reports}: run "
                             f"`python -m course_utils.reports --out {reports.parent}` (or "
                             "`make site`) first", path=executed)
+        run = _run_record(reports, source.stem)
+        presets.setdefault(run.get("preset", "?"), []).append(source.stem)
         page = src / "notebooks" / source.name
         page.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(_page_notebook(executed, _run_record(reports, source.stem)), page)
+        nbformat.write(_page_notebook(executed, run), page)
         names.append(f"notebooks/{source.stem}")
+    presets.pop("?", None)  # executed by hand: no record of the preset
+    if len(presets) > 1:  # one course, one preset: ci numbers beside binder ones mislead
+        raise DataError(f"the notebooks in {reports} ran at different presets ({presets}); run "
+                        "them all at one (`make site SITE_PRESET=...`)", path=reports)
     for name in PAGES:
         if (root / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
