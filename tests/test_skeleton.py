@@ -45,7 +45,7 @@ def test_skeleton(path):
     code = [c for c in cells if c["cell_type"] == "code"]
     setup = source(code[0])
     assert "google.colab" in setup and f"https://github.com/{config.REPOSITORY}" in setup
-    installs = [line for line in setup.splitlines() if '"pip", "install"' in line]
+    installs = [line for line in setup.splitlines() if "pip install" in line]
     assert installs, "the Colab cell installs the course package"
     for line in installs:  # no extras, no tensorflow: Colab's TensorFlow is kept
         assert "[cpu]" not in line and "[gpu]" not in line and "tensorflow" not in line.lower()
@@ -71,6 +71,7 @@ def test_skeleton(path):
     if path != NOTEBOOKS[-1]:
         nxt = NOTEBOOKS[NOTEBOOKS.index(path) + 1].name
         assert f"]({nxt})" in source(cells[-1]), "the last cell links to the next notebook"
+        assert "Shut Down Kernel" in source(cells[-1]), "and says how to free this one's memory"
 
 
 def test_every_setup_cell_is_the_same():
@@ -79,6 +80,7 @@ def test_every_setup_cell_is_the_same():
 
     reference = setup(NOTEBOOKS[0])
     assert "ModuleNotFoundError" in reference, "a clear message when the kernel lacks course_utils"
+    assert len(reference.splitlines()) <= 16, "the first cell is short"
     differ = [p.name for p in NOTEBOOKS if setup(p) != reference]
     assert not differ, f"run `python tools/nbtool.py sync-setup`: {differ}"
 

@@ -14,7 +14,28 @@ sys.path.insert(0, str(ROOT / "tools"))
 import taught  # noqa: E402
 
 # What issue #11 asks to be written where it is taught: notebook -> definitions.
-REQUIRED: dict[str, set[str]] = {}
+REQUIRED: dict[str, set[str]] = {
+    "02": {"course_utils.pipelines.generator.read_fn",
+           "course_utils.pipelines.tfrecords.encode_example",
+           "course_utils.pipelines.tfrecords.parse_example"},
+    "03": {"course_utils.preprocessing.intensity.whiten",
+           "course_utils.preprocessing.intensity.rescale_window",
+           "course_utils.preprocessing.spatial.resample_isotropic"},
+    "04": {"course_utils.augmentation.spatial.flip_lr",
+           "course_utils.augmentation.intensity.gaussian_noise",
+           "course_utils.augmentation.spatial.elastic"},
+    "05": {"course_utils.sampling.balanced_centres",
+           "course_utils.losses.soft_dice_loss",
+           "course_utils.losses.cross_entropy"},
+    "06": {"course_utils.networks._blocks.residual_unit_3d",
+           "course_utils.networks.unet.unet_encoder",
+           "course_utils.networks.unet.unet_decoder",
+           "course_utils.inference.blend_windows"},
+    "07": {"course_utils.networks.resnet.resnet_3d_outputs"},
+    "09": {"course_utils.networks.autoencoder.autoencoder_3d",
+           "course_utils.image_quality.psnr"},
+    "10": {"course_utils.networks.super_resolution.super_resolution_3d"},
+}
 
 
 def test_every_taught_definition_is_identical_in_the_package():
