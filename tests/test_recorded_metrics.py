@@ -68,6 +68,8 @@ def test_03_normalisation_removes_what_it_should():
     assert m["wm_spread_per_volume"] < m["wm_spread_raw"] / 3  # whitening aligns tissue intensities
     assert m["brain_dice_after"] > m["brain_dice_before"]  # registration improves overlap
     assert m["volume_cv_registered"] < m["volume_cv_native"]  # affine registration removes size
+    assert m["roughness_sampled"] > m["roughness_blurred"]  # no blur before downsampling: aliasing
+    assert m["bspline_det_ventricles"] > 1  # ventricles larger than the template's: size change there
 
 
 def test_05_balanced_sampling_sees_more_lesions():
