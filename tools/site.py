@@ -75,6 +75,8 @@ def _page_notebook(executed: Path, run: dict) -> nbformat.NotebookNode:
         raise DataError(f"{executed} is not a readable notebook ({exc}); run it again with "
                         "`python -m course_utils.reports`", path=executed) from exc
     nb.metadata.pop("widgets", None)  # reports run without live widgets (COURSE_WIDGETS=0)
+    # IPython's lexer for the cells (`!pip`, `%cd` in the setup cell), as Jupyter uses
+    nb.metadata.setdefault("language_info", {}).setdefault("pygments_lexer", "ipython3")
     if run:
         note = RUN_NOTE.format(preset=run.get("preset", "?"), wall=run.get("wall_s", "?"),
                                when=str(run.get("finished", "?"))[:10])
