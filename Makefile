@@ -23,7 +23,7 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 .PHONY: help setup lab test lint unit quick notebooks browser reports site data clean
 
 help:
-	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
 
 # (Re)install when pyproject.toml changes; a stamp per extras set.
 $(STAMP): pyproject.toml

@@ -234,16 +234,16 @@ KNOBS: dict[str, Knob] = {
     "latent_size": _int(1), "raw_factor": _int(1), "input_factor": _int(1),
     # 10 super-resolution
     "factor": _int(2), "n_layers": _int(1),
+    "seeds": _int(1, 10),  # 05: repeats of each sampler/loss run
+    "sequences": _sequences,  # 06: the input channels
 }
 
 # Where a notebook gives a knob a meaning of its own, its declaration is here.
 NOTEBOOK_KNOBS: dict[str, dict[str, Knob]] = {
     "05_class_balancing": {"patch_size": _int(1),  # the edge of a cube: printed as N³
-                           "filters": _int(1),  # one width for every layer of small_fcn
-                           "seeds": _int(1, 10)},  # repeats of each sampler/loss run
+                           "filters": _int(1)},  # one width for every layer of small_fcn
     "06_segmentation": {"dataset": _dataset("synthetic", "mrbrains13",
-                                            why="needs tissue and lesion label maps"),
-                        "sequences": _sequences},
+                                            why="needs tissue and lesion label maps")},
     "07_age_regression": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
     "08_sex_classification": {"dataset": _dataset("synthetic", "ixi", why="needs sexes")},
     "09_representation_learning": {"dataset": _dataset("synthetic", "ixi", why="needs ages")},
