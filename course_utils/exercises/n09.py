@@ -32,8 +32,9 @@ def check_psnr(answer: Any, predicted: np.ndarray, reference: np.ndarray) -> boo
     return feedback(
         close(answer, expected, rtol=1e-3),
         f"{expected:.2f} dB. Every halving of the MSE adds about 3 dB.",
-        hint=("PSNR = 10 * log10(range**2 / MSE), with range = reference.max() - reference.min() "
-              "and MSE the mean squared difference; write it with numpy, not psnr()."),
+        hint=("PSNR compares two numbers of the pair, the largest possible signal and the "
+              "typical error, on a logarithmic scale: which numbers of `reference` and of the "
+              "difference give them? Write it with numpy, not psnr()."),
         answer=answer,
     )
 
@@ -55,8 +56,8 @@ def check_code_size(prediction: Any, reference_components: int, reference_psnr: 
              "that holds the first k - 1, so each scan's projection error can only shrink as k "
              "grows, and a shorter code keeps less detail. An autoencoder's latent_size trades "
              "detail for compression the same way (it needs retraining to see it)."),
-        hint=("Everything a code of k numbers can describe, can a code of k + 1 numbers describe "
-              "too? Set n_components, run the cell, and predict before you read the numbers."),
+        hint=("What does PCA's decoder do with the components a shorter code leaves out? Set "
+              "n_components, predict, then run the cell and read the numbers."),
     )
 
 
@@ -84,6 +85,5 @@ def check_noisy_input(prediction: Any, noise_sd: float, noisy_psnr: float,
     return judge_prediction(
         prediction, truth, ("reconstruction", "noisy input"), why,
         hint=("Compare two squared errors: the noise adds noise_sd**2 per voxel, and the "
-              "autoencoder makes the MSE printed in section 4 on clean scans. Can a short code "
-              "describe noise?"),
+              "autoencoder makes the MSE printed in section 4 on clean scans."),
     )
