@@ -184,3 +184,21 @@ def scalar_table(scalars, tags: Sequence[str] | None = None):
     return wide
 
 
+
+
+def with_earlier_epochs(history, run_dir: str | Path):
+    """``history`` of a fit that resumed a run, completed with the epochs the run logged before.
+
+    A rerun of a finished notebook resumes its run folder and trains no epoch (or only the
+    missing ones): Keras' History then holds only what this call trained. The epochs before
+    are in the run's TensorBoard logs; this puts them back, so the curves show the whole run.
+
+    Parameters: ``history``: what ``model.fit`` returned; ``run_dir``: the run's folder.
+    """
+    logged = logged_history(run_dir)
+    epochs = logged.pop("epoch", [])
+    curves = {k: v for k, v in logged.items() if not k.startswith("example ")}
+    if len(epochs) > len(history.epoch) and all(len(v) == len(epochs) for v in curves.values()):
+        history.history = curves
+        history.epoch = [e - 1 for e in epochs]
+    return history

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils import checks, config
+from course_utils import checks, config, run_logs
 from course_utils.errors import CorruptFileError, CourseError, DataError, ModelError, ShapeError
 from course_utils.files import atomic_path
 from course_utils.run_logs import (  # noqa: F401  (re-exported: training.read_scalars, ...)
@@ -383,7 +383,7 @@ def fit(
     if history.epoch and not history.history:
         raise DataError("the training dataset yielded no batch: check that it is not empty "
                         "(a repeating stream, e.g. balanced_patch_dataset, never runs out)")
-    return history
+    return run_logs.with_earlier_epochs(history, run_dir)  # a resumed run: its whole history
 
 
 def _announce_resume(run_dir: Path, epochs: int) -> None:

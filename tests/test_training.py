@@ -63,11 +63,25 @@ def test_resume_continues_at_the_next_epoch_with_the_saved_weights(tmp_path):
     snapshot = Snapshot()
     history = training.fit(second, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
                            callbacks=[snapshot])
-    assert history.epoch == [2]
+    assert history.epoch == [0, 1, 2]  # this call trained epoch 2; the logs give 0 and 1
+    assert len(history.history["loss"]) == 3
     for got, want in zip(snapshot.weights, saved, strict=True):
         np.testing.assert_array_equal(got, want)
     assert snapshot.iterations == 2 * STEPS  # optimizer state came back too
     assert training.read_state(run)["epoch"] == 3
+
+
+def test_rerunning_a_finished_run_trains_nothing_and_returns_its_whole_history(tmp_path):
+    # A learner reruns a finished notebook: fit trains no epoch, and the history used to be
+    # empty, so the next cell's plot_history raised "nothing to plot".
+    from course_utils import viz
+
+    run = tmp_path / "run"
+    first = training.fit(_model(seed=1), _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run)
+    again = training.fit(_model(seed=2), _dataset(), epochs=2, steps_per_epoch=STEPS, run_dir=run)
+    assert again.epoch == [0, 1]
+    np.testing.assert_allclose(again.history["loss"], first.history["loss"], rtol=1e-5)
+    viz.plot_history(again)
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):
@@ -76,8 +90,11 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
         training.fit(_model(), _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
                      callbacks=[Interrupt(at=1)])
     assert training.read_state(run)["epoch"] == 1
-    history = training.fit(_model(), _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run)
-    assert history.epoch == [1, 2]
+    trained = []
+    begun = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
+    history = training.fit(_model(), _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
+                           callbacks=[begun])
+    assert trained == [1, 2] and history.epoch == [0, 1, 2]  # the history: the whole run
 
 
 def test_checkpoint_of_another_architecture_is_a_model_error(tmp_path):
@@ -221,8 +238,11 @@ def test_interrupt_mid_epoch_resumes_at_that_epoch_with_its_weights(tmp_path):
     assert training.read_state(run)["epoch"] == 1
     fresh = _model(seed=5)
     assert training.restore(fresh, run) == 1
-    history = training.fit(fresh, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run)
-    assert history.epoch == [1, 2]
+    trained = []
+    begun = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: trained.append(epoch))
+    history = training.fit(fresh, _dataset(), epochs=3, steps_per_epoch=STEPS, run_dir=run,
+                           callbacks=[begun])
+    assert trained == [1, 2] and history.epoch == [0, 1, 2]
 
 
 @pytest.mark.parametrize("name, value", [
