@@ -110,6 +110,22 @@ def judge_prediction(prediction: Any, truth: str, choices: Sequence[str], why: s
     return ok
 
 
+HIGHER_SAME_LOWER = ("higher", "same", "lower")  # the choices of most predict exercises
+
+
+def compare(changed: float, reference: float, tolerance: float, relative: bool = False) -> str:
+    """"higher", "same" or "lower": a measured ``changed`` value against ``reference``.
+
+    Parameters: ``changed``, ``reference``: the two measurements; ``tolerance``: how close
+    counts as "same", in the measurements' units or, if ``relative``, as a fraction of
+    ``reference``.
+    """
+    margin = tolerance * max(abs(reference), 1e-12) if relative else tolerance
+    if abs(changed - reference) <= margin:
+        return "same"
+    return "higher" if changed > reference else "lower"
+
+
 def _solution_sections(path: Path) -> dict[str, str]:
     """``# %% name`` sections of one solutions file: name -> code."""
     parts = re.split(r"^# %% (\w+)\s*$", path.read_text(encoding="utf-8"), flags=re.M)

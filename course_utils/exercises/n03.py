@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
     _missing,
     _shape,
     close,
@@ -123,7 +124,7 @@ def check_skip_smoothing(prediction: Any, image: sitk.Image, label: sitk.Image,
                "spacing), so there is no finer detail to fold back and the blur has nothing to "
                "do. It matters only where voxels get larger.")
     return judge_prediction(
-        prediction, truth, ("higher", "same", "lower"), why=why,
+        prediction, truth, HIGHER_SAME_LOWER, why=why,
         hint="compare the old spacing (image.GetSpacing()) with the new one, axis by axis: "
              "along which axes do the voxels get larger, and what does the blur do there and "
              "along the others?")

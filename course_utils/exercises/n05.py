@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
+    close,
+    compare,
+    exercise,
+    feedback,
+    judge_prediction,
+)
 
 
 @exercise
@@ -34,12 +41,6 @@ def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes:
     )
 
 
-def _compare(changed: float, reference: float, tolerance: float) -> str:
-    """"higher", "same" or "lower": ``changed`` against ``reference`` (relative ``tolerance``)."""
-    if abs(changed - reference) <= tolerance * max(abs(reference), 1e-12):
-        return "same"
-    return "higher" if changed > reference else "lower"
-
 
 @exercise(kind="predict")
 def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced_share: float) -> bool:
@@ -49,7 +50,7 @@ def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced
     voxel share measured with the learner's lesion weight; ``balanced_share``: the share
     measured with equal weights.
     """
-    truth = _compare(float(changed_share), float(balanced_share), tolerance=0.25)
+    truth = compare(float(changed_share), float(balanced_share), 0.25, relative=True)
     why = {"lower": "With weight 0 no patch is centred on a lesion: lesions only appear where "
                     "a patch drawn for white matter happens to include one, as with uniform "
                     "patches. Equal weights centred about one patch in five on a lesion.",
@@ -58,7 +59,7 @@ def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced
            "same": "The weight you set draws lesion-centred patches about as often as equal "
                    "weights do."}[truth]
     return judge_prediction(
-        prediction, truth, ("higher", "same", "lower"),
+        prediction, truth, HIGHER_SAME_LOWER,
         why + f" Measured: {float(changed_share):.3%} vs {float(balanced_share):.3%}.",
         hint="With equal weights, what share of the patches is centred on a lesion voxel? "
              "Where do lesion voxels come from in the other patches?")
@@ -78,7 +79,7 @@ def check_smoothing(prediction: Any, changed_loss: float, default_loss: float) -
            "next to that sum, close to 0 (the worst score) when s is tiny. So a small s "
            "punishes a right answer; a large s forgives it.")
     return judge_prediction(
-        prediction, truth, ("higher", "same", "lower"),
+        prediction, truth, HIGHER_SAME_LOWER,
         why + f" Measured: {changed:.3f} vs {default:.3f} with s = 1.",
         hint="Write the lesion's term (2 sum(p g) + s) / (sum(p) + sum(g) + s) for a patch "
              "with no lesion: what are sum(g) and sum(p g)? Then compare s with sum(p).")
@@ -92,7 +93,7 @@ def check_batch_dice(prediction: Any, changed_loss: float, per_sample_loss: floa
     measured with the learner's ``per_sample`` setting; ``per_sample_loss``: the mean of
     the per-patch losses of the same batch.
     """
-    truth = _compare(float(changed_loss), float(per_sample_loss), tolerance=0.1)
+    truth = compare(float(changed_loss), float(per_sample_loss), 0.1, relative=True)
     why = ("Per patch, the patch without lesions has a lesion term of its own, and it counts "
            "as much as a patch full of lesion. Over the batch, the sums pool every patch: the "
            "lesion voxels of the other patches dominate and the empty patch's small "
@@ -100,7 +101,7 @@ def check_batch_dice(prediction: Any, changed_loss: float, per_sample_loss: floa
     if truth == "same":
         why = "With per_sample=True both numbers are the same computation: one Dice per patch."
     return judge_prediction(
-        prediction, truth, ("higher", "same", "lower"),
+        prediction, truth, HIGHER_SAME_LOWER,
         why + f" Measured: {float(changed_loss):.4f} vs {float(per_sample_loss):.4f}.",
         hint="Per batch, the sums of p, g and p*g run over all patches together. Which patch "
              "gives the per-patch mean most of its value, and how much of the pooled sums is it?")

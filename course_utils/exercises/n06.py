@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from course_utils.exercises._core import _missing, close, exercise, feedback, judge_prediction
+from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
+    _missing,
+    close,
+    exercise,
+    feedback,
+    judge_prediction,
+)
 
 
 def _window_count(shape: Sequence[int], window: int, overlap: float) -> int:
@@ -101,7 +108,7 @@ def check_native_dice(prediction: Any, standard_dice: float, native_dice: float)
            "Thick slices blur more boundary voxels into the wrong class either way; "
            "the native number is the one a clinical user would see.")
     return judge_prediction(
-        prediction, truth, ("higher", "same", "lower"),
+        prediction, truth, HIGHER_SAME_LOWER,
         why + f" Measured: {standard:.3f} standardised, {native:.3f} native.",
         hint="Which truth does each Dice compare with, and how many resampling steps lie "
              "between that truth and the labels as they were delivered?")

@@ -7,9 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
+    close,
+    exercise,
+    feedback,
+    judge_prediction,
+)
 
-CHOICES = ("higher", "same", "lower")
+CHOICES = HIGHER_SAME_LOWER
 
 
 def _mae(predicted: Any, truth: Any) -> float:

@@ -6,16 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
-
-HIGHER_SAME_LOWER = ("higher", "same", "lower")
-
-
-def _compare(changed: float, reference: float, tolerance: float = 0.01) -> str:
-    """"higher", "same" or "lower": ``changed`` against ``reference`` (dB, within ``tolerance``)."""
-    if changed > reference + tolerance:
-        return "higher"
-    return "lower" if changed < reference - tolerance else "same"
+from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
+    close,
+    compare,
+    exercise,
+    feedback,
+    judge_prediction,
+)
 
 
 @exercise
@@ -48,7 +46,7 @@ def check_code_size(prediction: Any, reference_components: int, reference_psnr: 
     ``reference_psnr``: the reference code length and its measured mean test PSNR (dB);
     ``n_components``, ``changed_psnr``: the learner's code length and its measured PSNR.
     """
-    truth = _compare(changed_psnr, reference_psnr)
+    truth = compare(changed_psnr, reference_psnr, 0.01)  # dB
     return judge_prediction(
         prediction, truth, HIGHER_SAME_LOWER,
         why=(f"{n_components} components: {changed_psnr:.2f} dB against {reference_psnr:.2f} dB "

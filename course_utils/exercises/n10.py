@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction, shape_hint
-from course_utils.exercises.n09 import HIGHER_SAME_LOWER, _compare
+from course_utils.exercises._core import (
+    HIGHER_SAME_LOWER,
+    close,
+    compare,
+    exercise,
+    feedback,
+    judge_prediction,
+    shape_hint,
+)
 
 ORDER_NAMES = {0: "nearest neighbour", 1: "trilinear", 2: "quadratic B-spline", 3: "cubic B-spline"}
 
@@ -38,7 +45,7 @@ def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
     used (0 nearest neighbour, 1 trilinear, 3 cubic); ``changed_psnr``, ``trilinear_psnr``:
     the measured mean test PSNRs in dB.
     """
-    truth = _compare(changed_psnr, trilinear_psnr)
+    truth = compare(changed_psnr, trilinear_psnr, 0.01)  # dB
     name = ORDER_NAMES.get(int(order), f"order {order}")
     why = {
         "lower": "Nearest neighbour copies each coarse voxel into a block: staircase edges and a "
