@@ -48,27 +48,27 @@ def ssim(
     k1: float = 0.01,
     k2: float = 0.03,
 ) -> float:
-    """Mean structural similarity (Wang et al. 2004) with Gaussian windows, in 2D or 3D.
+    """Mean structural similarity (Wang et al. 2004) of ``predicted`` and ``reference``, 2D or 3D.
 
-    Local means, variances and covariance come from ``scipy.ndimage.gaussian_filter``
-    (``sigma`` per axis; 0 leaves an axis unfiltered, e.g. ``(0, 1.5, 1.5)`` is SSIM per
-    axial slice); the border where the window would leave the image is not averaged.
-    Parameters: ``predicted``, ``reference``, same shape; ``data_range`` (default: the
-    reference's max - min); ``truncate``, the window radius in sigmas; ``k1``, ``k2``, the
-    stabilising constants.
+    Parameters: ``predicted``, ``reference``: arrays of one shape; ``data_range``: the peak
+    L (default: the reference's max - min); ``sigma``: the Gaussian window's standard
+    deviation in voxels, one or one per axis (0 leaves an axis out: ``(0, 1.5, 1.5)`` is
+    SSIM per axial slice); ``truncate``: the window's radius in sigmas; ``k1``, ``k2``: the
+    constants C1 = (k1 L)² and C2 = (k2 L)². 1 for identical images.
     """
     x, y, peak = checked_pair(predicted, reference, data_range, "ssim")
-    c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
     sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
 
-    def blur(a: np.ndarray) -> np.ndarray:
+    def local_mean(a: np.ndarray) -> np.ndarray:
+        """The Gaussian-weighted mean of ``a`` in the window around every voxel."""
         return ndimage.gaussian_filter(a, sigmas, truncate=truncate, mode="reflect")
 
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cov = blur(x * y) - mx * my
-    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    radius = [int(truncate * s + 0.5) if s > 0 else 0 for s in sigmas]
+    mx, my = local_mean(x), local_mean(y)  # local means
+    vx, vy = local_mean(x * x) - mx**2, local_mean(y * y) - my**2  # local variances
+    cov = local_mean(x * y) - mx * my  # local covariance
+    c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2  # keep flat windows from giving 0/0 or noise
+    luminance = (2 * mx * my + c1) / (mx**2 + my**2 + c1)
+    contrast_structure = (2 * cov + c2) / (vx + vy + c2)
+    radius = [int(truncate * s + 0.5) for s in sigmas]  # average where the window fits
     inner = tuple(slice(r, n - r) for r, n in zip(radius, x.shape, strict=True))
-    return float(index[inner].mean())
+    return float((luminance * contrast_structure)[inner].mean())

@@ -1,12 +1,15 @@
-"""Lesson 10's degradation (DLTK's overlapping average pool) and PSNR, against independent references."""
+"""Lesson 10's degradation (DLTK's overlapping average pool), PSNR and SSIM, against independent references."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from course_utils.errors import ShapeError
-from course_utils.image_quality import psnr
+from course_utils.image_quality import psnr, ssim
 from course_utils.resolution import downsample
 
 tf = pytest.importorskip("tensorflow")
@@ -69,3 +72,74 @@ def test_psnr_errors_name_the_measure():
         psnr(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(ShapeError, match=r"psnr: the reference image is constant.*data_range"):
         psnr(np.ones(4), np.zeros(4))
+
+
+def _ssim_window_by_window(x: np.ndarray, y: np.ndarray, peak: float, sigma: float = 1.5,
+                           truncate: float = 3.5) -> float:
+    """Wang et al.'s three factors (C3 = C2 / 2), window by window with explicit Gaussian
+    weights and central moments, at every voxel whose window fits inside the image."""
+    r = int(truncate * sigma + 0.5)
+    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    w = functools.reduce(np.multiply.outer, [g] * x.ndim)
+    w /= w.sum()
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    c3 = c2 / 2
+    values = []
+    for centre in np.ndindex(*(n - 2 * r for n in x.shape)):
+        box = tuple(slice(c, c + 2 * r + 1) for c in centre)
+        a, b = x[box], y[box]
+        ma, mb = (w * a).sum(), (w * b).sum()
+        sa, sb = np.sqrt((w * (a - ma) ** 2).sum()), np.sqrt((w * (b - mb) ** 2).sum())
+        sab = (w * (a - ma) * (b - mb)).sum()
+        luminance = (2 * ma * mb + c1) / (ma**2 + mb**2 + c1)
+        contrast = (2 * sa * sb + c2) / (sa**2 + sb**2 + c2)
+        structure = (sab + c3) / (sa * sb + c3)
+        values.append(luminance * contrast * structure)
+    return float(np.mean(values))
+
+
+@pytest.mark.parametrize("shape", [(24, 22), (13, 14, 12)])
+def test_ssim_is_wangs_three_factors_window_by_window(shape):
+    rng = np.random.default_rng(3)
+    ref = ndimage.gaussian_filter(rng.random(shape), 1.0)
+    for noise in (0.01, 0.1):
+        pred = 0.9 * ref + 0.02 + rng.normal(0, noise, shape)  # luminance, contrast and structure
+        peak = float(np.ptp(ref))
+        assert ssim(pred, ref) == pytest.approx(_ssim_window_by_window(pred, ref, peak), abs=1e-9)
+
+
+def test_ssim_matches_scikit_image_in_3d():
+    metrics = pytest.importorskip("skimage.metrics", reason="scikit-image is in the dev extra")
+    rng = np.random.default_rng(4)
+    ref = ndimage.gaussian_filter(rng.random((20, 24, 22)), 1.5)
+    pred = ref + rng.normal(0, 0.03, ref.shape)
+    theirs = metrics.structural_similarity(pred, ref, data_range=np.ptp(ref), gaussian_weights=True,
+                                           sigma=1.5, use_sample_covariance=False)
+    assert ssim(pred, ref) == pytest.approx(theirs, abs=1e-9)
+
+
+def test_ssim_per_axial_slice_is_the_mean_of_2d_ssims():
+    rng = np.random.default_rng(5)
+    ref = ndimage.gaussian_filter(rng.random((4, 20, 18)), 1.0)
+    pred = ref + rng.normal(0, 0.05, ref.shape)
+    peak = float(np.ptp(ref))
+    per_slice = [ssim(p, r, data_range=peak) for p, r in zip(pred, ref, strict=True)]
+    assert ssim(pred, ref, sigma=(0, 1.5, 1.5)) == pytest.approx(np.mean(per_slice), abs=1e-12)
+
+
+def test_ssim_constants_keep_flat_windows_defined():
+    """Without C1 and C2 a flat window is 0/0; with them it counts as agreement."""
+    ref = np.zeros((16, 40))
+    ref[:, 20:] = 1.0  # two flat halves and one edge
+    pred = ref.copy()
+    pred[:, 20] = 0.5  # the edge is blurred: only the windows that reach column 20 disagree
+    assert 0.9 < ssim(pred, ref) < 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert np.isnan(ssim(pred, ref, k1=0.0, k2=0.0))
+
+
+def test_ssim_errors_name_the_measure():
+    with pytest.raises(ShapeError, match=r"ssim needs equal shapes"):
+        ssim(np.zeros((12, 12)), np.zeros((12, 13)))
+    with pytest.raises(ShapeError, match=r"ssim: the reference image is constant.*data_range"):
+        ssim(np.ones((12, 12)), np.zeros((12, 12)))
