@@ -28,6 +28,17 @@ def tf_module():
     return config.require_tensorflow()
 
 
+class _LazyTensorFlow:
+    """``tf`` of the taught functions, imported on first use (a CourseError says how to
+    install it), so that importing the pipelines does not start TensorFlow."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(tf_module(), name)
+
+
+tf: Any = _LazyTensorFlow()  # annotated: tools/taught.py reads plain assignments badly
+
+
 def mode_of(mode: Any) -> str:
     """``'train'``, ``'eval'`` or ``'predict'`` from ``mode`` (a string or ``ModeKeys``-like)."""
     key = str(getattr(mode, "value", mode)).lower()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,25 +119,33 @@ def inflate_into(path: PathLike, buffer: np.ndarray, stop: int, piece: int = 1 <
 
 def read_voxels(path: PathLike, info: NiftiLayout, buffer: np.ndarray | None = None,
                 z_stop: int | None = None) -> np.ndarray:
-    """All voxels of a NIfTI file as stored, ``[z, y, x]``: a memory map of a ``.nii`` (only the
-    bytes used are read), or a ``.nii.gz`` inflated once: into a new array of its known size,
-    or with ``buffer`` into that (reused; only the slices before ``z_stop`` are filled).
+    """All voxels of a NIfTI file as stored, ``[z, y, x]``. Without ``buffer``: a memory map of
+    a ``.nii`` (only the bytes used are read) or a ``.nii.gz`` inflated into a new array. With
+    ``buffer`` (reused: no fresh pages): the slices before ``z_stop`` read (``.nii``, one
+    ``readinto``) or inflated (``.nii.gz``) into it; the rest of it is left as it was.
 
     Parameters: ``path`` the file; ``info`` its :func:`nifti_info`; ``buffer`` None or a uint8
     array of ``info.offset + info.nbytes`` bytes; ``z_stop`` slices needed (None: all).
     """
     try:
-        if not info.compressed:
+        slices = info.shape[0] if z_stop is None else int(z_stop)
+        stop = info.offset + info.nbytes // info.shape[0] * slices
+        if not info.compressed and buffer is None:
             return np.memmap(path, dtype=info.dtype, mode="r", offset=info.offset,
                              shape=info.shape)
-        if buffer is None:
+        if not info.compressed:
+            with open(path, "rb", buffering=0) as fh:
+                fh.seek(info.offset)
+                got = fh.readinto(memoryview(buffer)[info.offset:stop])
+            if got != stop - info.offset:
+                raise ValueError(f"{got} voxel bytes read, {stop - info.offset} expected")
+        elif buffer is None:
             with open(path, "rb") as fh:
                 buffer = np.frombuffer(zlib.decompress(fh.read(), wbits=31,
                                                        bufsize=info.offset + info.nbytes + 1),
                                        np.uint8)
         else:
-            slices = info.shape[0] if z_stop is None else int(z_stop)
-            inflate_into(path, buffer, info.offset + info.nbytes // info.shape[0] * slices)
+            inflate_into(path, buffer, stop)
         return buffer[info.offset:info.offset + info.nbytes].view(info.dtype).reshape(info.shape)
     except (OSError, ValueError, zlib.error) as exc:
         raise DataError(f"could not read the voxels of {path} ({exc}): the file is missing, "
@@ -191,6 +201,24 @@ def volume_stats(path: PathLike, info: NiftiLayout | None = None,
     mean = total / n
     std = np.sqrt(max(squares / n - mean**2, 0.0))
     return float(info.slope * mean + info.inter), float(abs(info.slope) * std)
+
+
+def whitening_affine(paths: Sequence[PathLike], layout: NiftiLayout,
+                     whiten: bool = True) -> np.ndarray:
+    """Per file ``(a, b)`` such that ``a * stored + b`` is the scaled value, whitened with the
+    volume's own mean and standard deviation if ``whiten`` (:func:`volume_stats`, one pass per
+    file, in threads): the statistics of a file never change, so streaming computes them once.
+
+    Parameters: ``paths`` the files; ``layout`` their common layout; ``whiten`` or only scale.
+    """
+    n = len(paths)
+    if not whiten:
+        return np.tile(np.float32([layout.slope, layout.inter]), (n, 1))
+    with ThreadPoolExecutor(max(1, min(n, os.cpu_count() or 1))) as pool:
+        stats = np.array(list(pool.map(lambda p: volume_stats(p, layout), paths)))
+    std = np.where(stats[:, 1] < 1e-8, 1.0, stats[:, 1])
+    return np.stack([layout.slope / std, (layout.inter - stats[:, 0]) / std],
+                    axis=1).astype(np.float32)
 
 
 def whiten_tf(x, axis=(-4, -3, -2), eps: float = 1e-8):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,6 @@ from course_utils.pipelines._common import (
     aligned_empty,
     check_patch,
     order,
-    parallelism,
     patch_corners,
     tf_module,
 )
@@ -27,9 +24,9 @@ from course_utils.pipelines.nifti import (
     common_layout,
     read_voxels,
     thread_buffer,
-    volume_stats,
+    whitening_affine,
 )
-from course_utils.pipelines.streaming import Guard, _targets
+from course_utils.pipelines.streaming import Guard, _calls, _targets
 
 
 def _cut(files: list[str], info: NiftiLayout, indices: np.ndarray, corners: np.ndarray,
@@ -84,18 +81,6 @@ def _patch_reader(paths: list[str], layout: NiftiLayout, label_files: list[str] 
     return read
 
 
-def _affine(paths: list[str], layout: NiftiLayout, whiten: bool) -> np.ndarray:
-    """Per subject ``(a, b)`` with ``a * stored + b`` = the scaled values, whitened with the
-    volume's mean and standard deviation if ``whiten`` (one pass per file, in threads)."""
-    n = len(paths)
-    if not whiten:
-        return np.tile([layout.slope, layout.inter], (n, 1))
-    with ThreadPoolExecutor(min(n, os.cpu_count() or 1)) as pool:
-        stats = np.array(list(pool.map(lambda p: volume_stats(p, layout), paths)))
-    std = np.where(stats[:, 1] < 1e-8, 1.0, stats[:, 1])
-    return np.stack([layout.slope / std, (layout.inter - stats[:, 0]) / std], axis=1)
-
-
 def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None, *,
                   patch_size: Sequence[int], n_patches: int = 1, batch_size: int = 5,
                   shuffle: bool = True, seed: int = 42, repeat: bool = True,
@@ -123,7 +108,7 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
     label_files = [str(v) for v in labels] if kind == "maps" else None
     guard = Guard(paths + (label_files or []))
     read = _patch_reader(paths, layout, label_files, target if kind == "maps" else None, size,
-                         int(seed), _affine(paths, layout, whiten), guard)
+                         int(seed), whitening_affine(paths, layout, whiten), guard)
     values = tf.constant(target if kind == "values" else np.zeros(len(paths), np.float32))
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops: nothing for AutoGraph to convert
@@ -140,10 +125,8 @@ def nifti_patches(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
     visits = order(tf.data.Dataset.range(len(paths)), len(paths), shuffle, seed, repeat)
     slots = visits.enumerate().map(tf.autograph.experimental.do_not_convert(
         lambda k, i: (tf.fill([n], i), k * n + tf.range(n, dtype=tf.int64)))).unbatch()
-    # AUTOTUNE gives Python calls more threads than cores, which then fight for the GIL
-    calls = parallelism(num_parallel_calls)
-    calls = (os.cpu_count() or 1) if calls == AUTOTUNE else calls
-    ds = slots.batch(batch_size).map(load, num_parallel_calls=calls, deterministic=True)
+    ds = slots.batch(batch_size).map(load, num_parallel_calls=_calls(num_parallel_calls),
+                                     deterministic=True)
     ds = ds.prefetch(prefetch)
     ds.course_guard = guard
     return ds

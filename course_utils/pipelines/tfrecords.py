@@ -18,20 +18,9 @@ import numpy as np
 from course_utils import checks
 from course_utils.errors import DataError, ShapeError
 from course_utils.files import atomic_path
-from course_utils.pipelines._common import AUTOTUNE, PathLike, order, tf_module
+from course_utils.pipelines._common import AUTOTUNE, PathLike, order, tf, tf_module
 
 ENCODINGS: tuple[str, ...] = ("bytes", "float_list")
-
-
-class _LazyTensorFlow:
-    """``tf`` of the taught functions, imported on first use (a CourseError says how to
-    install it), so that importing the pipelines does not start TensorFlow."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(tf_module(), name)
-
-
-tf: Any = _LazyTensorFlow()  # annotated: tools/taught.py reads plain assignments badly
 
 
 def to_feature(values: np.ndarray, kind: str):
