@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -188,17 +189,46 @@ def widgets_available() -> bool:
         return False
     if forced in {"1", "true", "yes", "on"}:
         return True
+    if not _in_kernel():
+        return False  # terminal IPython or plain Python
     try:
         import ipywidgets  # noqa: F401
-        from IPython import get_ipython
     except ImportError:
         return False
-    shell = get_ipython()
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
-        return False  # terminal IPython or plain Python
     if "google.colab" in sys.modules:
         return True
     return _launcher() == "front end"
+
+
+def progress_bar(iterable: Any = None, **options: Any) -> Any:
+    """A tqdm bar: the notebook widget where a live front end shows it, plain text elsewhere.
+
+    A widget saved in a report (papermill, nbval, ``COURSE_WIDGETS=0``) has no front end to
+    move it, so its page shows "0%" forever; text shows the final count. In a kernel the
+    text goes to stdout (no red stderr block), updated at most every 2 s.
+
+    Parameters: ``iterable`` to wrap (or None, with ``total=``); ``options`` go to tqdm
+    (``total``, ``desc``, ``unit``, ``disable``, ...).
+    """
+    if widgets_available():
+        from tqdm.auto import tqdm  # the widget in a notebook kernel, text elsewhere
+    else:
+        from tqdm.std import tqdm
+
+        if _in_kernel():
+            options.setdefault("file", sys.stdout)
+            options.setdefault("mininterval", 2.0)
+    return tqdm(iterable, **options)
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (live, under papermill/nbval, Colab's), False in a terminal."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from ipykernel.zmqshell import ZMQInteractiveShell  # Colab's shell is a subclass
+    from IPython import get_ipython
+
+    return isinstance(get_ipython(), ZMQInteractiveShell)
 
 
 def _launcher() -> str:

@@ -69,3 +69,41 @@ def test_the_setup_line_keeps_tensorflow_start_up_logs_out_of_the_notebook():
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "TensorFlow 2." in run.stdout
     assert run.stderr.strip() == "", run.stderr
+
+
+def test_progress_bars_in_an_html_report_show_the_final_count(tmp_path, monkeypatch):
+    # Issue #13: a report saved tqdm's notebook widget, which no front end moves again: the
+    # HTML page showed "0%" for every bar. The real report runner executes a notebook whose
+    # bars come from the package (parallel_map, as data.load uses it); its HTML must show
+    # the finished bar as text, and a live front end must still get the widget.
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from course_utils import reports
+
+    monkeypatch.setenv("COURSE_WIDGETS", "0")  # run_one sets it too; this puts it back after
+    nb = new_notebook(cells=[
+        new_code_cell("preset = None", metadata={"tags": ["parameters"]}),
+        new_code_cell("from course_utils.data import _cache\n"
+                      "print(_cache.parallel_map(abs, [-1, -2, -3], progress=True, desc='demo'))"),
+        new_code_cell("import os\nos.environ['COURSE_WIDGETS'] = '1'  # a live front end\n"
+                      "from course_utils import environment\n"
+                      "bar = environment.progress_bar(range(2), desc='live')\n"
+                      "print(list(bar))"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, tmp_path / "bars.ipynb")
+    out = tmp_path / "out"
+    out.mkdir()
+    row = reports.run_one(tmp_path / "bars.ipynb", out, "ci")
+    assert row["status"] == "ok", row["error"]
+    executed = nbformat.read(out / "bars.ipynb", as_version=4)
+    report, live = (next(c.outputs for c in executed.cells if word in c.source)
+                    for word in ("'demo'", "'live'"))
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for o in report), "a widget in a report is frozen at 0%"
+    assert {o.get("name") for o in report if o.output_type == "stream"} == {"stdout"}  # not red
+    html = (out / "bars.html").read_text(encoding="utf-8")
+    assert "demo: 100%" in html and "3/3" in html and "[1, 2, 3]" in html
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in live)

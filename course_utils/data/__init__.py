@@ -113,7 +113,7 @@ def check_cohort(df: pd.DataFrame, *, read_voxels: bool = True, progress: bool =
     Parameters: ``df`` a table from :func:`load`; ``read_voxels`` also read the voxels
     (catches truncated files and NaNs); ``progress`` show a bar.
     """
-    from tqdm.auto import tqdm
+    from course_utils.environment import progress_bar
 
-    for _, row in tqdm(df.iterrows(), total=len(df), disable=not progress, desc="checking"):
+    for _, row in progress_bar(df.iterrows(), total=len(df), disable=not progress, desc="checking"):
         check_subject(row, sequences=df.attrs.get("sequences"), read_voxels=read_voxels)

@@ -413,14 +413,14 @@ def parallel_map(
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from tqdm.auto import tqdm
+    from course_utils.environment import progress_bar
 
     refuse_spawned_import()
     workers = min(n_workers(workers, worker_mb), max(1, len(items)))
     if len(items) <= 3:  # starting processes costs more than it saves
         workers = 1
     results: list[Any] = [None] * len(items)
-    with tqdm(total=len(items), desc=desc, unit="subject", disable=not progress) as bar:
+    with progress_bar(total=len(items), desc=desc, unit="subject", disable=not progress) as bar:
         if workers == 1:
             for i, item in enumerate(items):
                 results[i] = func(item)

@@ -72,7 +72,8 @@ class ResumableDownloader:
     def __call__(self, url: str, output_file: str, pooch_obj: Any = None,
                  check_only: bool = False) -> bool | None:
         import requests
-        from tqdm.auto import tqdm
+
+        from course_utils.environment import progress_bar
 
         if check_only:
             return True
@@ -95,7 +96,7 @@ class ResumableDownloader:
                     length = resp.headers.get("Content-Length")
                     total = done + int(length) if length is not None else None
                     mode = "ab" if done else "wb"
-                    with open(self.part, mode) as handle, tqdm(
+                    with open(self.part, mode) as handle, progress_bar(
                         total=total, initial=done, unit="B", unit_scale=True,
                         desc=Path(url).name, disable=not self.progress,
                     ) as bar:
