@@ -106,19 +106,19 @@ def super_resolution_dataset(images: np.ndarray, crop_size: Sequence[int], facto
 
 
 def crop_offsets(shape: Sequence[int], crop_size: Sequence[int], n_crops: int) -> list[tuple]:
-    """``n_crops`` fixed corners of ``crop_size`` crops in a volume of spatial ``shape``.
+    """The corners (z, y, x) of up to ``n_crops`` fixed crops: the centre, then the margin's corners.
 
-    The centre first, then the 8 corners of the margin.
+    Parameters: ``shape`` the volume's (z, y, x[, channels]); ``crop_size`` (z, y, x) of
+    each crop; ``n_crops`` how many distinct crops at most (1: the centre crop only).
     """
     margin = [int(n) - int(c) for n, c in zip(shape[:3], crop_size, strict=True)]
     if any(m < 0 for m in margin):
-        raise ShapeError(f"crop_size {tuple(crop_size)} is larger than the volume {tuple(shape)}")
+        raise ShapeError(f"crop_size {tuple(crop_size)} is larger than the volume "
+                         f"{tuple(shape[:3])}; choose a smaller crop_size")
     centre = tuple(m // 2 for m in margin)
-    corners = [
-        (a * margin[0], b * margin[1], c * margin[2])
-        for a in (0, 1) for b in (0, 1) for c in (0, 1)
-    ]
-    offsets = list(dict.fromkeys([centre, *corners]))  # distinct, in order
+    corners = [(a * margin[0], b * margin[1], c * margin[2])
+               for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+    offsets = list(dict.fromkeys([centre, *corners]))  # repeats removed, order kept
     return offsets[: max(1, int(n_crops))]
 
 
@@ -142,10 +142,10 @@ def predict_with_crops(model, images: np.ndarray, crop_size: Sequence[int],
     views = []
     for z, y, x in crop_offsets(images.shape[1:], crop_size, n_crops):
         crop = images[:, z:z + crop_size[0], y:y + crop_size[1], x:x + crop_size[2]]
-        for flipped in ((False, True) if flip else (False,)):
-            view = crop[:, :, :, ::-1] if flipped else crop
+        mirrored = crop[:, :, :, ::-1]  # axis 3 is x: left <-> right
+        for view in (crop, mirrored) if flip else (crop,):
             views.append(model.predict(view, batch_size=batch_size, verbose=0))
-    views = np.stack(views)
+    views = np.stack(views)  # [views, N, outputs]
     return views.mean(axis=0) if average else views
 
 

@@ -188,6 +188,24 @@ def test_crop_offsets_centre_first_and_inside():
     assert apps.crop_offsets((10, 12, 8), (6, 8, 8), 1) == [(2, 2, 0)]
 
 
+def test_crop_offsets_corner_crops_cover_the_whole_grid():
+    shape, size = (10, 12, 9, 1), (6, 8, 5)  # each crop at least half the grid on every axis
+    offsets = apps.crop_offsets(shape, size, 9)
+    assert len(offsets) == 9 and offsets[0] == (2, 2, 2)
+    seen = np.zeros(shape[:3], int)
+    for z, y, x in offsets[1:]:  # the 8 corners of the margin
+        block = seen[z:z + size[0], y:y + size[1], x:x + size[2]]
+        assert block.shape == size  # inside the grid
+        block += 1
+    assert seen.min() == 1 and seen[0, 0, 0] == seen[-1, -1, -1] == 1
+
+
+def test_crop_offsets_refuses_a_crop_larger_than_the_grid():
+    with pytest.raises(ShapeError, match=r"crop_size \(6, 13, 8\) is larger than the volume "
+                                         r"\(10, 12, 8\); choose a smaller crop_size"):
+        apps.crop_offsets((10, 12, 8, 1), (6, 13, 8), 1)
+
+
 def test_predict_with_crops_averages_views():
     keras = pytest.importorskip("keras")
     model = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Flatten(),
@@ -202,6 +220,8 @@ def test_predict_with_crops_averages_views():
     np.testing.assert_allclose(views[:, :, 0], [images[:, 1, 1, 1, 0], images[:, 1, 1, 4, 0],
                                                 images[:, 0, 0, 0, 0], images[:, 0, 0, 3, 0]], rtol=1e-6)
     np.testing.assert_allclose(views.mean(axis=0), got, rtol=1e-6)
+    plain = apps.predict_with_crops(model, images, (4, 4, 4), n_crops=2, flip=False, average=False)
+    np.testing.assert_allclose(plain[:, :, 0], [images[:, 1, 1, 1, 0], images[:, 0, 0, 0, 0]])
 
 
 # ---------------------------------------------------------------- metrics vs baselines
