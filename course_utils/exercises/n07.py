@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,8 @@ import numpy as np
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
+    VERIFY_ENV,
+    _missing,
     close,
     exercise,
     feedback,
@@ -18,23 +21,52 @@ from course_utils.exercises._core import (
 CHOICES = HIGHER_SAME_LOWER
 
 
+def change_first(prediction: Any, unchanged: bool, line: str) -> bool | None:
+    """The verdict when a prediction comes before the marked line was changed; None: judge it.
+
+    Parameters: ``prediction``: the learner's choice; ``unchanged``: whether the experiment
+    is still the notebook's starting one; ``line``: what to change, as the learner reads it.
+    A learner is told to change the line first (False). A worked solution verified on the
+    notebook as it stands (``COURSE_VERIFY_SOLUTIONS=1``, the line unchanged) has no
+    experiment to be judged on: True. (Shared by 07 and 08; meant for exercises/_core.py.)
+    """
+    if not unchanged or _missing(prediction):
+        return None
+    if os.environ.get(VERIFY_ENV) == "1":
+        return True
+    print(f"⏳ Change the marked line first ({line}), then run the cell again: "
+          "the check judges your prediction on the changed experiment.")
+    return False
+
+
 def _mae(predicted: Any, truth: Any) -> float:
     return float(np.mean(np.abs(np.asarray(predicted, float) - np.asarray(truth, float))))
 
 
 @exercise
-def check_baseline_mae(answer: Any, truth: Sequence[float], train_truth: Sequence[float]) -> bool:
-    """07: MAE of always predicting the training mean, on the test subjects.
+def check_median_baseline_mae(answer: Any, truth: Sequence[float],
+                              train_truth: Sequence[float]) -> bool:
+    """07: MAE on the test subjects of always predicting the MEDIAN training age.
 
     Parameters: ``answer``: the MAE in years; ``truth``: test ages;
     ``train_truth``: training ages.
     """
-    expected = _mae(np.mean(train_truth), truth)
+    median, mean = float(np.median(train_truth)), float(np.mean(train_truth))
+    expected, mean_mae = _mae(median, truth), _mae(mean, truth)
+    if close(answer, mean_mae, rtol=1e-3) and not close(answer, expected, rtol=1e-3):
+        hint = ("that is the MAE of the mean baseline of section 7; this baseline answers "
+                "another constant, the middle value of the training ages.")
+    else:
+        hint = ("this baseline answers one number for every test subject, the middle value of "
+                "the TRAINING ages (numpy has a function for it); its error on a subject is "
+                "the distance to that number, and the MAE averages those distances.")
     return feedback(
         close(answer, expected, rtol=1e-3),
-        f"The baseline is off by {expected:.1f} years on average: the bar a model must clear.",
-        hint=("the baseline predicts np.mean(age[train]) for everyone; average the absolute "
-              "differences to age[test] (mean of the TRAINING ages, not the test ones)."),
+        f"Always answering the median training age ({median:.1f}) is off by {expected:.1f} "
+        f"years on the test subjects, the mean ({mean:.1f}) by {mean_mae:.1f}. On the training "
+        "ages the median is the constant with the smallest MAE and the mean the one with the "
+        "smallest squared error (the loss we train with); on new subjects either can win.",
+        hint=hint,
         answer=answer,
     )
 
@@ -48,6 +80,14 @@ def check_baseline_on_young(prediction: Any, probe_truth: Sequence[float], truth
     subjects the baseline is scored on instead; ``truth``: test ages; ``train_truth``:
     training ages (their mean is the baseline's answer).
     """
+    unchanged = np.array_equal(np.sort(np.asarray(probe_truth, float)),
+                               np.sort(np.asarray(truth, float)))
+    verdict = change_first(prediction, unchanged, "`probe = ...`, e.g. age < 30")
+    if verdict is not None:
+        return verdict
+    if len(probe_truth) == 0 and not _missing(prediction):
+        print("❌ The marked line selects no subject: choose a group that has some, e.g. age < 30.")
+        return False
     guess = float(np.mean(train_truth))
     probe, test = _mae(guess, probe_truth), _mae(guess, truth)
     measured = "same" if abs(probe - test) < 0.5 else ("higher" if probe > test else "lower")
@@ -66,26 +106,31 @@ def check_baseline_on_young(prediction: Any, probe_truth: Sequence[float], truth
 
 @exercise(kind="predict")
 def check_crop_averaging(prediction: Any, views: Any, truth: Sequence[float]) -> bool:
-    """07: predict whether averaging the crops' predictions can have a higher MAE than single crops.
+    """07: predict whether averaging views' predictions can have a higher MAE than single views.
 
     Parameters: ``prediction``: "lower or the same" or "higher" (the MAE of the averaged
-    prediction compared with the mean MAE of single crops); ``views``: predicted ages,
-    ``[views, subjects]``, one row per crop (and mirrored crop); ``truth``: the ages.
+    prediction compared with the mean MAE of the same views scored one at a time);
+    ``views``: the predicted ages averaged, ``[views, subjects]``, one row per crop (and
+    mirrored crop); ``truth``: the ages.
     """
     views = np.asarray(views, float).reshape(len(views), -1)
+    verdict = change_first(prediction, len(views) < 2,
+                           "`chosen = ...`: two views or more, e.g. views[:2]")
+    if verdict is not None:
+        return verdict
     averaged, single = _mae(views.mean(axis=0), truth), _mae(views, np.asarray(truth, float)[None])
     measured = "higher" if averaged > single + 1e-6 else "lower or the same"
-    gain = ("lower: some subjects' crops err on both sides of their age" if averaged < single - 1e-3
-            else "the same: for every subject all crops err in the same direction")
+    gain = ("lower: some subjects' views err on both sides of their age" if averaged < single - 1e-3
+            else "the same: for every subject all views err in the same direction")
     return judge_prediction(
         prediction, measured, ("lower or the same", "higher"),
-        why=(f"measured: {averaged:.2f} years for the averaged prediction against {single:.2f} "
-             f"for one crop at a time, {gain}. Averaging can never do worse: the error of a mean "
-             "is at most the mean of the errors (|mean(p) - t| <= mean(|p - t|), the triangle "
-             "inequality). It gains for every subject whose crops err on both sides of the true "
-             "age, and nothing when they all err the same way (a model that has not learned "
-             "much, predicting everyone near the mean, often does)."),
-        hint=("for one subject, imagine two crops predicting 5 years too old and 5 years too "
-              "young: what is the error of each crop, and of their average? And if both are "
+        why=(f"measured on {len(views)} views: {averaged:.2f} years for their average against "
+             f"{single:.2f} for one view at a time, {gain}. Averaging can never do worse: the "
+             "error of a mean is at most the mean of the errors (|mean(p) - t| <= "
+             "mean(|p - t|), the triangle inequality). It gains for every subject whose views "
+             "err on both sides of the true age, and nothing when they all err the same way "
+             "(a model that has not learned much, predicting everyone near the mean, often does)."),
+        hint=("for one subject, imagine two views predicting 5 years too old and 5 years too "
+              "young: what is the error of each view, and of their average? And if both are "
               "5 years too old?"),
     )
