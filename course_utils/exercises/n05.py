@@ -17,13 +17,8 @@ from course_utils.exercises._core import (
 )
 
 
-@exercise
-def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes: int) -> bool:
-    """05: median-frequency class weights median(f) / f_c from a list of label volumes.
-
-    Parameters: ``answer``: one weight per class; ``labels``: the label volumes;
-    ``n_classes``: how many classes.
-    """
+def _median_frequency(labels: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
+    """median(f) / f_c, with f_c = voxels of c / voxels of the volumes that contain c."""
     voxels = np.zeros(n_classes)
     present = np.zeros(n_classes)
     for lab in labels:
@@ -31,15 +26,54 @@ def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes:
         voxels += counts
         present += np.where(counts > 0, np.asarray(lab).size, 0)
     freq = voxels / np.maximum(present, 1)
-    expected = np.median(freq) / freq
+    with np.errstate(divide="ignore"):  # a class in no volume: weight inf
+        return np.median(freq) / freq
+
+
+@exercise
+def check_median_frequency(answer: Any, labels: Sequence[np.ndarray], n_classes: int) -> bool:
+    """05: median-frequency class weights median(f) / f_c from a list of label volumes.
+
+    Parameters: ``answer``: one weight per class; ``labels``: the label volumes;
+    ``n_classes``: how many classes.
+    """
     return feedback(
-        close(answer, expected, rtol=1e-3),
+        close(answer, _median_frequency(labels, n_classes), rtol=1e-3),
         "Rare classes (the lesions) get weights far above 1, common ones (background) below 1.",
-        hint=("f_c = voxels of class c / voxels of the volumes that contain c; the weight is "
-              "np.median(f) / f_c, one per class."),
+        hint=("Count each class's voxels over all volumes, and separately the voxels of the "
+              "volumes in which the class occurs at all; f is their ratio, one per class."),
         answer=answer,
     )
 
+
+@exercise(kind="predict")
+def check_crop_weights(prediction: Any, cropped: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                       n_classes: int, lesion: int) -> bool:
+    """05: the lesion's median-frequency weight once the label maps are cropped to the brain.
+
+    Parameters: ``prediction``: "higher", "same" or "lower"; ``cropped``: the cropped label
+    maps; ``labels``: the whole ones; ``n_classes``: how many classes; ``lesion``: its label.
+    """
+    before, after = _median_frequency(labels, n_classes), _median_frequency(cropped, n_classes)
+    truth = compare(float(after[lesion]), float(before[lesion]), 0.02, relative=True)
+    median_before, median_after = (int(np.argsort(w)[n_classes // 2]) for w in (before, after))
+    if truth == "same":
+        why = ("Cropping removes background only. Each brain class keeps its voxels, and its "
+               "share f_c is divided by the same smaller total, so the ratio median(f) / f_c "
+               "of two such shares keeps its value. Only the background's own weight moves. "
+               "Inverse-frequency weights 1 / f_c, by contrast, would all fall.")
+    elif median_before != median_after:
+        why = (f"The crop changed which class has the median share (class {median_before} "
+               f"before, {median_after} after), so the numerator of every weight changed.")
+    else:
+        why = ("This cut removed lesion voxels and the median class's voxels unevenly (not "
+               "background only), so the ratio of their shares changed.")
+    return judge_prediction(
+        prediction, truth, HIGHER_SAME_LOWER,
+        why + f" Measured: lesion weight {float(after[lesion]):.4g} cropped vs "
+              f"{float(before[lesion]):.4g} whole.",
+        hint="Which quantities in median(f) / f_c does cropping away background change, for "
+             "the lesion and for the class with the median share?")
 
 
 @exercise(kind="predict")
@@ -53,7 +87,8 @@ def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced
     truth = compare(float(changed_share), float(balanced_share), 0.25, relative=True)
     why = {"lower": "With weight 0 no patch is centred on a lesion: lesions only appear where "
                     "a patch drawn for white matter happens to include one, as with uniform "
-                    "patches. Equal weights centred about one patch in five on a lesion.",
+                    "patches. With equal weights, one draw in K (K: the classes present) "
+                    "centres a patch on a lesion.",
            "higher": "A larger weight centres more patches on lesions, so more lesion voxels "
                      "reach the batches.",
            "same": "The weight you set draws lesion-centred patches about as often as equal "

@@ -6,8 +6,16 @@ present_voxels = np.array([(c > 0) * lab.size for c, (_, lab) in zip(counts, tra
 f = counts.sum(axis=0) / present_voxels.sum(axis=0)
 answer = np.median(f) / f
 
+# %% crop_weights
+# A brain class c present in every volume has f_c = n_c / N, with n_c its voxels and N the
+# voxels of all volumes. Cropping away background shrinks N but keeps every n_c of the brain
+# classes, so each of their shares grows by the same factor. The lesion's weight is
+# median(f) / f_lesion, a ratio of two such shares (the median share is a brain class's
+# while the background stays the largest class): the factor cancels.
+prediction = "same"
+
 # %% lesion_weight_sampling
-# With equal weights about one patch in five is drawn for the lesion class and centred
+# With equal weights one draw in K (K: the classes present) is for the lesion class, centred
 # on a lesion voxel. With weight 0 none is: lesion voxels only enter the batches when a
 # patch drawn for another class (mostly white matter) happens to include one.
 prediction = "lower"
