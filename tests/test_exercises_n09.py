@@ -23,7 +23,7 @@ def test_contract(name, capsys):
 
 
 @pytest.mark.parametrize(("args", "truth"), [
-    ((8, 20.0, 2, 18.5), "lower"), ((8, 20.0, 12, 20.6), "higher"), ((8, 20.0, 8, 20.0), "same"),
+    ((8, 20.0, 2, 18.5), "lower"), ((8, 20.0, 12, 20.6), "higher"), ((8, 20.0, 9, 20.005), "same"),
 ])
 def test_code_size_truth_comes_from_the_measured_psnrs(args, truth, capsys):
     assert exercises.check_code_size(truth, *args) is True
@@ -32,7 +32,36 @@ def test_code_size_truth_comes_from_the_measured_psnrs(args, truth, capsys):
     assert f"the answer is {truth!r}" in capsys.readouterr().out
 
 
-def test_noisy_input_without_noise_the_input_wins(capsys):
-    assert exercises.check_noisy_input("noisy input", 0.0, float("inf"), 17.0) is True
+def test_noisy_input_with_faint_noise_the_input_wins(capsys):
+    assert exercises.check_noisy_input("noisy input", 0.05, 40.0, 17.0) is True
     assert exercises.check_noisy_input("reconstruction", 0.3, 22.0, 17.0) is False
     assert "Try a larger noise_sd" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "args", "line"), [
+    ("check_code_size", (8, 20.0, 8, 20.0), "n_components = 8"),
+    ("check_noisy_input", (0.0, float("inf"), 17.0), "noise_sd = 0.0"),
+])
+def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args, line, capsys,
+                                                                      monkeypatch):
+    """The old checks judged the unchanged experiment: "same" (or "noisy input") was right."""
+    monkeypatch.delenv(exercises._core.VERIFY_ENV, raising=False)
+    check = getattr(exercises, name)
+    for prediction in ("higher", "same", "lower", "reconstruction", "noisy input"):
+        assert check(prediction, *args) is False
+        out = capsys.readouterr().out
+        assert out.startswith(f"⏳ Change the marked line first: it still says `{line}`"), out
+        assert "✅" not in out and "❌" not in out and "the answer is" not in out
+    assert check(None, *args) is False
+    assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_verify_mode_judges_the_worked_solution_on_the_unchanged_experiment(monkeypatch, capsys):
+    """make notebooks (COURSE_VERIFY_SOLUTIONS=1) runs Run All: the lines are unchanged there."""
+    monkeypatch.setenv(exercises._core.VERIFY_ENV, "1")
+    namespace = {"np": np, "n_components": 8, "noise_sd": 0.0, "mse": [0.2],
+                 "check": exercises.check_code_size, "check_noise": exercises.check_noisy_input}
+    exec("ok = check(None, 8, 20.0, n_components, 20.0)\n"  # noqa: S102
+         "ok_noise = check_noise(None, noise_sd, float('inf'), 17.0)", namespace)
+    assert namespace["ok"] is False and namespace["ok_noise"] is False  # unanswered, not failed
+    assert capsys.readouterr().out.count("Not answered yet") == 2

@@ -10,7 +10,7 @@ from course_utils import exercises
 INPUTS = {
     "check_low_res_shape": (((48, 56, 44), 4), [12, 14, 11]),
     "check_upsampling_order": ((0, 18.0, 19.5), "lower"),
-    "check_noisy_low_res": ((0.3, 17.0, 17.4), "no"),
+    "check_noisy_low_res": ((0.3, 17.0, 17.4, 0.9), "no"),
 }
 
 
@@ -27,12 +27,31 @@ def test_low_res_shape_is_not_the_block_shape_of_another_factor():
     assert exercises.check_low_res_shape((12, 14, 11), (48, 56, 41), 4) is True  # ceil: "same"
 
 
-@pytest.mark.parametrize(("order", "changed", "truth"), [(0, 18.0, "lower"), (1, 19.5, "same"),
+@pytest.mark.parametrize(("order", "changed", "truth"), [(0, 18.0, "lower"), (3, 19.505, "same"),
                                                          (3, 19.8, "higher")])
 def test_upsampling_order_truth_comes_from_the_measured_psnrs(order, changed, truth):
     assert exercises.check_upsampling_order(truth, order, changed, 19.5) is True
 
 
-def test_noisy_low_res_yes_when_the_network_still_wins():
-    assert exercises.check_noisy_low_res("yes", 0.0, 20.1, 19.5) is True
-    assert exercises.check_noisy_low_res("yes", 0.3, 17.0, 17.4) is False
+def test_noisy_low_res_yes_when_the_network_still_wins(capsys):
+    assert exercises.check_noisy_low_res("yes", 0.1, 20.1, 19.5, 0.9) is True
+    assert "+0.60 dB; on clean inputs +0.90 dB" in capsys.readouterr().out
+    assert exercises.check_noisy_low_res("yes", 0.3, 17.0, 17.4, 0.9) is False
+
+
+@pytest.mark.parametrize(("name", "args", "line"), [
+    ("check_upsampling_order", (1, 19.5, 19.5), "order = 1"),
+    ("check_noisy_low_res", (0.0, 20.1, 19.5, 0.6), "noise_sd = 0.0"),
+])
+def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args, line, capsys,
+                                                                      monkeypatch):
+    """The old checks judged the unchanged experiment: "same" (or "yes") was simply right."""
+    monkeypatch.delenv(exercises._core.VERIFY_ENV, raising=False)
+    check = getattr(exercises, name)
+    for prediction in ("higher", "same", "lower", "yes", "no"):
+        assert check(prediction, *args) is False
+        out = capsys.readouterr().out
+        assert out.startswith(f"⏳ Change the marked line first: it still says `{line}`"), out
+        assert "✅" not in out and "❌" not in out and "the answer is" not in out
+    assert check(None, *args) is False
+    assert "Not answered yet" in capsys.readouterr().out

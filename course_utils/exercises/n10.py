@@ -14,6 +14,7 @@ from course_utils.exercises._core import (
     judge_prediction,
     shape_hint,
 )
+from course_utils.exercises.n09 import changed_first
 
 ORDER_NAMES = {0: "nearest neighbour", 1: "trilinear", 2: "quadratic B-spline", 3: "cubic B-spline"}
 
@@ -37,6 +38,7 @@ def check_low_res_shape(answer: Any, shape: Sequence[int], factor: int) -> bool:
 
 
 @exercise(kind="predict")
+@changed_first(lambda a: f"order = {a['order']}" if a["order"] == 1 else None)
 def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
                            trilinear_psnr: float) -> bool:
     """10: test PSNR of spline interpolation of ``order`` against trilinear (order 1).
@@ -51,8 +53,7 @@ def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
         "lower": "Nearest neighbour copies each coarse voxel into a block: staircase edges and a "
                  "jump at every block border, so the squared error grows."
                  if int(order) == 0 else "This interpolant fits the coarse voxels less well here.",
-        "same": "Order 1 is trilinear interpolation itself: nothing changed." if int(order) == 1
-                else "The two interpolants differ by less than 0.01 dB here.",
+        "same": "The two interpolants differ by less than 0.01 dB here.",
         "higher": "A smoother, wider interpolant follows the anatomy's gentle intensity changes "
                   "better than straight lines between neighbours; it still cannot invent detail.",
     }[truth]
@@ -65,26 +66,28 @@ def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
 
 
 @exercise(kind="predict")
+@changed_first(lambda a: f"noise_sd = {a['noise_sd']}" if a["noise_sd"] == 0 else None)
 def check_noisy_low_res(prediction: Any, noise_sd: float, network_psnr: float,
-                        trilinear_psnr: float) -> bool:
+                        trilinear_psnr: float, clean_gain: float) -> bool:
     """10: with noise added to the low-resolution input, does the network still beat trilinear?
 
     Parameters: ``prediction``: "yes" or "no"; ``noise_sd``: standard deviation of the
     added noise (whitened units); ``network_psnr``, ``trilinear_psnr``: mean test PSNRs
-    (dB) of both from the noisy inputs.
+    (dB) of both from the noisy inputs; ``clean_gain``: the network's gain over trilinear
+    (dB) on the clean inputs, measured in section 5.
     """
     gain = network_psnr - trilinear_psnr
     truth = "yes" if gain > 0 else "no"
     why = (f"noise_sd = {noise_sd}: network {network_psnr:.2f} dB, trilinear {trilinear_psnr:.2f} "
-           f"dB ({gain:+.2f} dB). ")
-    why += ("The network learned to sharpen what DLTK's pooling blurred; it never saw noise, and "
-            "sharpening amplifies it, while trilinear interpolation averages 8 neighbours and "
-            "smooths it. A network inverts the degradation it was trained on, no other."
-            if truth == "no" else
-            "Its correction still helps on these inputs; compare the gain with the one on clean "
-            "inputs, and try a larger noise_sd.")
+           f"dB ({gain:+.2f} dB; on clean inputs {clean_gain:+.2f} dB). ")
+    why += ("The network learned to correct the blur of DLTK's pooling; it never saw noise, and "
+            "its sharpening correction amplifies it, while trilinear interpolation averages 8 "
+            "neighbours and smooths it. A network inverts the degradation it was trained on, "
+            "no other." if truth == "no" else
+            "Its correction still helps on these inputs; compare the two gains, and try a larger "
+            "noise_sd.")
     return judge_prediction(
         prediction, truth, ("yes", "no"), why,
-        hint=("What did the network learn to do to the trilinear image: smooth it or sharpen it? "
-              "And what does each of those do to noise it never saw during training?"),
+        hint=("The network adds a learned correction to the trilinear image. What was that "
+              "correction trained to undo, and what could it do to a disturbance it never saw?"),
     )
