@@ -351,6 +351,41 @@ def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | No
 
 
 # =============================================================================
+# Tables
+# =============================================================================
+
+
+def cohort_table(cohort: Any) -> Any:
+    """The cohort as a learner reads it: subject, demographics and split, then file names.
+
+    Each image path is shown relative to the dataset folder (``cohort.attrs["root"]``, e.g.
+    ``SYN0001/T1.nii.gz``), or as its bare file name outside it; values are not changed.
+
+    Parameters: ``cohort``, a table from :func:`course_utils.data.load` (or some of its rows).
+    """
+    from pathlib import Path
+
+    from course_utils.data._common import image_columns
+
+    table = cohort.copy()
+    if table.empty:
+        return table
+    files = image_columns(table.iloc[0], cohort.attrs.get("sequences"))
+    root = cohort.attrs.get("root")
+
+    def name(path: Any) -> Any:
+        if not isinstance(path, (str, os.PathLike)):
+            return path
+        if root and Path(path).is_relative_to(root):
+            return Path(path).relative_to(root).as_posix()
+        return Path(path).name
+
+    table[files] = table[files].map(name)
+    table = table[[c for c in table.columns if c not in files] + files]
+    return table.set_index("subject_id") if "subject_id" in table else table
+
+
+# =============================================================================
 # Training curves
 # =============================================================================
 

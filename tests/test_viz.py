@@ -200,3 +200,23 @@ def test_bad_spacing_names_the_argument(bad):
     with pytest.raises(ConfigError) as err:
         viz.orthogonal_views(_volume()[0], spacing=bad)
     assert err.value.name == "spacing"
+
+
+def test_cohort_table_shows_names_not_paths(tmp_path):
+    # Issue #13: 00's `cohort.head()` was a wall of absolute paths. The table a learner reads
+    # names each file inside the dataset folder and leads with subject, age, sex and split.
+    from course_utils import data
+
+    cohort = data.load("synthetic", "ci", dest=tmp_path / "cohort", n_subjects=3, workers=1,
+                       progress=False)
+    before = cohort.copy()
+    table = viz.cohort_table(cohort.head(2))
+    assert table.index.name == "subject_id" and list(table.index) == ["SYN0001", "SYN0002"]
+    assert list(table.columns) == ["age", "sex", "split", "t1", "t1_ir", "t2_flair", "label"]
+    assert table.loc["SYN0002", "t2_flair"] == "SYN0002/T2_FLAIR.nii.gz"
+    assert table.loc["SYN0001", "label"] == "SYN0001/label.nii.gz"
+    assert str(tmp_path) not in table.to_html()
+    assert table.loc["SYN0001", "age"] == cohort.loc[0, "age"]  # values unchanged
+    assert cohort.equals(before)  # the learner's cohort keeps its paths
+    moved = cohort.head(1).assign(t1=str(tmp_path / "elsewhere" / "scan.nii.gz"))
+    assert viz.cohort_table(moved).loc["SYN0001", "t1"] == "scan.nii.gz"
