@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+from course_utils.exercises.n07 import change_first
 
 
 def _majority(train_truth: Sequence[int]) -> int:
@@ -15,20 +16,31 @@ def _majority(train_truth: Sequence[int]) -> int:
 
 
 @exercise
-def check_majority_accuracy(answer: Any, truth: Sequence[int], train_truth: Sequence[int]) -> bool:
-    """08: accuracy of always predicting the most common training class, on the test subjects.
+def check_majority_confusion(answer: Any, truth: Sequence[int], train_truth: Sequence[int]) -> bool:
+    """08: the confusion matrix of always answering the most common training class, on the test set.
 
-    Parameters: ``answer``: a fraction in [0, 1]; ``truth``: test labels;
-    ``train_truth``: training labels.
+    Parameters: ``answer``: a 2x2 array, rows the true class (F, M), columns the answer;
+    ``truth``: test labels (0 = F, 1 = M); ``train_truth``: training labels.
     """
+    from course_utils.demographics import SEX_CLASSES  # imports pandas: only when checked
+
     majority = _majority(train_truth)
-    expected = np.mean(np.asarray(truth, dtype=int) == majority)
+    truth = np.asarray(truth, dtype=int)
+    expected = np.zeros((2, 2), int)
+    expected[:, majority] = np.bincount(truth, minlength=2)  # everyone lands in one column
+    if close(answer, expected.T) and not close(answer, expected):
+        hint = "rows are the TRUE classes, columns the answers: yours is transposed."
+    else:
+        hint = ("rows are the true classes (F, M), columns the answers (F, M), as in the "
+                "figure above. The baseline gives every test subject the same answer: which "
+                "column do they all fall into, and how many of each true class are there?")
     return feedback(
-        close(answer, expected, rtol=1e-3),
-        f"Always answering class {majority} is right {expected:.0%} of the time: accuracy "
-        "alone flatters a classifier when the classes are unbalanced.",
-        hint=("find the most common class of the TRAINING labels (np.bincount(...).argmax()), "
-              "then the share of test labels equal to it."),
+        close(answer, expected),
+        f"Every test subject lands in the column of '{SEX_CLASSES[majority]}' and the other "
+        f"column is empty: accuracy (the diagonal over the total) is "
+        f"{np.trace(expected) / expected.sum():.2f}, although every one of the "
+        f"{expected[1 - majority].sum()} test subjects of the other class is wrong.",
+        hint=hint,
         answer=answer,
     )
 
@@ -73,9 +85,9 @@ def check_threshold(prediction: Any, probability_m: Sequence[float], truth: Sequ
         called = p >= cut
         return float(np.mean(called[truth == 1])), float(np.mean(~called[truth == 0]))
 
-    if float(threshold) == 0.5 and prediction is not None:
-        print("❌ Set `threshold` to a value other than 0.5 (e.g. 0.3), then run the cell again.")
-        return False
+    verdict = change_first(prediction, float(threshold) == 0.5, "`threshold = ...`, e.g. 0.3")
+    if verdict is not None:
+        return verdict
     (sens0, spec0), (sens1, spec1) = rates(0.5), rates(float(threshold))
     measured = "sensitivity" if threshold < 0.5 else "specificity"
     return judge_prediction(

@@ -1,7 +1,10 @@
 """Worked solutions of notebook 08_sex_classification (shown by exercises.solution; see exercises/_core.py)."""
 
-# %% majority_accuracy
-answer = np.mean(sex[test] == np.bincount(sex[train]).argmax())
+# %% majority_confusion
+from sklearn.metrics import confusion_matrix
+
+constant = np.full(len(sex[test]), np.bincount(sex[train]).argmax())  # the baseline's answers
+answer = confusion_matrix(sex[test], constant, labels=[0, 1])  # rows: true F, M; columns: answer
 
 # %% majority_balanced_accuracy
 # A constant answer is right for every subject of one class (1) and wrong for the other (0).
