@@ -185,6 +185,76 @@ def test_dicom_series_roundtrip_keeps_geometry(tmp_path):
         io.read_dicom_series(tmp_path)
 
 
+def _dicom_tags(path) -> dict[str, str]:
+    """Every tag of one DICOM file, as SimpleITK reads it (values stripped)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return {key: reader.GetMetaData(key).strip() for key in reader.GetMetaDataKeys()}
+
+
+def _numbers(value: str) -> list[float]:
+    return [float(v) for v in value.split("\\")]
+
+
+def test_every_dicom_slice_carries_its_geometry_and_the_series_uids(tmp_path):
+    # the taught code of notebook 01: each file says where it lies and what it belongs to
+    img = _image((5, 8, 10), spacing=(0.8, 1.1, 2.5), direction=DIRECTIONS["oblique"],
+                 dtype=np.int16)
+    shared = io._dicom.series_tags("1.2.3", 4, "T1", "sub-001")
+    files = io._dicom.write_slices(img, tmp_path, shared)
+    assert [f.name for f in files] == [f"slice_{k:04d}.dcm" for k in range(5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f.name for f in files]  # no leftovers
+    direction = np.reshape(img.GetDirection(), (3, 3))
+    sops = set()
+    for k, path in enumerate(files):
+        tag = _dicom_tags(path).__getitem__
+        np.testing.assert_allclose(_numbers(tag("0020|0032")),
+                                   img.TransformIndexToPhysicalPoint((0, 0, k)), atol=1e-5)
+        np.testing.assert_allclose(_numbers(tag("0020|0037")),
+                                   np.r_[direction[:, 0], direction[:, 1]], atol=1e-5)
+        np.testing.assert_allclose(_numbers(tag("0028|0030")), (1.1, 0.8))  # rows (y), then columns (x)
+        assert _numbers(tag("0018|0050")) == [2.5] and tag("0020|0013") == str(k + 1)
+        assert (tag("0020|000d"), tag("0020|000e"), tag("0008|103e")) == ("1.2.3", "1.2.3.4", "T1")
+        sops.add(tag("0008|0018"))
+    assert len(sops) == 5  # one SOP Instance UID per file
+
+
+def test_dicom_reader_orders_slices_by_position_not_by_file_name(tmp_path):
+    img = _image((6, 5, 4), spacing=(1.0, 1.0, 3.0), direction=DIRECTIONS["permuted"])
+    files = io.write_dicom_series(img, tmp_path / "dcm")
+    for k, path in enumerate(files):  # reverse the names: slice 0 is now the last file
+        path.rename(path.with_name(f"renamed_{len(files) - 1 - k:04d}.dcm"))
+    back = io.read_dicom_series(tmp_path / "dcm")
+    np.testing.assert_allclose(back.GetOrigin(), img.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(back.GetDirection(), img.GetDirection(), atol=1e-5)
+    arr = sitk.GetArrayFromImage(img)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(back), arr, atol=np.abs(arr).max() / 30000)
+
+
+def test_a_left_handed_volume_comes_back_right_handed_with_every_voxel_in_place(tmp_path):
+    # DICOM grids are right-handed (slice normal = row x column): a PIL-like NIfTI grid
+    # (determinant -1) returns with its slices reversed, each voxel at its world position
+    left = np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0]], dtype=float)
+    assert np.linalg.det(left) < 0
+    img = _image((6, 5, 4), spacing=(1.0, 2.0, 3.0), direction=left)
+    io.write_dicom_series(img, tmp_path / "dcm")
+    back = io.read_dicom_series(tmp_path / "dcm")
+    assert np.linalg.det(np.reshape(back.GetDirection(), (3, 3))) == pytest.approx(1.0)
+    a, b = (io.reorient(x, "LPS") for x in (img, back))
+    assert io.same_geometry(a, b)
+    arr = sitk.GetArrayFromImage(a)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(b), arr, atol=np.abs(arr).max() / 30000)
+    index = (3, 2, 1)  # one voxel (x, y, z), followed through the world
+    point = img.TransformIndexToPhysicalPoint(index)
+    assert back.GetPixel(back.TransformPhysicalPointToIndex(point)) == pytest.approx(
+        img.GetPixel(index), abs=float(np.abs(arr).max()) / 30000)
+
+
+def test_dicom_numbers_are_short_decimal_strings():
+    assert io._dicom.dicom_numbers((1.0, -0.5, 1e-9, 123.4567891, 0.0)) == "1\\-0.5\\0\\123.456789\\0"
+
+
 # --------------------------------------------------------------------------- subjects
 def _subject(tmp_path, shift_label=False):
     row = {"subject_id": "sub-001"}
