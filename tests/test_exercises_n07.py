@@ -76,3 +76,8 @@ def test_verifying_the_notebook_as_it_stands_passes_with_the_line_unchanged(monk
 def test_an_empty_probe_group_says_so(capsys):
     assert not exercises.check_baseline_on_young("higher", [], _truth, _train)
     assert "selects no subject" in capsys.readouterr().out
+
+
+def test_crop_averaging_wants_rows_of_views(capsys):
+    assert not exercises.check_crop_averaging("lower or the same", _views[0], [40.0, 60.0])
+    assert "Give rows of `views`" in capsys.readouterr().out

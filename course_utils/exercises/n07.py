@@ -113,12 +113,15 @@ def check_crop_averaging(prediction: Any, views: Any, truth: Sequence[float]) ->
     ``views``: the predicted ages averaged, ``[views, subjects]``, one row per crop (and
     mirrored crop); ``truth``: the ages.
     """
-    views = np.asarray(views, float).reshape(len(views), -1)
+    views, truth = np.asarray(views, float), np.asarray(truth, float)
+    if (views.ndim != 2 or views.shape[1] != len(truth)) and not _missing(prediction):
+        print(f"❌ Give rows of `views`, [views, subjects], e.g. views[:2] (got shape {views.shape}).")
+        return False
     verdict = change_first(prediction, len(views) < 2,
                            "`chosen = ...`: two views or more, e.g. views[:2]")
     if verdict is not None:
         return verdict
-    averaged, single = _mae(views.mean(axis=0), truth), _mae(views, np.asarray(truth, float)[None])
+    averaged, single = _mae(views.mean(axis=0), truth), _mae(views, truth[None])
     measured = "higher" if averaged > single + 1e-6 else "lower or the same"
     gain = ("lower: some subjects' views err on both sides of their age" if averaged < single - 1e-3
             else "the same: for every subject all views err in the same direction")
