@@ -185,3 +185,29 @@ def test_taught_pieces_encoder_skips_halve_and_decoder_returns_to_full_size():
     probs = unet.unet_outputs(inputs, 3, [4, 8, 16], strides, 1, "transposed",
                               {**options, "downsampling": "strided"}, "softmax")
     assert tuple(probs.shape[1:]) == (16, 24, 8, 3)
+
+
+def test_block_table_shows_the_shapes_a_real_input_gets():
+    # Issue #13: every output shape was (None, None, None, C): a fully convolutional model's
+    # layers have no size. The table's shapes must be those a real batch of that size gets.
+    model = networks.residual_unet_3d(n_classes=3, n_channels=2, filters=(4, 8, 16),
+                                      strides=[(1, 1, 1), (1, 2, 2), (2, 2, 2)])
+    size = (8, 16, 12)
+    table = networks.block_table(model, size).set_index("block")
+    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [la.output for la in layers])
+    outputs = probe.predict_on_batch(np.zeros((1, *size, 2), "float32"))
+    real = {}  # block -> the shape its last layer gave the real batch
+    for layer, out in zip(layers, outputs, strict=True):
+        parts = layer.name.split("_")
+        real["_".join(parts[:2]) if parts[0] in ("enc0", "enc1", "enc2", "dec0", "dec1")
+             else layer.name] = out.shape[1:]
+    assert {block: table.loc[block, "output shape"] for block in real} == real
+    assert table.loc["input", "output shape"] == (*size, 2)
+    assert table.loc["enc2_unit0", "output shape"] == (4, 4, 3, 16)  # z halved once, y and x twice
+    assert table["params"].sum() == model.count_params()
+    smallest = networks.block_table(model)  # no size given: the smallest the model takes
+    assert smallest.set_index("block").loc["input", "output shape"] == (2, 4, 4, 2)
+    with pytest.raises(ConfigError) as err:
+        networks.block_table(model, (8, 16, 10))
+    assert err.value.name == "input_size" and "(2, 4, 4)" in str(err.value)

@@ -205,19 +205,38 @@ def residual_unet_3d(
     return keras.Model(inputs, outputs, name=name)
 
 
-def block_table(model: keras.Model):
+def block_table(model: keras.Model, input_size: int | Sequence[int] | None = None):
     """A compact summary of ``model``: one row per block (``init_conv``, ``enc0_unit0``,
-    ``dec1_upsample``...) with its output shape and number of parameters;
-    ``model.summary()`` lists every layer."""
+    ``dec1_upsample``...) with its output shape and number of parameters.
+
+    A fully convolutional model accepts any size, so its layers' own shapes are ``None``: the
+    shapes shown are those for an input of ``input_size`` voxels, worked out symbolically
+    (nothing is computed). ``model.summary()`` lists every layer.
+
+    Parameters: ``model``, a Keras functional model with one input; ``input_size``, (z, y, x)
+    (default: the model's own input size, or where that is free the smallest size it
+    accepts, :func:`size_multiple`).
+    """
     import pandas as pd
 
-    rows: dict[str, dict] = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    shape = tuple(model.inputs[0].shape)  # (batch, z, y, x, channels)
+    multiple = size_multiple(model)
+    if input_size is None:
+        size = tuple(m if d is None else int(d) for d, m in zip(shape[1:4], multiple, strict=True))
+    else:
+        size = checks.triple(input_size, "input_size")
+    if any(s % m for s, m in zip(size, multiple, strict=True)):
+        raise ConfigError(f"input_size {size} is not a multiple of {multiple}, the sizes "
+                          f"{model.name} accepts (networks.size_multiple)", name="input_size")
+    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [la.output for la in layers])
+    specs = probe.compute_output_spec(keras.KerasTensor((1, *size, shape[-1])))
+    rows: dict[str, dict] = {"input": {"block": "input", "output shape": (*size, shape[-1]),
+                                       "params": 0}}
+    for layer, spec in zip(layers, specs, strict=True):
         parts = layer.name.split("_")
         block = "_".join(parts[:2]) if parts[0][:3] in ("enc", "dec") else layer.name
         row = rows.setdefault(block, {"block": block, "params": 0})
-        row["output shape"] = tuple(layer.output.shape[1:])
+        row["output shape"] = tuple(spec.shape[1:])
         row["params"] += layer.count_params()
     return pd.DataFrame(list(rows.values()), columns=["block", "output shape", "params"])
