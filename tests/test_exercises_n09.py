@@ -10,7 +10,7 @@ from course_utils import exercises
 
 _volume = np.random.default_rng(0).normal(size=(4, 5, 6))
 INPUTS = {
-    "check_psnr": ((_volume + 0.1, _volume), 10 * np.log10(np.ptp(_volume) ** 2 / 0.01)),
+    "check_psnr_doubled_error": ((_volume + 0.1, _volume), 10 * np.log10(np.ptp(_volume) ** 2 / 0.04)),
     "check_code_size": ((8, 20.0, 2, 18.5), "lower"),
     "check_noisy_input": ((1.0, 14.0, 17.5), "reconstruction"),
 }
@@ -20,6 +20,17 @@ INPUTS = {
 def test_contract(name, capsys):
     args, right = INPUTS[name]
     assert_exercise_contract(getattr(exercises, name), args, right, capsys)
+
+
+def test_psnr_doubled_error_is_not_the_psnr_already_printed():
+    """The old exercise asked for the PSNR the notebook had just computed with psnr()."""
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(6, 7, 8))
+    predicted = reference + rng.normal(0, 0.2, reference.shape)
+    printed = 10 * np.log10(np.ptp(reference) ** 2 / np.mean((predicted - reference) ** 2))
+    assert exercises.check_psnr_doubled_error(printed, predicted, reference) is False
+    assert exercises.check_psnr_doubled_error(printed - 3.01, predicted, reference) is False  # MSE x2
+    assert exercises.check_psnr_doubled_error(printed - 6.02, predicted, reference) is True
 
 
 @pytest.mark.parametrize(("args", "truth"), [

@@ -52,22 +52,22 @@ def changed_first(unchanged: Callable[[dict], str | None]) -> Callable[[Callable
 
 
 @exercise
-def check_psnr(answer: Any, predicted: np.ndarray, reference: np.ndarray) -> bool:
-    """09/10: PSNR in dB of ``predicted`` against ``reference`` (range of the reference).
+def check_psnr_doubled_error(answer: Any, predicted: np.ndarray, reference: np.ndarray) -> bool:
+    """09: the PSNR of ``reference + 2 * (predicted - reference)``: every error twice as large.
 
-    Parameters: ``answer``: PSNR in dB; ``predicted``: the prediction; ``reference``: the
-    ground truth.
+    Parameters: ``answer``: that PSNR in dB, worked out from the PSNR of ``predicted``;
+    ``predicted``: a reconstruction; ``reference``: its ground truth (its range is the peak).
     """
-    predicted = np.asarray(predicted, dtype=float)
     reference = np.asarray(reference, dtype=float)
-    mse = np.mean((predicted - reference) ** 2)
-    expected = 10 * np.log10(np.ptp(reference) ** 2 / mse)
+    doubled = reference + 2 * (np.asarray(predicted, dtype=float) - reference)
+    expected = 10 * np.log10(np.ptp(reference) ** 2 / np.mean((doubled - reference) ** 2))
     return feedback(
-        close(answer, expected, rtol=1e-3),
-        f"{expected:.2f} dB. Every halving of the MSE adds about 3 dB.",
-        hint=("PSNR compares two numbers of the pair, the largest possible signal and the "
-              "typical error, on a logarithmic scale: which numbers of `reference` and of the "
-              "difference give them? Write it with numpy, not psnr()."),
+        close(answer, expected, rtol=0, atol=0.02),
+        f"{expected:.2f} dB: twice the error is four times the squared error, and PSNR loses "
+        "10 log10(4) = 6.02 dB. On PSNR's logarithmic scale a factor on the error is a fixed "
+        "number of dB, whatever the image.",
+        hint=("Doubling every error multiplies the MSE by what? And what does PSNR's logarithm "
+              "turn a factor on the MSE into? Start from this subject's printed PSNR."),
         answer=answer,
     )
 
@@ -110,7 +110,7 @@ def check_noisy_input(prediction: Any, noise_sd: float, noisy_psnr: float,
     truth = "reconstruction" if reconstruction_psnr > noisy_psnr else "noisy input"
     if truth == "reconstruction":
         why = (f"The reconstruction ({reconstruction_psnr:.1f} dB) beats the noisy scan "
-               f"({noisy_psnr:.1f} dB): a code of a few dozen numbers cannot describe noise that "
+               f"({noisy_psnr:.1f} dB): a code far shorter than the scan cannot describe noise that "
                "differs in every voxel, so the decoder returns a smooth brain and the noise is "
                "mostly gone. Denoising autoencoders are trained on exactly this.")
     else:

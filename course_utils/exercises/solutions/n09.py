@@ -1,8 +1,8 @@
 """Worked solutions of notebook 09_representation_learning (shown by exercises.solution; see exercises/_core.py)."""
 
-# %% psnr
-x, r = images[test][0], reconstructions[0]
-answer = 10 * np.log10(np.ptp(x) ** 2 / np.mean((r - x) ** 2))
+# %% psnr_doubled_error
+# Twice the error is 2**2 = 4 times the MSE; PSNR = 10 log10(peak**2 / MSE) loses 10 log10(4) dB.
+answer = ae_psnr[0] - 10 * np.log10(2**2)
 
 # %% code_size
 # PCA's codes are nested (k components contain the first k - 1), so the projection error of
