@@ -109,8 +109,8 @@ def check_smoothing(prediction: Any, changed_loss: float, default_loss: float) -
     """
     changed, default = float(changed_loss), float(default_loss)
     truth = "same" if abs(changed - default) < 0.01 else ("higher" if changed > default else "lower")
-    why = ("The lesion's probabilities add up to less than one voxel in a patch without lesions. "
-           "The lesion term is (0 + s) / (sum p + s): close to 1 (agreement) when s is large "
+    why = ("In a patch without lesions the lesion's probabilities add up to a small sum (a "
+           "tiny probability times the patch's voxels). The lesion term is (0 + s) / (sum p + s): close to 1 (agreement) when s is large "
            "next to that sum, close to 0 (the worst score) when s is tiny. So a small s "
            "punishes a right answer; a large s forgives it.")
     return judge_prediction(

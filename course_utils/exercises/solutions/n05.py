@@ -22,9 +22,9 @@ prediction = "lower"
 
 # %% smoothing
 # In a patch without lesions sum(g) = 0 and sum(p g) = 0, so the lesion's term is
-# s / (sum(p) + s), where sum(p) is the small lesion probability summed over the patch
-# (less than one voxel). With s = 1 the term is near 1 (agreement: loss near 0); with
-# s = 1e-5 it is near 0 (the worst score): the loss of a right answer goes up.
+# s / (sum(p) + s), where sum(p) is the small lesion probability summed over the patch.
+# With s = 1 the term is well above 0 (near 1, agreement, when sum(p) is below one voxel);
+# with s = 1e-5 it is near 0 (the worst score): the loss of a right answer goes up.
 prediction = "higher"
 
 # %% batch_dice
