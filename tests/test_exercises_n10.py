@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _helpers import assert_exercise_contract
 
@@ -11,6 +12,7 @@ INPUTS = {
     "check_low_res_shape": (((48, 56, 44), 4), [12, 14, 11]),
     "check_upsampling_order": ((0, 18.0, 19.5), "lower"),
     "check_noisy_low_res": ((0.3, 17.0, 17.4, 0.9), "no"),
+    "check_ssim_shift": (("shift", 0.71, 0.57), "higher"),
 }
 
 
@@ -42,6 +44,7 @@ def test_noisy_low_res_yes_when_the_network_still_wins(capsys):
 @pytest.mark.parametrize(("name", "args", "line"), [
     ("check_upsampling_order", (1, 19.5, 19.5), "order = 1"),
     ("check_noisy_low_res", (0.0, 20.1, 19.5, 0.6), "noise_sd = 0.0"),
+    ("check_ssim_shift", ("noise", 0.57, 0.57), 'distortion = "noise"'),
 ])
 def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args, line, capsys,
                                                                       monkeypatch):
@@ -55,3 +58,20 @@ def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args
         assert "✅" not in out and "❌" not in out and "the answer is" not in out
     assert check(None, *args) is False
     assert "Not answered yet" in capsys.readouterr().out
+
+
+def test_ssim_shift_truth_follows_real_ssims(capsys):
+    """On a real smooth volume a uniform shift keeps contrast and structure: SSIM stays higher."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    from course_utils.image_quality import ssim
+
+    rng = np.random.default_rng(0)
+    target = ndimage.gaussian_filter(rng.random((24, 24, 24)), 2.0)
+    target -= target.min()
+    rms = 0.1 * float(np.ptp(target))
+    shifted, noisy = target + rms, target + rng.normal(0, rms, target.shape)
+    assert np.isclose(np.mean((shifted - target) ** 2), np.mean((noisy - target) ** 2), rtol=0.05)
+    args = ("shift", ssim(shifted, target), ssim(noisy, target))
+    assert exercises.check_ssim_shift("higher", *args) is True
+    assert exercises.check_ssim_shift("lower", *args) is False
+    assert "contrast and structure are intact" in capsys.readouterr().out

@@ -91,3 +91,33 @@ def check_noisy_low_res(prediction: Any, noise_sd: float, network_psnr: float,
         hint=("The network adds a learned correction to the trilinear image. What was that "
               "correction trained to undo, and what could it do to a disturbance it never saw?"),
     )
+
+
+@exercise(kind="predict")
+@changed_first(lambda a: f'distortion = "{a["distortion"]}"' if a["distortion"] == "noise" else None)
+def check_ssim_shift(prediction: Any, distortion: str, distorted_ssim: float,
+                     noise_ssim: float) -> bool:
+    """10: SSIM of a distortion with the noise's squared error (a uniform shift) against the noise's.
+
+    Parameters: ``prediction``: "higher", "same" or "lower"; ``distortion``: "shift" (or
+    "noise", unchanged); ``distorted_ssim``, ``noise_ssim``: the measured SSIMs of that
+    distortion and of the noise, both against the same target.
+    """
+    truth = compare(distorted_ssim, noise_ssim, 0.005)
+    why = {
+        "higher": "A uniform shift leaves every window's variances and covariance as they were: "
+                  "contrast and structure are intact, and only the luminance factor drops, most "
+                  "where the shift is large next to the local mean. Noise of the same size adds "
+                  "variance to every window and weakens every correlation.",
+        "same": "Both distortions cost SSIM about the same here.",
+        "lower": "Here the shift cost more: its luminance factor falls where the local mean is "
+                 "small next to the shift (the dark background, measured from black), and that "
+                 "is much of the volume.",
+    }[truth]
+    return judge_prediction(
+        prediction, truth, HIGHER_SAME_LOWER,
+        why=(f"{distortion}: SSIM {distorted_ssim:.3f} against the noise's {noise_ssim:.3f}, at "
+             f"the same PSNR. {why} PSNR cannot tell them apart; SSIM can."),
+        hint=("Which of SSIM's two factors does a uniform shift change, and which does noise "
+              "change? In how many windows?"),
+    )

@@ -13,3 +13,8 @@ prediction = {0: "lower", 1: "same"}.get(order, "higher")
 # The network learned to sharpen DLTK's blur and never saw noise: sharpening amplifies noise,
 # while trilinear interpolation averages it away. Without noise it is the trained network.
 prediction = "yes" if noise_sd == 0 else "no"
+
+# %% ssim_shift
+# A shift leaves local variances and covariances untouched (contrast and structure stay 1);
+# only luminance drops. Noise of the same MSE disturbs every window's contrast and structure.
+prediction = "higher" if distortion == "shift" else "same"
