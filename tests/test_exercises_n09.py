@@ -49,16 +49,19 @@ def test_noisy_input_with_faint_noise_the_input_wins(capsys):
     assert "Try a larger noise_sd" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("name", "args", "line"), [
+@pytest.mark.parametrize(("name", "args", "line"), [  # every user of n09.changed_first (09, 10)
     ("check_code_size", (8, 20.0, 8, 20.0), "n_components = 8"),
     ("check_noisy_input", (0.0, float("inf"), 17.0), "noise_sd = 0.0"),
+    ("check_upsampling_order", (1, 19.5, 19.5), "order = 1"),
+    ("check_noisy_low_res", (0.0, 20.1, 19.5, 0.6), "noise_sd = 0.0"),
+    ("check_ssim_shift", ("noise", 0.57, 0.57), 'distortion = "noise"'),
 ])
 def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args, line, capsys,
                                                                       monkeypatch):
-    """The old checks judged the unchanged experiment: "same" (or "noisy input") was right."""
+    """The old checks judged the unchanged experiment: "same" (or "yes", "noisy input") was right."""
     monkeypatch.delenv(exercises._core.VERIFY_ENV, raising=False)
     check = getattr(exercises, name)
-    for prediction in ("higher", "same", "lower", "reconstruction", "noisy input"):
+    for prediction in ("higher", "same", "lower", "reconstruction", "noisy input", "yes", "no"):
         assert check(prediction, *args) is False
         out = capsys.readouterr().out
         assert out.startswith(f"⏳ Change the marked line first: it still says `{line}`"), out
