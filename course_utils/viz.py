@@ -11,8 +11,13 @@ views show anterior at the top and the patient's left on the right
 
 from __future__ import annotations
 
+# Over the ~450-line guideline: four short sections (views, viewer, cohort table, curves)
+# that share the drawing helpers; each is what lesson 01 points a learner to.
+
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -301,6 +306,46 @@ def _viewer_controls(volumes: Mapping[str, np.ndarray], first_name: str, has_lab
     }
 
 
+@dataclass
+class SliceViewer:
+    """The live slice viewer: its widgets (``controls``) and its ``picture``, an ordinary
+    image output redrawn in place, so a saved notebook or report still shows the last view
+    where the widgets cannot come back ("Error displaying widget: model not found").
+
+    Parameters: ``controls``, the widget box (sliders, sequence menu, overlay opacity);
+    ``picture``, the IPython display handle of the image; ``png`` and ``caption``, the image
+    shown now and its text; ``displayed``, whether it has been displayed.
+    """
+
+    controls: Any
+    picture: Any
+    png: bytes = b""
+    caption: str = ""
+    displayed: bool = False
+
+    def _bundle(self) -> dict[str, Any]:
+        return {"image/png": self.png, "text/plain": self.caption}
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.controls)
+        self.picture.display(self._bundle(), raw=True)
+        self.displayed = True
+
+    def show(self, figure: Figure, caption: str) -> None:
+        """Make ``figure`` the picture (redrawn in place once displayed), then close it.
+
+        Parameters: ``figure``, a matplotlib figure; ``caption``, its text (what is shown).
+        """
+        buffer = BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(figure)
+        self.png, self.caption = buffer.getvalue(), caption
+        if self.displayed:
+            self.picture.update(self._bundle(), raw=True)
+
+
 def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | None = None,
                  names: Sequence[str] | None = None,
                  label_names: Mapping[int, str] | None = None, alpha: float = 0.4,
@@ -310,13 +355,14 @@ def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | No
     ``image``: a cohort row, a dict ``{name: image}``, a SimpleITK image or an
     array ``[z, y, x(, C)]``. Without a widget front end (papermill, nbval,
     plain Python) it draws one static :func:`orthogonal_views` figure instead and
-    returns it; otherwise it displays the widgets and returns them.
+    returns it; otherwise it displays a :class:`SliceViewer` (widgets, then the picture
+    as an ordinary image output that the widgets redraw) and returns it.
 
     Parameters: ``image`` as above; ``label``, a label map on the same grid (a row's
     own label by default); ``spacing`` (x, y, z) mm for arrays; ``names`` of the
     sequences/channels; ``label_names`` for the legend; ``alpha``, the initial overlay
     opacity; ``interactive``, force widgets on/off (default: :func:`widgets_available`);
-    ``display`` the widgets (else only return them).
+    ``display`` the viewer (else only return it).
     """
     volumes, lab, spacing = _viewer_inputs(image, label, spacing, names)
     first_name = next(iter(volumes))
@@ -328,26 +374,29 @@ def slice_viewer(image: Any, label: Any = None, *, spacing: Sequence[float] | No
                                 title=f"{first_name} (static view: no widget front end)")
 
     import ipywidgets as widgets
-    from IPython.display import display as show
+    from IPython.display import DisplayHandle
 
     windows = {name: _window(vol) for name, vol in volumes.items()}
     controls = _viewer_controls(volumes, first_name, lab is not None, alpha)
-
-    def draw(z: int, y: int, x: int, name: str, opacity: float) -> None:
-        fig = orthogonal_views(volumes[name], lab, spacing=spacing, index=(z, y, x),
-                               alpha=opacity, label_names=label_names, window=windows[name])
-        plt.show()
-        plt.close(fig)
-
-    out = widgets.interactive_output(draw, controls)
-    box = widgets.VBox([
+    viewer = SliceViewer(widgets.VBox([
         widgets.HBox([controls["z"], controls["y"], controls["x"]]),
         widgets.HBox([controls["name"], controls["opacity"]]),
-        out,
-    ])
+    ]), DisplayHandle())
+
+    def draw(_change: Any = None) -> None:
+        name = controls["name"].value
+        z, y, x = (controls[axis].value for axis in "zyx")
+        viewer.show(orthogonal_views(volumes[name], lab, spacing=spacing, index=(z, y, x),
+                                     alpha=controls["opacity"].value, label_names=label_names,
+                                     window=windows[name]),
+                    f"slice viewer: {name} at z={z}, y={y}, x={x}")
+
+    draw()
+    for control in controls.values():
+        control.observe(draw, names="value")
     if display:
-        show(box)
-    return box
+        viewer._ipython_display_()
+    return viewer
 
 
 # =============================================================================

@@ -102,20 +102,72 @@ def test_slice_viewer_falls_back_to_one_static_figure(monkeypatch):
 
 def test_slice_viewer_widgets():
     image, label = _volume()
-    box = viz.slice_viewer({"t1": image, "t2": image * 2}, label, spacing=SPACING,
-                           interactive=True, display=False)
+    viewer = viz.slice_viewer({"t1": image, "t2": image * 2}, label, spacing=SPACING,
+                              interactive=True, display=False)
     import ipywidgets
 
-    controls = [w for hbox in box.children[:2] for w in hbox.children]
+    controls = [w for hbox in viewer.controls.children for w in hbox.children]
     sliders = [w for w in controls if isinstance(w, ipywidgets.IntSlider)]
     assert [s.max for s in sliders] == [SHAPE[0] - 1, SHAPE[1] - 1, SHAPE[2] - 1]
     dropdown = next(w for w in controls if isinstance(w, ipywidgets.Dropdown))
     assert list(dropdown.options) == ["t1", "t2"]
     opacity = next(w for w in controls if isinstance(w, ipywidgets.FloatSlider))
     assert opacity.value == pytest.approx(0.4) and not opacity.disabled
+    first = viewer.png
+    assert first.startswith(b"\x89PNG") and viewer.caption.endswith(f"z={SHAPE[0] // 2}, "
+                                                                     f"y={SHAPE[1] // 2}, "
+                                                                     f"x={SHAPE[2] // 2}")
     plt.close("all")
-    sliders[0].value = 1  # redraws without leaving figures behind
+    sliders[0].value = 1  # redraws the picture without leaving figures behind
+    assert viewer.png != first and "t1 at z=1," in viewer.caption
     assert plt.get_fignums() == []
+
+
+def _until_idle(kc, parent_id: str) -> list[dict]:
+    """The iopub messages a kernel sent in answer to request ``parent_id``, up to idle."""
+    messages = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != parent_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+        messages.append(msg)
+
+
+def test_a_saved_viewer_keeps_its_picture_without_a_kernel():
+    # Issue #13: after a kernel restart a saved viewer showed "Error displaying widget: model
+    # not found" and no picture: the picture lived inside the widgets. A real kernel is
+    # driven here as a browser drives it: the picture must be an ordinary image output (what
+    # a saved notebook and its HTML keep) that a slider move (a comm message) redraws in place.
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "COURSE_WIDGETS": "1"})
+    try:
+        run = kc.execute("import numpy as np\nfrom course_utils import viz\n"
+                         "volume = np.random.default_rng(0).random((5, 20, 10))\n"
+                         "viewer = viz.slice_viewer(volume, spacing=(1, 2, 4))\n"
+                         "print(viewer.controls.children[0].children[0].model_id)")
+        shown = _until_idle(kc, run)
+        slider = next(m["content"]["text"].strip() for m in shown if m["msg_type"] == "stream")
+        widget, picture = (m["content"] for m in shown if m["msg_type"] == "display_data")
+        assert "application/vnd.jupyter.widget-view+json" in widget["data"]
+        assert set(picture["data"]) == {"image/png", "text/plain"}
+        assert picture["data"]["text/plain"] == "slice viewer: image at z=2, y=10, x=5"
+        drag = kc.session.msg("comm_msg", {"comm_id": slider, "data": {
+            "method": "update", "state": {"value": 1}, "buffer_paths": []}})
+        kc.shell_channel.send(drag)
+        moved = _until_idle(kc, drag["header"]["msg_id"])
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    update = next(m["content"] for m in moved if m["msg_type"] == "update_display_data")
+    assert update["transient"]["display_id"] == picture["transient"]["display_id"]
+    assert update["data"]["text/plain"] == "slice viewer: image at z=1, y=10, x=5"
+    assert update["data"]["image/png"] != picture["data"]["image/png"]
+    assert not [m for m in moved if m["msg_type"] in ("error", "stream", "display_data")]
 
 
 def test_subject_overview(tmp_path):
