@@ -1,14 +1,15 @@
 """Registration (lesson 03): the MNI152 template, affine then B-spline registration, warping.
 
-Wraps SimpleITK's ImageRegistrationMethod. ``jacobian_determinant`` is taught in notebook 03
-(tools/taught.py keeps the two copies identical). A transform returned here maps points of the
+Wraps SimpleITK's ImageRegistrationMethod. ``registration_method``, ``run_registration``,
+``register_affine`` and ``jacobian_determinant`` are taught in notebook 03 (tools/taught.py keeps
+the two copies identical); ``register_bspline`` reuses the first two. A transform returned here maps points of the
 fixed image to the moving one, as ``sitk.Resample`` expects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
 
 import numpy as np
 import SimpleITK as sitk
@@ -16,10 +17,6 @@ import SimpleITK as sitk
 from course_utils import checks
 from course_utils.errors import ConfigError
 from course_utils.io import as_image
-
-if TYPE_CHECKING:  # sklearn takes seconds to import: only the registrations need it
-    from sklearn.utils import Bunch
-
 
 MNI_KINDS: dict[str, str] = {
     "t1": "load_mni152_template",
@@ -56,38 +53,47 @@ def mni_template(resolution: int = 2, kind: str = "t1") -> sitk.Image:
     return image
 
 
-def _registration_method(shrink_factors: Sequence[int], smoothing_sigmas: Sequence[float],
-                         sampling_percentage: float, seed: int) -> sitk.ImageRegistrationMethod:
-    """Mattes MI, random sampling, a pyramid; no optimiser and no transform yet (checked settings)."""
+def registration_method(shrink_factors: Sequence[int], smoothing_sigmas: Sequence[float],
+                        sampling_percentage: float, seed: int) -> sitk.ImageRegistrationMethod:
+    """SimpleITK's registration with its metric, the metric's sampling and a multi-resolution pyramid.
+
+    Parameters: ``shrink_factors`` and ``smoothing_sigmas`` (in voxels): one per pyramid level,
+    coarse to fine; ``sampling_percentage``: the fraction of voxels the metric reads, in
+    (0, 1]; ``seed``: of that random sampling. The optimiser and the transform come next.
+    """
     if len(shrink_factors) != len(smoothing_sigmas):
-        raise ConfigError("shrink_factors and smoothing_sigmas need one entry per pyramid level",
-                          name="shrink_factors")
-    sampling_percentage = checks.number(sampling_percentage, "sampling_percentage",
-                                        minimum=0, maximum=1, open_min=True)
+        raise ConfigError("give one smoothing sigma per shrink factor (one per pyramid level)",
+                          name="smoothing_sigmas")
     method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(float(sampling_percentage), int(seed))
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetShrinkFactorsPerLevel([int(s) for s in shrink_factors])
-    method.SetSmoothingSigmasPerLevel([float(s) for s in smoothing_sigmas])
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)  # works across contrasts
+    method.SetMetricSamplingStrategy(method.RANDOM)  # a fresh random set of voxels per iteration
+    method.SetMetricSamplingPercentage(
+        checks.number(sampling_percentage, "sampling_percentage", minimum=0, maximum=1,
+                      open_min=True), int(seed))
+    method.SetInterpolator(sitk.sitkLinear)  # reads the moving image between its voxels
+    method.SetShrinkFactorsPerLevel([int(s) for s in shrink_factors])  # e.g. 2: half the voxels
+    method.SetSmoothingSigmasPerLevel([float(s) for s in smoothing_sigmas])  # blur, then shrink
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()  # the sigmas are in voxels
     return method
 
 
-def _run(method: sitk.ImageRegistrationMethod, fixed: sitk.Image, moving: sitk.Image) -> Bunch:
-    """Execute ``method`` with an iteration observer: transform, metric, level_starts, stop, final_metric."""
-    from sklearn.utils import Bunch
+def run_registration(method: sitk.ImageRegistrationMethod, fixed: sitk.Image,
+                     moving: sitk.Image) -> SimpleNamespace:
+    """Run ``method``, with observers that record the metric at every iteration.
 
-    metric: list[float] = []
-    level_starts: list[int] = []
+    Parameters: ``method``: a registration with its optimiser and initial transform set;
+    ``fixed``, ``moving``: float images. Returns a namespace with ``transform`` (fixed ->
+    moving points), ``metric`` (one value per iteration), ``level_starts`` (the iteration at
+    which each pyramid level starts), ``stop`` (why the optimiser stopped), ``final_metric``.
+    """
+    metric, level_starts = [], []
     method.AddCommand(sitk.sitkIterationEvent, lambda: metric.append(method.GetMetricValue()))
     method.AddCommand(sitk.sitkMultiResolutionIterationEvent,
                       lambda: level_starts.append(len(metric)))
     transform = method.Execute(fixed, moving)
-    return Bunch(transform=transform, metric=metric, level_starts=level_starts,
-                 stop=method.GetOptimizerStopConditionDescription(),
-                 final_metric=method.GetMetricValue())
+    return SimpleNamespace(transform=transform, metric=metric, level_starts=level_starts,
+                           stop=method.GetOptimizerStopConditionDescription(),
+                           final_metric=method.GetMetricValue())
 
 
 def register_affine(
@@ -100,35 +106,26 @@ def register_affine(
     sampling_percentage: float = 0.05,
     learning_rate: float = 1.0,
     seed: int = 42,
-) -> Bunch:
-    """Affine registration of ``moving`` onto ``fixed`` with SimpleITK's ImageRegistrationMethod.
+) -> SimpleNamespace:
+    """Affine registration of ``moving`` onto ``fixed`` (12 parameters: rotation, scale, shear, shift).
 
-    Mattes mutual information (works across contrasts), random sampling of a
-    fraction of voxels, regular-step gradient descent, a multi-resolution
-    pyramid, initialised by aligning the centres of mass.
-
-    Parameters: ``fixed``, ``moving``, 3D images (or their files); ``iterations`` per pyramid level;
-    ``shrink_factors`` and ``smoothing_sigmas`` (voxels), one per level;
-    ``sampling_percentage`` of voxels sampled, in (0, 1]; ``learning_rate`` of the
-    optimiser; ``seed`` of the sampling. Returns a :class:`sklearn.utils.Bunch` (a dict
-    whose keys are also attributes) with ``transform`` (maps fixed -> moving points, as sitk.Resample expects),
-    ``metric`` (value per iteration, recorded by an iteration observer),
-    ``level_starts`` (iteration index where each pyramid level starts),
-    ``stop`` (the optimiser's stop condition) and ``final_metric``.
+    Parameters: ``fixed``, ``moving``: 3D images (or their files); ``iterations``: per pyramid
+    level; ``shrink_factors``, ``smoothing_sigmas`` (voxels): one per level; ``sampling_percentage``
+    of voxels the metric reads, in (0, 1]; ``learning_rate``: the optimiser's first step;
+    ``seed``: of the sampling. Returns what :func:`run_registration` returns.
     """
-    method = _registration_method(shrink_factors, smoothing_sigmas, sampling_percentage, seed)
-    iterations = checks.integer(iterations, "iterations", minimum=1)
-    fixed_f = sitk.Cast(as_image(fixed, "the fixed image"), sitk.sitkFloat32)
-    moving_f = sitk.Cast(as_image(moving, "the moving image"), sitk.sitkFloat32)
+    fixed = sitk.Cast(as_image(fixed, "the fixed image"), sitk.sitkFloat32)
+    moving = sitk.Cast(as_image(moving, "the moving image"), sitk.sitkFloat32)
+    method = registration_method(shrink_factors, smoothing_sigmas, sampling_percentage, seed)
     method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=float(learning_rate), minStep=1e-4, numberOfIterations=iterations,
-        gradientMagnitudeTolerance=1e-8,
-    )
-    method.SetOptimizerScalesFromPhysicalShift()
+        learningRate=float(learning_rate), minStep=1e-4, gradientMagnitudeTolerance=1e-8,
+        numberOfIterations=checks.integer(iterations, "iterations", minimum=1))
+    method.SetOptimizerScalesFromPhysicalShift()  # a step moves every parameter about as far
+    # start with the two centres of mass on top of each other (no rotation, no scaling yet)
     method.SetInitialTransform(sitk.CenteredTransformInitializer(
-        fixed_f, moving_f, sitk.AffineTransform(3),
-        sitk.CenteredTransformInitializerFilter.MOMENTS), inPlace=False)
-    return _run(method, fixed_f, moving_f)
+        fixed, moving, sitk.AffineTransform(3), sitk.CenteredTransformInitializerFilter.MOMENTS),
+        inPlace=False)
+    return run_registration(method, fixed, moving)
 
 
 def register_bspline(
@@ -142,7 +139,7 @@ def register_bspline(
     smoothing_sigmas: Sequence[float] = (1.0, 0.0),
     sampling_percentage: float = 0.05,
     seed: int = 42,
-) -> Bunch:
+) -> SimpleNamespace:
     """Deformable (B-spline) registration of ``moving`` onto ``fixed``, after ``initial`` (affine).
 
     A cubic B-spline transform with a control point every ``grid_mm`` mm over the fixed
@@ -153,11 +150,11 @@ def register_bspline(
     found before (e.g. ``register_affine(...).transform``); ``grid_mm``, control point spacing
     (smaller: finer, more local deformations); ``iterations`` per pyramid level;
     ``shrink_factors``, ``smoothing_sigmas`` (voxels), one per level; ``sampling_percentage`` of
-    voxels sampled, in (0, 1]; ``seed`` of the sampling. Returns a Bunch like
+    voxels sampled, in (0, 1]; ``seed`` of the sampling. Returns a namespace like
     :func:`register_affine`'s, whose ``transform`` is ``initial`` followed by the B-spline (a
     CompositeTransform, fixed -> moving points), plus ``bspline`` (the deformable part alone).
     """
-    method = _registration_method(shrink_factors, smoothing_sigmas, sampling_percentage, seed)
+    method = registration_method(shrink_factors, smoothing_sigmas, sampling_percentage, seed)
     iterations = checks.integer(iterations, "iterations", minimum=1)
     grid_mm = checks.number(grid_mm, "grid_mm", minimum=0, open_min=True)
     fixed_f = sitk.Cast(as_image(fixed, "the fixed image"), sitk.sitkFloat32)
@@ -170,7 +167,7 @@ def register_bspline(
                                 maximumNumberOfFunctionEvaluations=4 * iterations)
     method.SetMovingInitialTransform(initial)
     method.SetInitialTransform(bspline, inPlace=True)
-    result = _run(method, fixed_f, moving_f)
+    result = run_registration(method, fixed_f, moving_f)
     result.bspline = sitk.BSplineTransform(result.transform)
     result.transform = sitk.CompositeTransform([initial, result.bspline])  # B-spline first
     return result
