@@ -184,11 +184,6 @@ def build(name: str, db: dict, shape, batch: int, seed: int = 42, crop=None):
     raise SystemExit(f"unknown configuration {name!r}")
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -255,31 +250,20 @@ def measure_memory(name: str, db: dict, shape, batch: int, iterations: int,
     ``pipeline_peak_mb`` is the highest resident memory sampled every 2 ms while the
     pipeline is built and iterated, minus the resident memory just before.
     """
-    import threading
-
     import tensorflow as tf
 
+    from course_utils import pipelines
+
     tf.constant(0.0)  # start the runtime before the baseline is taken
-    baseline = _rss_mb()
-    highest = [baseline]
-    done = threading.Event()
+    baseline = pipelines.timing.resident_mb()
 
-    def sample() -> None:
-        while not done.is_set():
-            highest[0] = max(highest[0], _rss_mb())
-            done.wait(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    def work() -> None:
         it = iter(build(name, db, shape, batch, crop=crop))
         for _ in range(iterations):
             next(it)
-    finally:
-        done.set()
-        sampler.join()
+    growth = pipelines.timing.memory_growth(work)
     return {"name": name, "baseline_mb": baseline, "peak_mb": _peak_mb(),
-            "pipeline_peak_mb": max(highest[0], _rss_mb()) - baseline}
+            "pipeline_peak_mb": growth}
 
 
 def _worker(spec: dict) -> None:

@@ -160,3 +160,102 @@ def test_importing_the_pipelines_does_not_start_tensorflow():
     code = ("import sys, course_utils.pipelines as p; assert 'tensorflow' not in sys.modules; "
             "p.tfrecords.encode_example([[1.0]]); assert 'tensorflow' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- the streaming map
+@pytest.fixture
+def scanner_files(tmp_path):
+    """Three int16 volumes with a scale slope and intercept, as scanners store them (nibabel),
+    each as .nii and .nii.gz; slabs of a few slices at this size."""
+    import nibabel as nib
+
+    out = {"nii": [], "gz": []}
+    for k in range(3):
+        stored = RNG.integers(-200, 3000, size=(40, 36, 30)).astype(np.int16)  # x, y, z
+        img = nib.Nifti1Image(stored, np.eye(4))
+        img.header.set_slope_inter(1.5, -10.0)
+        for kind, ext in (("nii", ".nii"), ("gz", ".nii.gz")):
+            out[kind].append(str(tmp_path / f"v{k}{ext}"))
+            nib.save(img, out[kind][-1])
+    return out
+
+
+def _sitk_whitened(path: str) -> np.ndarray:
+    """An independent reading: SimpleITK applies the scaling; whitened in float64."""
+    x = sitk.GetArrayFromImage(sitk.ReadImage(path, sitk.sitkFloat64))
+    return (x - x.mean()) / x.std()
+
+
+@pytest.mark.parametrize("kind", ["nii", "gz"])
+def test_read_scaled_whitens_like_simpleitk_slab_by_slab(scanner_files, kind, monkeypatch):
+    from course_utils.pipelines import streaming
+
+    monkeypatch.setattr(streaming, "SLAB_BYTES", 3 * 36 * 40 * 4)  # 3 slices per slab: 10 slabs
+    path = scanner_files[kind][1]
+    layout = pipelines.nifti_info(path)
+    (a, b), = pipelines.whitening_affine([path], layout)
+    out = np.full((*layout.shape, 1), np.nan, np.float32)
+    assert streaming.read_scaled(path, a, b, layout, out) is out
+    np.testing.assert_allclose(out[..., 0], _sitk_whitened(path), atol=1e-5)
+    (a, b), = pipelines.whitening_affine([path], layout, whiten=False)
+    raw = sitk.GetArrayFromImage(sitk.ReadImage(path, sitk.sitkFloat32))
+    np.testing.assert_allclose(streaming.read_scaled(path, a, b, layout, out)[..., 0], raw)
+
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_read_scaled_allocates_no_volume_sized_array(tmp_path, ext):
+    """Read into the thread's reused buffer (inflated in bounded chunks), cast and scale in
+    place: numpy and zlib allocate far less than a volume once that buffer exists (the
+    reader before returned zlib's whole output: a fresh volume, page faults, per file)."""
+    import tracemalloc
+
+    from course_utils.pipelines.streaming import read_scaled
+
+    z, y, x = np.meshgrid(*(np.arange(n) for n in (64, 128, 160)), indexing="ij")
+    paths = [write_nifti(((z + y + x + k) % 50).astype(np.int16), tmp_path / f"c{k}{ext}")
+             for k in range(2)]  # 2.5 MB of voxels each, a few kB compressed
+    layout = pipelines.nifti_info(paths[0])
+    out = np.empty((*layout.shape, 1), np.float32)
+    read_scaled(paths[0], 1.0, 0.0, layout, out)  # the thread's buffer is made here
+    tracemalloc.start()
+    read_scaled(paths[1], 2.0, 1.0, layout, out)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < layout.nbytes / 4, peak
+    np.testing.assert_array_equal(out[..., 0], 2.0 * ((z + y + x + 1) % 50) + 1.0)
+
+
+def test_the_taught_map_gives_static_shapes_and_the_package_stream(scanner_files):
+    from course_utils.pipelines.streaming import volume_map
+
+    files = scanner_files["nii"]
+    layout = pipelines.nifti_info(files[0])
+    affine = pipelines.whitening_affine(files, layout)
+    ds = (tf.data.Dataset.from_tensor_slices((files, affine[:, 0], affine[:, 1]))
+          .map(volume_map(layout), num_parallel_calls=2).batch(3))
+    assert ds.element_spec.shape.as_list() == [None, *layout.shape, 1]  # ensure_shape did it
+    by_hand = next(iter(ds)).numpy()
+    package = next(iter(pipelines.nifti_dataset(files, batch_size=3, shuffle=False))).numpy()
+    np.testing.assert_array_equal(by_hand, package)
+    for k, path in enumerate(files):
+        np.testing.assert_allclose(by_hand[k, ..., 0], _sitk_whitened(path), atol=1e-5)
+
+
+def test_lesson_02_teaches_the_streaming_map():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import taught
+
+    names = {f"{t.module}.{t.name}" for t in taught.taught() if t.notebook.startswith("02")}
+    assert {"course_utils.pipelines.streaming.read_scaled",
+            "course_utils.pipelines.streaming.volume_map"} <= names
+
+
+def test_memory_growth_sees_what_work_holds():
+    held = []
+    grown = pipelines.memory_growth(lambda: held.append(np.ones(64 * 2**20, np.uint8)))
+    assert grown > 60, grown  # 64 MB written, so resident
+    held.clear()
+    assert pipelines.memory_growth(lambda: None) < 10

@@ -10,10 +10,11 @@
    params)`` reads each file with SimpleITK, whitens, optionally cuts random patches,
    and ``from_generator`` feeds it. No extra copy, but one Python thread does all.
 4. **Streaming NIfTI without a second copy**: whole volumes (:mod:`.streaming`,
-   :func:`nifti_volumes`: read, decode and whiten each file with TensorFlow ops in a
-   parallel ``map``) and random patches (:mod:`.patches`, :func:`nifti_patches`: one
-   numpy call per batch reads only the patches' bytes through memory maps), both built
-   on the header's :class:`NiftiLayout` (:mod:`.nifti`).
+   :func:`nifti_volumes`: a parallel ``map`` of :func:`volume_map`, one numpy call per file
+   that reads, casts and whitens it in one multiply-add per slab) and random patches
+   (:mod:`.patches`, :func:`nifti_patches`: one numpy call per batch reads only the
+   patches' bytes through memory maps), both built on the header's :class:`NiftiLayout`
+   (:mod:`.nifti`).
 
 :mod:`.timing` times pipelines next to numpy/zlib floors measured in the same run;
 :func:`batches` iterates a pipeline and turns TensorFlow errors caused by its files
@@ -39,9 +40,10 @@ from course_utils.pipelines.nifti import (
     read_nifti_patch,
     volume_stats,
     whiten_tf,
+    whitening_affine,
 )
 from course_utils.pipelines.patches import nifti_patches
-from course_utils.pipelines.streaming import nifti_volumes
+from course_utils.pipelines.streaming import nifti_volumes, read_scaled, volume_map
 from course_utils.pipelines.synthetic import synthetic_volume, write_synthetic_volumes
 from course_utils.pipelines.tfrecords import (
     ENCODINGS,
@@ -54,6 +56,7 @@ from course_utils.pipelines.timing import (
     Timing,
     batches,
     gunzip_floor,
+    memory_growth,
     patch_floor,
     read_floor,
     time_batches,
@@ -78,8 +81,11 @@ def nifti_dataset(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
 __all__ = [
     "AUTOTUNE", "ENCODINGS", "MODES", "NiftiLayout", "Timing", "batches",
     "extract_random_example_array", "generator_dataset", "gunzip_floor", "memory_dataset",
+    "memory_growth",
     "nifti_dataset", "nifti_info", "nifti_patches", "nifti_volumes", "patch_floor",
-    "read_floor", "read_fn", "read_nifti_patch", "serialize_example", "synthetic_volume",
+    "read_floor", "read_fn", "read_nifti_patch", "read_scaled", "serialize_example",
+    "synthetic_volume",
     "tfrecord_dataset", "tfrecord_spec", "time_batches", "time_per_batch", "time_run",
-    "volume_stats", "whiten_tf", "write_synthetic_volumes", "write_tfrecords",
+    "volume_map", "volume_stats", "whiten_tf", "whitening_affine", "write_synthetic_volumes",
+    "write_tfrecords",
 ]

@@ -97,24 +97,26 @@ def thread_buffer(nbytes: int) -> np.ndarray:
     return _BUFFERS.buffer
 
 
-def inflate_into(path: PathLike, buffer: np.ndarray, stop: int, piece: int = 1 << 16) -> None:
+def inflate_into(path: PathLike, buffer: np.ndarray, stop: int, piece: int = 1 << 16,
+                 chunk: int = 1 << 16) -> None:
     """Inflate the first ``stop`` bytes of the gzip file ``path`` into ``buffer``, piece by
-    piece: a reused buffer costs no fresh pages (faster than one ``zlib.decompress``), and
+    piece: a reused buffer costs no fresh pages (faster than one ``zlib.decompress``), zlib's
+    output comes in chunks of at most ``chunk`` bytes (no volume-sized temporary), and
     inflating stops at ``stop``. zlib releases the GIL, so threads inflate in parallel.
 
     Parameters: ``path`` a gzip file; ``buffer`` a uint8 array of at least ``stop`` bytes;
-    ``stop`` bytes wanted; ``piece`` compressed bytes fed to zlib at a time.
+    ``stop`` bytes wanted; ``piece`` compressed bytes read at a time; ``chunk`` most bytes
+    inflated at a time.
     """
     inflater, done = zlib.decompressobj(wbits=31), 0
-    with open(path, "rb") as fh:
-        raw = memoryview(fh.read())
-    for start in range(0, len(raw), piece):
-        out = inflater.decompress(raw[start:start + piece], stop - done)
-        buffer[done:done + len(out)] = np.frombuffer(out, np.uint8)
-        done += len(out)
-        if done >= stop:
-            return
-    raise zlib.error(f"the stream holds {done} bytes, {stop} expected")
+    with open(path, "rb", buffering=0) as fh:
+        while done < stop:
+            data = inflater.unconsumed_tail or fh.read(piece)
+            if not data:
+                raise zlib.error(f"the stream holds {done} bytes, {stop} expected")
+            out = inflater.decompress(data, min(stop - done, chunk))
+            buffer[done:done + len(out)] = np.frombuffer(out, np.uint8)
+            done += len(out)
 
 
 def read_voxels(path: PathLike, info: NiftiLayout, buffer: np.ndarray | None = None,

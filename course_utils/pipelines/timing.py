@@ -9,8 +9,10 @@ nothing else) and ``patch_floor`` (read patches through a memory map, normalise)
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +100,40 @@ def time_per_batch(dataset, n_batches: int, warmup: int = 1) -> float:
     Parameters: ``dataset``; ``n_batches`` timed batches; ``warmup`` batches first.
     """
     return time_run(dataset, n_batches, warmup).wall / max(1, int(n_batches))
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (Linux ``/proc``; 0 where it is unavailable)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def memory_growth(work: Callable[[], object], every: float = 0.002) -> float:
+    """MB by which this process's resident memory rose above its level before ``work()``, at
+    its highest while ``work()`` ran (sampled every ``every`` seconds in a thread).
+
+    Parameters: ``work`` a function of no arguments (e.g. build a pipeline and draw batches);
+    ``every`` seconds between samples.
+    """
+    baseline = resident_mb()
+    highest, done = [baseline], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            highest[0] = max(highest[0], resident_mb())
+            done.wait(every)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return max(highest[0], resident_mb()) - baseline
 
 
 def _parallel(work: Callable, items: Sequence, workers: int) -> Timing:
