@@ -58,17 +58,17 @@ COMMON: dict[str, dict[str, Any]] = {
 _RESNET_KNOBS: dict[str, dict[str, Any]] = {
     "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
            "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
-           "learning_rate": 0.003},
+           "learning_rate": 0.003, "pretrained": False},
     "binder": {"epochs": 15, "steps_per_epoch": 20, "batch_size": 4,
-               "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2],
+               "filters": [8, 16, 32, 64], "strides": [2, 2, 2, 2], "pretrained": False,
                "crop_size": [72, 88, 80], "test_crops": 5, "learning_rate": 0.002},
     "full": {"epochs": 100, "steps_per_epoch": 100, "batch_size": 8,
-             "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2],
+             "filters": [16, 32, 64, 128, 256], "strides": [1, 2, 2, 2, 2], "pretrained": False,
              "crop_size": [144, 176, 160], "test_crops": 9, "learning_rate": 0.001},
 }
 
 _SEGMENTATION: dict[str, Any] = {"patches_per_volume": 8, "augment": True, "overlap": 0.5,
-                                 "restart": False, "sequences": ["t1", "t1_ir", "t2_flair"]}
+    "restart": False, "pretrained": False, "sequences": ["t1", "t1_ir", "t2_flair"]}
 
 # Knobs of each notebook, per preset. Keys are notebook stems.
 # Each lesson owns its own section; keep the three presets' keys identical.
@@ -133,25 +133,25 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "09_representation_learning": {
         "ci": {"epochs": 8, "steps_per_epoch": 6, "batch_size": 4, "latent_size": 32,
                "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4,
-               "input_factor": 1},
+               "input_factor": 1, "pretrained": False},
         "binder": {"epochs": 25, "steps_per_epoch": 12, "batch_size": 4, "latent_size": 64,
                    "filters": [8, 16, 32], "learning_rate": 0.002, "raw_factor": 4,
-                   "input_factor": 2},
+                   "input_factor": 2, "pretrained": False},
         "full": {"epochs": 200, "steps_per_epoch": 25, "batch_size": 8, "latent_size": 256,
                  "filters": [16, 32, 64, 128], "learning_rate": 0.001, "raw_factor": 8,
-                 "input_factor": 1},
+                 "input_factor": 1, "pretrained": False},
     },
     # --- 10 super-resolution -----------------------------------------------
     "10_super_resolution": {
         "ci": {"epochs": 6, "steps_per_epoch": 10, "batch_size": 4, "factor": 4,
                "crop_size": [24, 24, 24], "filters": 16, "n_layers": 3,
-               "learning_rate": 0.002},
+               "learning_rate": 0.002, "pretrained": False},
         "binder": {"epochs": 15, "steps_per_epoch": 25, "batch_size": 4, "factor": 4,
                    "crop_size": [40, 40, 40], "filters": 16, "n_layers": 4,
-                   "learning_rate": 0.002},
+                   "learning_rate": 0.002, "pretrained": False},
         "full": {"epochs": 100, "steps_per_epoch": 200, "batch_size": 8, "factor": 4,
                  "crop_size": [64, 64, 64], "filters": 32, "n_layers": 6,
-                 "learning_rate": 0.001},
+                 "learning_rate": 0.001, "pretrained": False},
     },
 }
 
@@ -226,7 +226,7 @@ KNOBS: dict[str, Knob] = {
     # 06 segmentation
     "patch_size": _one_or_three, "window": _one_or_three, "patches_per_volume": _int(1),
     "overlap": partial(checks.number, minimum=0.0, maximum=1.0, open_max=True),
-    "augment": checks.boolean, "restart": checks.boolean,
+    "augment": checks.boolean, "restart": checks.boolean, "pretrained": checks.boolean,
     # 07/08 ResNet
     "strides": partial(checks.int_list, example="[2, 2, 2]"), "crop_size": _three,
     "test_crops": _int(1, 9),  # the centre and the 8 corners (applications.crop_offsets)

@@ -184,21 +184,39 @@ def scalar_table(scalars, tags: Sequence[str] | None = None):
     return wide
 
 
+def _curves(run_dir: str | Path) -> tuple[list[int], dict[str, list[float]]]:
+    """The 0-based epochs and the Keras-History curves (no example Dice) logged in ``run_dir``."""
+    logged = logged_history(run_dir)
+    epochs = [e - 1 for e in logged.pop("epoch", [])]
+    return epochs, {k: v for k, v in logged.items() if not k.startswith("example ")}
 
 
 def with_earlier_epochs(history, run_dir: str | Path):
     """``history`` of a fit that resumed a run, completed with the epochs the run logged before.
 
-    A rerun of a finished notebook resumes its run folder and trains no epoch (or only the
-    missing ones): Keras' History then holds only what this call trained. The epochs before
-    are in the run's TensorBoard logs; this puts them back, so the curves show the whole run.
+    A resumed run trains only the missing epochs: Keras' History then holds only what this
+    call trained. The epochs before are in the run's TensorBoard logs; this puts them back,
+    so the curves show the whole run.
 
     Parameters: ``history``: what ``model.fit`` returned; ``run_dir``: the run's folder.
     """
-    logged = logged_history(run_dir)
-    epochs = logged.pop("epoch", [])
-    curves = {k: v for k, v in logged.items() if not k.startswith("example ")}
+    epochs, curves = _curves(run_dir)
     if len(epochs) > len(history.epoch) and all(len(v) == len(epochs) for v in curves.values()):
-        history.history = curves
-        history.epoch = [e - 1 for e in epochs]
+        history.history, history.epoch = curves, epochs
+    return history
+
+
+def recorded_history(model, run_dir: str | Path):
+    """A Keras History of the whole finished run ``run_dir``, read from its logs, for ``model``.
+
+    What :func:`course_utils.training.fit` returns for a run that needs no more epochs (a
+    rerun notebook, a pretrained model): the curves recorded when it was trained.
+    Parameters: ``model``: the model it is attached to (``history.model``); ``run_dir``:
+    the run's folder.
+    """
+    import keras
+
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.epoch, history.history = _curves(run_dir)
     return history

@@ -1,16 +1,11 @@
 """Training: ``model.fit`` with TensorBoard logs, per-epoch backups and resume (lesson 06).
 
-A run lives in one folder, ``run_dir``::
-
-    run_dir/run.json                      the course's mark and the architecture's fingerprint
-    run_dir/logs/train, logs/validation   Keras' TensorBoard scalars (loss, metrics)
-    run_dir/logs/examples                 Dice of every label and a predicted slice, per epoch
-    run_dir/checkpoints/                  Keras' BackupAndRestore: weights, optimizer, epoch
-
-Calling :func:`fit` again with the same ``run_dir`` continues from the last
-finished epoch: an interrupted run (closed laptop, Colab timeout) resumes where
-it stopped, and asking for more epochs trains only the new ones. Training writes
-only into new folders or its own, and :func:`clear_run` deletes only its own.
+A run lives in one folder (layout and naming: :mod:`course_utils.runs`). Calling
+:func:`fit` again with the same ``run_dir`` continues from the last finished epoch:
+an interrupted run (closed laptop, Colab timeout) resumes where it stopped, asking
+for more epochs trains only the new ones, and a finished run (or a pretrained one,
+:mod:`course_utils.pretrained`) is loaded without training. Training writes only
+into new folders or its own, and :func:`clear_run` deletes only its own.
 The model is built by the caller, under the scope of :func:`get_strategy`.
 
 Callbacks use TensorFlow (TensorBoard is TensorFlow's); the models themselves do not.
@@ -22,12 +17,11 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from course_utils import checks, config, run_logs
-from course_utils.errors import CorruptFileError, CourseError, DataError, ModelError, ShapeError
+from course_utils.errors import CourseError, DataError, ModelError, ShapeError  # noqa: F401
 from course_utils.files import atomic_path
 from course_utils.run_logs import (  # noqa: F401  (re-exported: training.read_scalars, ...)
     _dice_per_label,
@@ -37,6 +31,19 @@ from course_utils.run_logs import (  # noqa: F401  (re-exported: training.read_s
     logged_history,
     read_scalars,
     scalar_table,
+)
+from course_utils.runs import (  # noqa: F401  (re-exported: training.run_folder, ...)
+    CHECKPOINTS,
+    RUN_FILE,
+    architecture_fingerprint,
+    check_architecture,
+    check_run_dir,
+    clear_run,
+    data_version,
+    read_state,
+    restore,
+    run_folder,
+    run_info,
 )
 
 # =============================================================================
@@ -141,135 +148,21 @@ def get_strategy(mixed_precision: bool | str = "auto", verbose: bool = True):
         raise ModelError(f"mixed_precision must be True, False or 'auto', got {mixed_precision!r}")
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     if verbose:
-        devices = f"{len(capabilities)} GPU(s)" if capabilities else "CPU"
-        print(f"strategy: {type(strategy).__name__} on {devices}, "
-              f"{strategy.num_replicas_in_sync} replica(s); precision: "
-              f"{'mixed float16' if use_mixed else 'float32'}")
+        devices = (f"MirroredStrategy over {len(capabilities)} GPUs (one model copy each)"
+                   if len(capabilities) > 1 else f"one device: {'GPU' if capabilities else 'CPU'}")
+        print(f"{devices}; precision: {'mixed float16' if use_mixed else 'float32'}")
     return strategy
 
 
 # =============================================================================
-# Run folders, checkpoints and resume (keras.callbacks.BackupAndRestore)
+# Checkpoints and resume (keras.callbacks.BackupAndRestore; run folders: course_utils.runs)
 # =============================================================================
-
-#: The course's mark on a run folder: written by :func:`fit`, with the architecture's fingerprint.
-RUN_FILE = "run.json"
-#: Where BackupAndRestore keeps the weights, optimizer state and last finished epoch.
-CHECKPOINTS = "checkpoints"
-
-
-def architecture_fingerprint(model) -> str:
-    """A string that changes with ``model``'s architecture: every weight's shape, in order."""
-    shapes = ";".join("x".join(str(d) for d in w.shape) for w in model.weights)
-    return f"{len(model.weights)}|{shapes}"
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """``run_dir`` as a Path if it is new, empty or a run folder of :func:`fit`; else a CourseError.
-
-    Training never overwrites (nor, with :func:`clear_run`, deletes) someone else's file.
-    """
-    path = Path(run_dir)
-    if path.exists() and not path.is_dir():
-        raise CourseError(f"run_dir {path} is a file, not a folder; give the path of a new "
-                          "folder for this run (it is created)", path=path)
-    if path.is_dir() and not (path / RUN_FILE).is_file() and any(path.iterdir()):
-        raise CourseError(f"run_dir {path} holds files that course_utils.training did not write "
-                          f"(no {RUN_FILE}); give a new or empty folder for this run", path=path)
-    return path
-
-
-def run_folder(notebook: str, params: Mapping[str, Any],
-               ignore: Sequence[str] = ("restart",)) -> Path:
-    """The run folder of ``notebook`` for these knobs: same knobs resume, new knobs start afresh.
-
-    Parameters: ``notebook`` its name; ``params`` its resolved knobs (``config.resolve``),
-    hashed into the folder name except those in ``ignore`` (``restart`` names no new run).
-    """
-    import hashlib
-
-    knobs = {k: params[k] for k in sorted(params) if k not in ignore}
-    digest = hashlib.sha1(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return config.reports_dir() / "runs" / f"{notebook}_{params.get('preset', 'run')}_{digest}"
-
-
-def clear_run(run_dir: str | Path) -> bool:
-    """Delete ``run_dir`` if :func:`fit` wrote it (to train afresh); True if one was deleted.
-
-    Refuses (CourseError) a file or a folder that holds anything :func:`fit` did not write.
-    """
-    import shutil
-
-    path = check_run_dir(run_dir)
-    if not (path / RUN_FILE).is_file():
-        return False
-    shutil.rmtree(path)
-    return True
-
-
-def _run_info(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{path} is unreadable ({exc}); delete the run folder "
-                               f"{run_dir} to start this run afresh", path=path) from exc
-
-
-def read_state(run_dir: str | Path) -> dict[str, Any] | None:
-    """Last finished epoch, checkpoint, fingerprint of the :func:`fit` run ``run_dir``; or None."""
-    run_dir = Path(run_dir)
-    info = _run_info(run_dir)
-    metadata = run_dir / CHECKPOINTS / "training_metadata.json"
-    if info is None or not metadata.is_file():
-        return None
-    try:
-        epoch = int(json.loads(metadata.read_text(encoding="utf-8"))["epoch"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptFileError(f"{metadata} is unreadable ({exc}); delete the run folder "
-                               f"{run_dir} to start this run afresh", path=metadata) from exc
-    return {"epoch": epoch, "checkpoint": f"{CHECKPOINTS}/latest.weights.h5",
-            "fingerprint": info.get("fingerprint")}
-
-
-def _check_architecture(model, run_dir: Path) -> None:
-    info = _run_info(run_dir)
-    if info is not None and info.get("fingerprint") != architecture_fingerprint(model):
-        raise ModelError(
-            f"the checkpoints in {run_dir} were saved by a model with another architecture "
-            f"(different layers or filters); delete the folder {run_dir} to start afresh, or "
-            "give this model another run name (run_dir)", path=run_dir)
-
-
-def restore(model, run_dir: str | Path) -> int:
-    """Load the last checkpoint of ``run_dir`` into ``model``; return its epoch (0 if none).
-
-    Parameters: ``model`` a compiled model of the run's architecture (else ModelError);
-    ``run_dir`` the run folder of :func:`fit`.
-    """
-    run_dir = Path(run_dir)
-    _check_architecture(model, run_dir)
-    state = read_state(run_dir)
-    if state is None:
-        return 0
-    path = run_dir / state["checkpoint"]
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as exc:  # missing, truncated or mismatched file
-        raise ModelError(f"could not load checkpoint {path} into this model ({exc}); delete "
-                         f"the folder {run_dir} to start afresh", path=path) from exc
-    return state["epoch"]
-
 
 def _backup_callback(model, run_dir: Path):
     """Keras' BackupAndRestore in ``run_dir/checkpoints``, after marking the folder as the course's."""
     import keras
 
-    if _run_info(run_dir) is None:
+    if run_info(run_dir) is None:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / RUN_FILE) as tmp:
             tmp.write_text(json.dumps({"written_by": "course_utils.training.fit",
@@ -280,8 +173,11 @@ def _backup_callback(model, run_dir: Path):
                                             delete_checkpoint=False)
 
 
-def _first_batch(dataset) -> tuple[np.ndarray, np.ndarray]:
-    batch = next(iter(dataset))
+def _first_batch(data) -> tuple[np.ndarray, np.ndarray]:
+    """The first batch of a dataset, or the first example of arrays ``(x, y)``."""
+    if isinstance(data, (tuple, list)):  # validation arrays: iterating would give x, not a batch
+        return np.asarray(data[0][:1]), np.asarray(data[1][:1])
+    batch = next(iter(data))
     return np.asarray(batch[0]), np.asarray(batch[1])
 
 
@@ -356,44 +252,65 @@ def fit(
     label map; ``verbose`` as in Keras.
 
     Logs and per-epoch backups go to ``run_dir`` (layout: the module docstring).
-    Returns Keras' History of this call's epochs (:func:`read_scalars` has all).
+    Returns Keras' History of the whole run: a run that needs no more epochs (a rerun, a
+    pretrained model) is only loaded, and its curves are read from its logs.
     """
     epochs, steps_per_epoch, validation_steps, validation_batch_size = _check_fit_arguments(
         model, train_ds, epochs, steps_per_epoch, validation_steps, validation_batch_size)
     log_examples = checks.boolean(log_examples, "log_examples")
     run_dir = check_run_dir(run_dir)
-    _check_architecture(model, run_dir)
-    _announce_resume(run_dir, epochs)
+    check_architecture(model, run_dir)
+    if _finished(run_dir, epochs):  # nothing to train: the weights and the recorded curves
+        restore(model, run_dir)
+        return run_logs.recorded_history(model, run_dir)
     all_callbacks = _fit_callbacks(model, run_dir, train_ds, validation_data, callbacks,
                                    example, label_names, log_examples)
     if isinstance(validation_data, (tuple, list)):
         validation_batch_size = validation_batch_size or _batch_size(train_ds)
-    try:
-        history = model.fit(
-            train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-            validation_data=validation_data, validation_steps=validation_steps,
-            validation_batch_size=validation_batch_size if validation_batch_size else None,
-            callbacks=all_callbacks, verbose=verbose,
-            shuffle=not isinstance(train_ds, config.require_tensorflow().data.Dataset))
-    finally:
-        # BackupAndRestore sets the model's start epoch and Keras never resets it: a later
-        # fit of this model into another run folder would skip that many epochs
-        if getattr(model, "_initial_epoch", None) is not None:
-            model._initial_epoch = None
+    history = _keras_fit(model, train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         validation_data=validation_data, validation_steps=validation_steps,
+                         validation_batch_size=validation_batch_size or None,
+                         callbacks=all_callbacks, verbose=verbose)
     if history.epoch and not history.history:
         raise DataError("the training dataset yielded no batch: check that it is not empty "
                         "(a repeating stream, e.g. balanced_patch_dataset, never runs out)")
     return run_logs.with_earlier_epochs(history, run_dir)  # a resumed run: its whole history
 
 
-def _announce_resume(run_dir: Path, epochs: int) -> None:
-    """Print whether ``run_dir`` already holds ``epochs`` epochs or resumes part-way."""
-    done = (read_state(run_dir) or {}).get("epoch", 0)
+def _keras_fit(model, train_ds, **options):
+    """``model.fit(train_ds, **options)``, leaving no start epoch behind on ``model``."""
+    try:
+        return model.fit(train_ds, shuffle=not isinstance(
+            train_ds, config.require_tensorflow().data.Dataset), **options)
+    finally:
+        # BackupAndRestore sets the model's start epoch and Keras never resets it: a later
+        # fit of this model into another run folder would skip that many epochs
+        if getattr(model, "_initial_epoch", None) is not None:
+            model._initial_epoch = None
+
+
+def _finished(run_dir: Path, epochs: int) -> bool:
+    """Whether ``run_dir`` already holds ``epochs`` epochs; say so, or that it resumes part-way.
+
+    A pretrained run (shipped finished, without optimizer state) is never trained further.
+    """
+    state = read_state(run_dir) or {}
+    done = state.get("epoch", 0)
+    if state.get("pretrained"):
+        if done < epochs:
+            raise ModelError(
+                f"{run_dir} holds the pretrained model, trained for {done} epochs; it is not "
+                f"trained further (asked for {epochs}): set pretrained=False to train your own",
+                path=run_dir)
+        print(f"pretrained model loaded ({done} epochs, trained by `make pretrained`); no "
+              "training. Set pretrained=False to train it yourself.")
+        return True
     if done >= epochs:
         print(f"{run_dir.name}: already trained for {done} epochs "
               f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
     elif done:
         print(f"{run_dir.name}: resuming after epoch {done} of {epochs}")
+    return done >= epochs
 
 
 def _fit_callbacks(model, run_dir: Path, train_ds, validation_data, callbacks: Iterable,

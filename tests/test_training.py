@@ -335,3 +335,29 @@ def test_a_resumed_model_trains_from_epoch_0_in_a_new_run_folder(tmp_path):
     history = training.fit(model, _dataset(), epochs=1, steps_per_epoch=1,
                            run_dir=tmp_path / "b", log_examples=False)
     assert history.epoch == [0]
+
+
+def test_run_folder_changes_with_the_cohort_version_not_with_restart_or_pretrained(
+        tmp_path, monkeypatch):
+    # A checkpoint trained on an older cohort (generator version) used to be resumed silently.
+    from course_utils import config
+    from course_utils.data import synthetic
+
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path))
+    params = config.resolve("06_segmentation", preset="ci")
+    folder = training.run_folder("06_segmentation", params)
+    assert folder.parent == tmp_path / "runs"
+    assert training.run_folder("06_segmentation", {**params, "restart": True}) == folder
+    assert training.run_folder("06_segmentation", {**params, "epochs": 5}) != folder
+    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", synthetic.GENERATOR_VERSION + 1)
+    assert training.run_folder("06_segmentation", params) != folder
+
+
+def test_strategy_is_described_in_words_a_learner_understands(capsys):
+    # it printed "_DefaultDistributionStrategy", a TensorFlow internal
+    training.get_strategy()
+    printed = capsys.readouterr().out
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    expected = {0: "one device: CPU", 1: "one device: GPU"}.get(
+        gpus, f"MirroredStrategy over {gpus} GPUs")
+    assert printed.startswith(expected) and "_Default" not in printed
