@@ -6,6 +6,7 @@
 #   make reports PRESET=ci|binder|full   every notebook as a papermill report (+ HTML, index.html)
 #   make site SITE_PRESET=binder|ci      the course as a static site to read (reports/site/index.html)
 #   make data PRESET=binder              prepare the built-in dataset only
+#   make pretrained  train 06-10 at binder and pack them into pretrained/ (about an hour on 2 cores)
 #   make clean     remove generated reports and caches (keeps .venv and data/)
 
 PYTHON ?= python3
@@ -20,10 +21,10 @@ export PYTHONUTF8 := 1
 comma  := ,
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: help setup lab test lint unit quick notebooks browser reports site data clean
+.PHONY: help setup lab test lint unit quick notebooks browser reports site data pretrained clean
 
 help:
-	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # (Re)install when pyproject.toml changes; a stamp per extras set.
 $(STAMP): pyproject.toml
@@ -95,6 +96,16 @@ site:
 		COURSE_SITE_DIR=$(CURDIR)/reports/site $(BIN)/python -m pytest tests/browser/test_site_in_chromium.py \
 			-m browser -q -p no:xdist; \
 	else echo "site: pages not checked in a browser (no chromium or Playwright): run make browser"; fi
+
+# The pretrained models of 06-10 (course_utils/pretrained.py): each notebook trained at binder
+# by the reports runner, with pretrained off and fresh run folders, then its finished run
+# folder and recorded metrics packed into pretrained/<notebook>/ (tools/pretrained.py), checked.
+PRETRAIN_REPORTS := reports/pretrained-train
+pretrained: setup
+	rm -rf $(PRETRAIN_REPORTS)
+	$(BIN)/python -m course_utils.reports --preset binder --notebooks 06 07 08 09 10 \
+		--out $(PRETRAIN_REPORTS)
+	$(BIN)/python tools/pretrained.py pack --reports $(PRETRAIN_REPORTS)/binder --out pretrained
 
 clean:
 	rm -rf reports .pytest_cache .ruff_cache
