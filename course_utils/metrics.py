@@ -44,8 +44,12 @@ from course_utils.losses import invalid_labels, labels_like
 from course_utils.preprocessing import check_label_map
 
 
-def _as_labels(pred: np.ndarray, truth: np.ndarray, n_classes: int):
-    """(pred, truth) as integer label maps of one shape in 0..n_classes-1 (else an error)."""
+def label_maps(pred: np.ndarray, truth: np.ndarray, n_classes: int):
+    """(pred, truth) as integer label maps of one shape in 0..n_classes-1 (else an error).
+
+    Parameters: ``pred`` a label map, or class probabilities with one more (last) axis of
+    ``n_classes`` (arg-maxed); ``truth`` the label map; ``n_classes`` the number of classes.
+    """
     n_classes = checks.integer(n_classes, "n_classes", minimum=1)
     pred = np.asarray(pred)
     truth = np.asarray(truth)
@@ -70,7 +74,7 @@ def confusion_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int):
     Parameters: ``pred`` a label map, or probabilities with a last axis of ``n_classes``;
     ``truth`` the true label map; ``n_classes`` the number of classes.
     """
-    pred, truth = _as_labels(pred, truth, n_classes)
+    pred, truth = label_maps(pred, truth, n_classes)
     p = np.bincount(pred.ravel(), minlength=n_classes)[:n_classes]
     t = np.bincount(truth.ravel(), minlength=n_classes)[:n_classes]
     both = np.bincount(truth.ravel()[pred.ravel() == truth.ravel()], minlength=n_classes)
@@ -95,7 +99,7 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.nd
     Parameters: ``pred``: a label map, or probabilities with a last axis of ``n_classes``
     (the arg-max is taken); ``truth``: the true label map; ``n_classes``: how many classes.
     """
-    pred, truth = _as_labels(pred, truth, n_classes)  # label maps of one shape, 0..n_classes-1
+    pred, truth = label_maps(pred, truth, n_classes)  # label maps of one shape, 0..n_classes-1
     dice = np.ones(n_classes)  # a class absent from both maps: 1.0 (the course's policy)
     for c in range(n_classes):
         p, t = pred == c, truth == c  # P: voxels predicted as c; T: true voxels of c
@@ -109,7 +113,7 @@ def recall_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.
 
     Parameters: ``pred``, ``truth`` and ``n_classes`` as in :func:`dice_per_class`.
     """
-    pred, truth = _as_labels(pred, truth, n_classes)
+    pred, truth = label_maps(pred, truth, n_classes)
     recall = np.ones(n_classes)  # nothing to find: nothing missed
     for c in range(n_classes):
         t = truth == c
@@ -151,7 +155,7 @@ def lesion_counts(pred: np.ndarray, truth: np.ndarray, n_classes: int, lesion_cl
     neighbours join one lesion: 1 faces (6-connected), 2 also edges (18), 3 also corners (26).
     A lesion counts when it overlaps the other map by at least one voxel (module docstring).
     """
-    pred, truth = _as_labels(pred, truth, n_classes)
+    pred, truth = label_maps(pred, truth, n_classes)
     lesion = n_classes - 1 if lesion_class is None else checks.integer(
         lesion_class, "lesion_class", minimum=0, maximum=n_classes - 1)
     structure = ndimage.generate_binary_structure(
