@@ -14,6 +14,7 @@ INPUTS = {  # name: (arguments after the answer, a right answer)
     "check_preset_choice": ((), "binder"),
     "check_preset_precedence": (("ci", None, "ci"), "ci"),
     "check_cast_memory": ((100, 200), "double"),
+    "check_finer_voxels": ((100, 800), "eight times"),
 }
 
 
@@ -44,3 +45,25 @@ def test_cast_memory_judges_what_a_real_volume_measures(tmp_path, capsys):
     capsys.readouterr()
     assert not exercises.check_cast_memory("same", t1.nbytes, t1.astype(np.float64).nbytes * 3)
     assert "changed the size" in capsys.readouterr().out  # neither choice fits: say so
+
+
+def test_finer_voxels_judges_what_sitk_expand_measures(tmp_path, capsys):
+    image = sitk.Image(8, 6, 4, sitk.sitkInt16)
+    image.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(image, str(tmp_path / "t1.nii.gz"))
+    stored = sitk.ReadImage(str(tmp_path / "t1.nii.gz"))
+    nbytes = {f: sitk.GetArrayViewFromImage(sitk.Expand(stored, [f] * 3)).nbytes for f in (1, 2, 3)}
+    assert exercises.check_finer_voxels("eight times", nbytes[1], nbytes[2])
+    assert "2 GB" in capsys.readouterr().out  # the why ties the cost to the presets
+    assert not exercises.check_finer_voxels("double", nbytes[1], nbytes[2])
+    assert exercises.check_finer_voxels("same", nbytes[1], nbytes[1])  # the unchanged cell
+    capsys.readouterr()
+    assert not exercises.check_finer_voxels("eight times", nbytes[1], nbytes[3])
+    assert "factor = 2" in capsys.readouterr().out  # 27x fits no choice: say what to set
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_finer_voxels_worked_solution_follows_the_factor(factor, capsys):
+    scope = {}
+    exec(exercises.solutions()["finer_voxels"], {"factor": factor}, scope)  # noqa: S102
+    assert exercises.check_finer_voxels(scope["prediction"], 100, 100 * factor ** 3)

@@ -43,6 +43,7 @@ INPUTS = {
     "check_skip_smoothing": ((_t1, _label, 4.0), "same"),
     "check_resampled_size": ((_t1, 3.0), [32, 32, 32]),
     "check_jacobian_ventricles": ((_jacobian, _ventricles), "above"),
+    "check_window_clipping": ((np.random.default_rng(2).normal(15, 5, 5000), (0, 80)), "few"),
 }
 
 
@@ -73,3 +74,20 @@ def test_jacobian_below_one_is_judged_below(capsys):
     shrunk = ndi.gaussian_filter(np.where(_ventricles, 0.7, 1.0), 0.1)
     assert exercises.check_jacobian_ventricles("below", shrunk, _ventricles) is True
     assert exercises.check_jacobian_ventricles("above", shrunk, _ventricles) is False
+
+
+@pytest.mark.parametrize("window, truth", [((0, 80), "few"), ((20, 60), "most"),
+                                           ((15, 55), "about half")])
+def test_window_clipping_is_judged_from_the_rescaled_ct(window, truth, capsys):
+    """The notebook's CT-like CSF (15 HU, noise sd 5) through the taught rescale_window: the
+    share pinned at -1 decides, and the worked solution (a simulation) agrees with it."""
+    from course_utils.preprocessing import rescale_window
+
+    csf = np.random.default_rng(3).normal(15.0, 5.0, 20_000)
+    pinned = np.mean(rescale_window(csf, *window) == -1)
+    assert exercises.check_window_clipping(truth, csf, window) is True
+    assert f"{pinned:.0%}" in capsys.readouterr().out  # the why quotes the measured share
+    scope = {}
+    exec(exercises.solutions()["window_clipping"],  # noqa: S102
+         {"np": np, "HU": {"CSF": 15.0}, "NOISE_HU": 5.0, "window": window}, scope)
+    assert scope["prediction"] == truth

@@ -7,6 +7,7 @@ from typing import Any
 from course_utils.exercises._core import _missing, exercise, feedback, judge_prediction
 
 SIZE_CHOICES = ("half", "same", "double")
+FINER_CHOICES = ("same", "double", "four times", "eight times")
 
 
 def size_change(before: float, after: float) -> str | None:
@@ -21,7 +22,7 @@ def size_change(before: float, after: float) -> str | None:
 
 @exercise
 def check_preset_choice(answer: Any) -> bool:
-    """00: which preset fits a 2 GB Binder session? (the default one)
+    """00 (no longer asked by the notebook; tests/test_exercises.py uses it): which preset fits 2 GB?
 
     Parameters: ``answer``: a preset name.
     """
@@ -77,3 +78,35 @@ def check_cast_memory(prediction: Any, bytes_before: float, bytes_after: float) 
     return judge_prediction(prediction, truth or "", SIZE_CHOICES, why,
                             hint="a voxel's memory is its dtype's itemsize: compare the "
                                  "itemsize of the two dtypes")
+
+
+@exercise(kind="predict")
+def check_finer_voxels(prediction: Any, bytes_before: float, bytes_after: float) -> bool:
+    """00 (change, predict, verify): voxels half as wide along each axis cost how much memory?
+
+    Parameters: ``prediction``: one of :data:`FINER_CHOICES`; ``bytes_before``:
+    ``nbytes`` of the volume as stored; ``bytes_after``: ``nbytes`` once resampled finer.
+    """
+    from course_utils import config
+
+    ratio = float(bytes_after) / float(bytes_before)
+    truth = next((name for name, r in zip(FINER_CHOICES, (1.0, 2.0, 4.0, 8.0), strict=True)
+                  if abs(ratio - r) < 0.1 * r), None)
+    if truth is None and not _missing(prediction):
+        print(f"❌ The memory changed {ratio:.2f}x: set the marked line to factor = 2 and run "
+              "that cell again.")
+        return False
+    spacing = {name: config.COMMON[name]["spacing"] for name in config.PRESET_NAMES}
+    if truth == "same":
+        return judge_prediction(prediction, truth, FINER_CHOICES, "factor = 1 keeps the voxels "
+                                "as they are: now set factor = 2 and predict again.",
+                                hint="count how many new voxels fill one old voxel")
+    why = (f"{bytes_before / 2**20:.1f} MB -> {bytes_after / 2**20:.1f} MB: each old voxel is "
+           "now 2 x 2 x 2 new ones, so a volume costs 8 times the memory (and the network 8 "
+           "times the computation). The presets' voxel sizes ("
+           + ", ".join(f"{n} {s:g} mm" for n, s in spacing.items())
+           + ") are chosen for this: each halving of the spacing multiplies the memory by 8, "
+           "which is why the finest preset wants a GPU machine, not Binder's 2 GB.")
+    return judge_prediction(prediction, truth or "", FINER_CHOICES, why,
+                            hint="count how many new voxels fill one old voxel: along one axis, "
+                                 "then in a square, then in a cube")

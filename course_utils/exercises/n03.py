@@ -40,7 +40,7 @@ def check_masked_whitening(answer: Any, image: np.ndarray, mask: np.ndarray) -> 
 
 @exercise
 def check_brain_window(answer: Any) -> bool:
-    """03: a CT window (low, high) in HU that spreads brain tissue (CSF 15, WM 25, GM 40) out.
+    """03 (no longer asked by the notebook; tests of intensity and exercises use it): a brain window.
 
     Parameters: ``answer``: two numbers (low, high) in HU.
     """
@@ -56,6 +56,32 @@ def check_brain_window(answer: Any) -> bool:
                     "few tens of HU that separate CSF, white and grey matter.",
                     hint="give two numbers (low, high): low below CSF (~15 HU), high above grey "
                     "matter (~40 HU), and not much wider than 100-200 HU.", answer=answer)
+
+
+CLIPPED_CHOICES = ("few", "about half", "most")
+
+
+@exercise(kind="predict")
+def check_window_clipping(prediction: Any, csf_hu: np.ndarray, window: Any) -> bool:
+    """03 (change, predict, verify): how many CSF voxels does a CT window clip to -1?
+
+    Parameters: ``prediction``: "few", "about half" or "most"; ``csf_hu``: the CSF voxels'
+    values in HU; ``window``: the (low, high) window in HU the notebook rescaled with.
+    """
+    values = np.asarray(csf_hu, dtype=np.float64).ravel()
+    low, high = (float(v) for v in window)
+    clipped = float(np.mean(values <= low))
+    truth = CLIPPED_CHOICES[0] if clipped < 1 / 3 else CLIPPED_CHOICES[2] if clipped > 2 / 3 \
+        else CLIPPED_CHOICES[1]
+    why = (f"CSF lies around {np.median(values):.0f} HU, with a spread of {values.std():.0f} HU "
+           f"(the noise); {clipped:.0%} of its voxels are at or below the window's low end "
+           f"({low:g} HU). Every one of them becomes -1, the value of air and of everything "
+           "darker than the window: the network can no longer tell them apart. A window must "
+           "hold every tissue you want to separate, with room for its noise.")
+    return judge_prediction(
+        prediction, truth, CLIPPED_CHOICES, why,
+        hint="where does CSF sit (its HU value and the noise around it, printed above) "
+             "compared with the window's low end? Everything below `low` becomes -1.")
 
 
 @exercise(kind="predict")

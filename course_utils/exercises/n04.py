@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
 from course_utils.exercises._core import close, exercise, feedback, judge_prediction
 
 
 @exercise
 def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
-    """04: (image, label) mirrored left-right together ([z, y, x(, C)]: x is axis 2).
+    """04 (no longer asked by the notebook; tests/test_augmentation.py uses it): a flip pair.
 
     Parameters: ``answer``: the pair (flipped image, flipped label); ``image``, ``label``:
     the originals.
@@ -29,6 +30,27 @@ def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
         pass
     return feedback(ok, "Image and labels are mirrored together, so every voxel keeps its label.",
                     hint=hint, answer=answer)
+
+
+@exercise
+def check_flip_axis(answer: Any, image: Any) -> bool:
+    """04: which numpy axis of ``sitk.GetArrayFromImage(image)`` runs from right to left?
+
+    Parameters: ``answer``: 0, 1 or 2; ``image``: a SimpleITK image, in any orientation.
+    """
+    direction = np.reshape(image.GetDirection(), (3, 3))
+    voxel_axis = int(np.argmax(np.abs(direction[0])))  # the column pointing most along world x
+    truth = 2 - voxel_axis  # numpy orders the axes z, y, x
+    ok = isinstance(answer, (int, np.integer)) and not isinstance(answer, bool) and answer == truth
+    code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+    return feedback(
+        ok, f"In {code}, letter {voxel_axis + 1} is L or R: voxel axis {'xyz'[voxel_axis]}, "
+            f"which numpy puts at position {truth}. np.flip(array, axis={truth}) mirrors left and "
+            "right; axis 2 would mirror another direction. Flip after reorienting to LPS (as "
+            "standardize=True does), or read the axis from the header, never assume it.",
+        hint="which letter of the orientation code is L or R? It names one voxel axis (x, y or z "
+             "in SimpleITK's order); numpy's array puts the axes the other way round.",
+        answer=answer)
 
 
 @exercise(kind="predict")

@@ -9,6 +9,14 @@ answer = (t1s[0] - inside.mean()) / inside.std()
 answer = (0, 80)
 
 
+# %% window_clipping
+# CSF's values are HU["CSF"] plus normal noise of sd NOISE_HU: draw many such values and count
+# the share at or below the window's low end (a normal distribution's tail, by simulation).
+csf_like = np.random.default_rng(0).normal(HU["CSF"], NOISE_HU, 100_000)
+share = np.mean(csf_like <= window[0])
+prediction = "few" if share < 1 / 3 else "most" if share > 2 / 3 else "about half"
+
+
 # %% whiten_without_mask
 x = t1s[0].astype(float)
 whitened_all = (x - x.mean()) / x.std()  # statistics of every voxel, background included

@@ -3,6 +3,14 @@
 # %% flip_pair
 answer = (np.flip(image, axis=2), np.flip(label, axis=2))
 
+# %% flip_axis
+# The orientation code names where voxel axes x, y, z point; find the L/R letter, then turn
+# SimpleITK's (x, y, z) position into numpy's (z, y, x) one.
+code = io.orientation_code(raw_image)
+voxel_axis = next(k for k, letter in enumerate(code) if letter in "LR")
+answer = 2 - voxel_axis
+
+
 # %% elastic_alignment
 # `deform` computes one set of displaced positions and reads both the image (linearly) and
 # the labels (nearest neighbour) there: each voxel keeps its label at any strength.
