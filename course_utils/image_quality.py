@@ -47,6 +47,7 @@ def ssim(
     truncate: float = 3.5,
     k1: float = 0.01,
     k2: float = 0.03,
+    mask: np.ndarray | None = None,
 ) -> float:
     """Mean structural similarity (Wang et al. 2004) of ``predicted`` and ``reference``, 2D or 3D.
 
@@ -54,9 +55,12 @@ def ssim(
     L (default: the reference's max - min); ``sigma``: the Gaussian window's standard
     deviation in voxels, one or one per axis (0 leaves an axis out: ``(0, 1.5, 1.5)`` is
     SSIM per axial slice); ``truncate``: the window's radius in sigmas; ``k1``, ``k2``: the
-    constants C1 = (k1 L)² and C2 = (k2 L)². 1 for identical images.
+    constants C1 = (k1 L)² and C2 = (k2 L)²; ``mask``: average only over these voxels (e.g.
+    the head), not the whole image. 1 for identical images.
     """
     x, y, peak = checked_pair(predicted, reference, data_range, "ssim")
+    if mask is not None and np.shape(mask) != x.shape:
+        raise ShapeError(f"ssim: the mask has shape {np.shape(mask)}, the images {x.shape}")
     sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
 
     def local_mean(a: np.ndarray) -> np.ndarray:
@@ -71,4 +75,5 @@ def ssim(
     contrast_structure = (2 * cov + c2) / (vx + vy + c2)
     radius = [int(truncate * s + 0.5) for s in sigmas]  # average where the window fits
     inner = tuple(slice(r, n - r) for r, n in zip(radius, x.shape, strict=True))
-    return float((luminance * contrast_structure)[inner].mean())
+    keep = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
+    return float((luminance * contrast_structure)[inner][keep[inner]].mean())

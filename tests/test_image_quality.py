@@ -75,9 +75,9 @@ def test_psnr_errors_name_the_measure():
 
 
 def _ssim_window_by_window(x: np.ndarray, y: np.ndarray, peak: float, sigma: float = 1.5,
-                           truncate: float = 3.5) -> float:
+                           truncate: float = 3.5) -> np.ndarray:
     """Wang et al.'s three factors (C3 = C2 / 2), window by window with explicit Gaussian
-    weights and central moments, at every voxel whose window fits inside the image."""
+    weights and central moments: the SSIM map at every voxel whose window fits inside."""
     r = int(truncate * sigma + 0.5)
     g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
     w = functools.reduce(np.multiply.outer, [g] * x.ndim)
@@ -95,7 +95,7 @@ def _ssim_window_by_window(x: np.ndarray, y: np.ndarray, peak: float, sigma: flo
         contrast = (2 * sa * sb + c2) / (sa**2 + sb**2 + c2)
         structure = (sab + c3) / (sa * sb + c3)
         values.append(luminance * contrast * structure)
-    return float(np.mean(values))
+    return np.reshape(values, [n - 2 * r for n in x.shape])
 
 
 @pytest.mark.parametrize("shape", [(24, 22), (13, 14, 12)])
@@ -105,7 +105,21 @@ def test_ssim_is_wangs_three_factors_window_by_window(shape):
     for noise in (0.01, 0.1):
         pred = 0.9 * ref + 0.02 + rng.normal(0, noise, shape)  # luminance, contrast and structure
         peak = float(np.ptp(ref))
-        assert ssim(pred, ref) == pytest.approx(_ssim_window_by_window(pred, ref, peak), abs=1e-9)
+        assert ssim(pred, ref) == pytest.approx(_ssim_window_by_window(pred, ref, peak).mean(),
+                                                abs=1e-9)
+
+
+def test_ssim_in_a_mask_averages_the_map_there_only():
+    rng = np.random.default_rng(6)
+    ref = ndimage.gaussian_filter(rng.random((26, 24)), 1.0)
+    pred = ref + rng.normal(0, 0.05, ref.shape)
+    mask = np.zeros(ref.shape, bool)
+    mask[3:20, 8:24] = True  # partly in the border, where no whole window fits
+    expected = _ssim_window_by_window(pred, ref, float(np.ptp(ref)))[mask[5:-5, 5:-5]].mean()
+    assert ssim(pred, ref, mask=mask) == pytest.approx(expected, abs=1e-9)
+    assert ssim(pred, ref, mask=np.ones(ref.shape, bool)) == ssim(pred, ref)
+    with pytest.raises(ShapeError, match=r"ssim: the mask has shape \(26, 23\), the images \(26, 24\)"):
+        ssim(pred, ref, mask=mask[:, 1:])
 
 
 def test_ssim_matches_scikit_image_in_3d():

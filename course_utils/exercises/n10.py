@@ -110,9 +110,8 @@ def check_ssim_shift(prediction: Any, distortion: str, distorted_ssim: float,
                   "where the shift is large next to the local mean. Noise of the same size adds "
                   "variance to every window and weakens every correlation.",
         "same": "Both distortions cost SSIM about the same here.",
-        "lower": "Here the shift cost more: its luminance factor falls where the local mean is "
-                 "small next to the shift (the dark background, measured from black), and that "
-                 "is much of the volume.",
+        "lower": "Here the shift cost more: its luminance factor falls wherever the local mean "
+                 "is small next to the shift, and that outweighed what the noise did.",
     }[truth]
     return judge_prediction(
         prediction, truth, HIGHER_SAME_LOWER,
