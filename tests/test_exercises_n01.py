@@ -25,6 +25,7 @@ INPUTS = {
     "check_orientation_code": ((_image(),), "RAS"),
     "check_spacing_change": ((0.0, 12.5), "only the far voxel"),
     "check_direction_flip": ((False,), "mirrored"),
+    "check_dicom_order": ((True,), "same"),
 }
 
 
@@ -69,3 +70,22 @@ def test_direction_flip_is_judged_on_real_reorientation(flip, truth, capsys):
     other = "same" if truth == "mirrored" else "mirrored"
     assert exercises.check_direction_flip(other, same) is False
     assert repr(truth) in capsys.readouterr().out  # a wrong prediction is told the answer
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_dicom_order_is_judged_on_a_real_renamed_series(rename, tmp_path, capsys):
+    """The notebook's experiment: copy a written series with reversed file names, read it."""
+    import shutil
+
+    image = sitk.GetImageFromArray(np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6))
+    files = io.write_dicom_series(image, tmp_path / "series")
+    (tmp_path / "copy").mkdir()
+    for k, path in enumerate(files):
+        name = f"slice_{len(files) - 1 - k:04d}.dcm" if rename else path.name
+        shutil.copy(path, tmp_path / "copy" / name)
+    same = bool(np.array_equal(sitk.GetArrayFromImage(io.read_dicom_series(tmp_path / "copy")),
+                               sitk.GetArrayFromImage(image)))
+    assert same  # the reader sorts by Image Position (Patient), not by name
+    assert exercises.check_dicom_order("same", same) is True
+    assert "Image Position" in capsys.readouterr().out
+    assert exercises.check_dicom_order("reversed", same) is False

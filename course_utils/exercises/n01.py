@@ -92,3 +92,21 @@ def check_direction_flip(prediction: Any, same_after_reorient: bool) -> bool:
     return judge_prediction(prediction, truth, ("same", "mirrored"), why,
                             hint="reorienting reads where the header says each voxel is; what "
                                  "does the flipped column say about voxel axis x?")
+
+
+@exercise(kind="predict")
+def check_dicom_order(prediction: Any, same_volume: bool) -> bool:
+    """01 (change, predict, verify): with the file names reversed, is the series read back the same?
+
+    Parameters: ``prediction``: "same" or "reversed"; ``same_volume``: whether the volume
+    read from the renamed files was measured equal to the one read before.
+    """
+    truth = "same" if bool(same_volume) else "reversed"
+    why = ("the reader does not trust file names (nor the Instance Number): it sorts the slices "
+           "by their Image Position (Patient) along the slice normal, row x column. That is why "
+           "every slice carries its own position: a folder copied, renamed or sent slice by "
+           "slice still rebuilds the same volume." if truth == "same" else
+           "the slices came back in another order: were some positions written wrong?")
+    return judge_prediction(prediction, truth, ("same", "reversed"), why,
+                            hint="which of the tags printed above could tell a reader where a "
+                                 "slice belongs, whatever its file is called?")

@@ -27,3 +27,8 @@ prediction = "only the far voxel" if changed_spacing else "neither"
 # %% direction_flip
 # Flipping a column says voxel axis x points the other way: reorienting mirrors the array.
 prediction = "mirrored" if flip_x else "same"
+
+
+# %% dicom_order
+# Each file carries its Image Position (Patient): the reader sorts by it, not by file name.
+prediction = "same"
