@@ -516,3 +516,23 @@ def test_generator_errors_surface_as_the_course_error(cohort):
         list(pipelines.batches(ds))
     assert err.value.path == rows[1]["t1"]
     assert isinstance(err.value.__cause__, tf.errors.OpError)
+
+
+def test_timing_drops_each_batch_so_pooled_buffers_are_reused():
+    """time_run draws batches as a training loop does, dropping each: a pipeline that hands
+    TensorFlow pooled buffers then reuses a few instead of making one per timed batch (which
+    cost a fresh 128 MB array, page faults and all, per batch at the seed's crop size)."""
+    from course_utils.pipelines._common import BufferPool
+
+    pool = BufferPool()
+
+    def make(i):
+        out = pool.take((64, 64), np.float32)
+        out[...] = i
+        return out
+
+    ds = tf.data.Dataset.range(1000).map(
+        lambda i: tf.ensure_shape(tf.numpy_function(make, [i], tf.float32, stateful=False),
+                                  (64, 64)), num_parallel_calls=2).prefetch(2)
+    pipelines.time_run(ds, 30, warmup=2)
+    assert len(pool._buffers) <= 8, len(pool._buffers)
