@@ -10,13 +10,15 @@ SIZE_CHOICES = ("half", "same", "double")
 FINER_CHOICES = ("same", "double", "four times", "eight times")
 
 
-def size_change(before: float, after: float) -> str | None:
-    """``"half"``, ``"same"`` or ``"double"`` for a measured change of size, None if neither.
+def size_change(before: float, after: float, choices: tuple[str, ...] = SIZE_CHOICES,
+                ratios: tuple[float, ...] = (0.5, 1.0, 2.0)) -> str | None:
+    """The choice whose ratio matches a measured change of size (within 2%), None if none does.
 
-    Parameters: ``before``, ``after``: two sizes (e.g. bytes) of the same data.
+    Parameters: ``before``, ``after``: two sizes (e.g. bytes) of the same data; ``choices``
+    and ``ratios``: the names and the ``after / before`` ratio each stands for.
     """
     ratio = float(after) / float(before)
-    return next((name for name, r in zip(SIZE_CHOICES, (0.5, 1.0, 2.0), strict=True)
+    return next((name for name, r in zip(choices, ratios, strict=True)
                  if abs(ratio - r) < 0.02 * r), None)
 
 
@@ -89,11 +91,9 @@ def check_finer_voxels(prediction: Any, bytes_before: float, bytes_after: float)
     """
     from course_utils import config
 
-    ratio = float(bytes_after) / float(bytes_before)
-    truth = next((name for name, r in zip(FINER_CHOICES, (1.0, 2.0, 4.0, 8.0), strict=True)
-                  if abs(ratio - r) < 0.1 * r), None)
+    truth = size_change(bytes_before, bytes_after, FINER_CHOICES, (1.0, 2.0, 4.0, 8.0))
     if truth is None and not _missing(prediction):
-        print(f"❌ The memory changed {ratio:.2f}x: set the marked line to factor = 2 and run "
+        print(f"❌ The memory changed {bytes_after / bytes_before:.2f}x: set the marked line to factor = 2 and run "
               "that cell again.")
         return False
     spacing = {name: config.COMMON[name]["spacing"] for name in config.PRESET_NAMES}
