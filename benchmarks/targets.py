@@ -66,17 +66,31 @@ def _info(key: str, *keys: str) -> Check:
 
 
 TARGETS: dict[str, dict[str, list[Check]]] = {
+    "05_class_balancing": {
+        "ci": [],
+        "binder": [("lesion_dice_gain_balanced", _m("lesion_dice_gain_balanced"),
+                    lambda r, v: v >= 0.2, ">= 0.2 (balanced vs uniform + CE)"), MEMORY],
+        "full": [],
+    },
     "06_segmentation": {
         "ci": [("mean_tissue_dice", _m("mean_tissue_dice"), lambda r, v: v > 0.5, "> 0.5"),
                CI_TIME],
-        "binder": [("mean_tissue_dice", _m("mean_tissue_dice"), lambda r, v: v >= 0.80, ">= 0.80"),
-                   _info("lesion_dice"),
+        "binder": [("mean_tissue_dice", _m("mean_tissue_dice"), lambda r, v: v >= 0.85, ">= 0.85"),
+                   ("lesion_dice", _m("lesion_dice"), lambda r, v: v >= 0.50, ">= 0.50"),
+                   ("lesion_f1", _m("lesion_f1"), lambda r, v: v >= 0.60, ">= 0.60 (lesion-wise)"),
                    ("input_wait_fraction", _m("input_wait_fraction"), lambda r, v: v < 0.10,
                     "< 0.10"),
                    MEMORY],
         "full": [("mean_tissue_dice", _m("mean_tissue_dice"), lambda r, v: v >= 0.90, ">= 0.90"),
                  ("input_wait_fraction", _m("input_wait_fraction"), lambda r, v: v < 0.10,
                   "< 0.10")],
+    },
+    # 06 run with sequences=["t1"] (the notebook records it beside the default run)
+    "06_segmentation.sequences-t1": {
+        "ci": [],
+        "binder": [("mean_tissue_dice", _m("mean_tissue_dice"), lambda r, v: v >= 0.80, ">= 0.80"),
+                   ("CSF Dice", _m("dice", "CSF"), lambda r, v: v >= 0.70, ">= 0.70")],
+        "full": [],
     },
     "07_age_regression": {
         "ci": [_beats("mae", "baseline_mae"), CI_TIME],
@@ -115,6 +129,8 @@ def evaluate(folder: Path, preset: str) -> list[dict]:
     """
     rows = []
     for notebook, per_preset in TARGETS.items():
+        if not per_preset[preset]:
+            continue  # no target at this preset
         record, refused = reports.read_results(folder, notebook)
         if record is None:
             rows.append({"notebook": notebook, "quantity": "metrics record", "value": None,

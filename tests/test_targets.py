@@ -21,21 +21,32 @@ def verdicts(rows, notebook):
 
 
 def test_binder_verdicts_follow_the_targets(tmp_path):
-    write(tmp_path, "06_segmentation", "binder", 1500.0, mean_tissue_dice=0.81,
-          lesion_dice=0.1, input_wait_fraction=0.2)
+    write(tmp_path, "06_segmentation", "binder", 1500.0, mean_tissue_dice=0.86,
+          lesion_dice=0.1, lesion_f1=0.6, input_wait_fraction=0.2)
+    write(tmp_path, "06_segmentation.sequences-t1", "binder", 1500.0, mean_tissue_dice=0.82,
+          dice={"CSF": 0.65})
     write(tmp_path, "07_age_regression", "binder", 2000.0, mae=6.0, baseline_mae=10.0,
           mae_ratio=0.6)
     write(tmp_path, "08_sex_classification", "binder", 1000.0, accuracy=0.75,
           baseline_accuracy=0.8, roc_auc=0.9)
     rows = targets.evaluate(tmp_path, "binder")
     assert verdicts(rows, "06_segmentation") == {
-        "mean_tissue_dice": "met", "lesion_dice": "", "input_wait_fraction": "MISSED",
-        "peak memory (MiB)": "met"}
+        "mean_tissue_dice": "met", "lesion_dice": "MISSED", "lesion_f1": "met",
+        "input_wait_fraction": "MISSED", "peak memory (MiB)": "met"}
+    assert verdicts(rows, "06_segmentation.sequences-t1") == {  # T1 only: CSF below 0.70
+        "mean_tissue_dice": "met", "CSF Dice": "MISSED"}
+    assert verdicts(rows, "05_class_balancing") == {"metrics record": f"MISSING ({tmp_path / '05_class_balancing.metrics.json'})"}
     seg = verdicts(rows, "07_age_regression")
     assert seg["mae_ratio"] == "met" and seg["peak memory (MiB)"] == "MISSED"  # 2000 MiB > 2e9 B
     assert verdicts(rows, "08_sex_classification")["accuracy"] == "MISSED"  # not above baseline
     assert verdicts(rows, "10_super_resolution") == {"metrics record": f"MISSING ({tmp_path / '10_super_resolution.metrics.json'})"}
     assert targets.main(["--preset", "binder", "--dir", str(tmp_path)]) == 1
+
+
+def test_a_preset_without_targets_for_a_notebook_does_not_ask_for_its_record(tmp_path):
+    rows = targets.evaluate(tmp_path, "ci")
+    assert not verdicts(rows, "06_segmentation.sequences-t1")  # a variant the learner runs
+    assert verdicts(rows, "06_segmentation")  # ci targets exist: its record is missing
 
 
 def test_a_record_of_another_preset_is_not_judged(tmp_path):
