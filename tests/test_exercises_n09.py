@@ -49,12 +49,12 @@ def test_noisy_input_with_faint_noise_the_input_wins(capsys):
     assert "Try a larger noise_sd" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("name", "args", "line"), [  # every user of n09.changed_first (09, 10)
-    ("check_code_size", (8, 20.0, 8, 20.0), "n_components = 8"),
-    ("check_noisy_input", (0.0, float("inf"), 17.0), "noise_sd = 0.0"),
-    ("check_upsampling_order", (1, 19.5, 19.5), "order = 1"),
-    ("check_noisy_low_res", (0.0, 20.1, 19.5, 0.6), "noise_sd = 0.0"),
-    ("check_ssim_shift", ("noise", 0.57, 0.57), 'distortion = "noise"'),
+@pytest.mark.parametrize(("name", "args", "line"), [  # 09's and 10's predict checks
+    ("check_code_size", (8, 20.0, 8, 20.0), "`n_components = 8`"),
+    ("check_noisy_input", (0.0, float("inf"), 17.0), "`noise_sd = 0.0`"),
+    ("check_upsampling_order", (1, 19.5, 19.5), "`order = 1`"),
+    ("check_noisy_low_res", (0.0, 20.1, 19.5, 0.6), "`noise_sd = 0.0`"),
+    ("check_ssim_shift", ("noise", 0.57, 0.57), '`distortion = "noise"`'),
 ])
 def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args, line, capsys,
                                                                       monkeypatch):
@@ -64,14 +64,14 @@ def test_a_prediction_before_the_marked_line_is_changed_is_not_judged(name, args
     for prediction in ("higher", "same", "lower", "reconstruction", "noisy input", "yes", "no"):
         assert check(prediction, *args) is False
         out = capsys.readouterr().out
-        assert out.startswith(f"⏳ Change the marked line first: it still says `{line}`"), out
+        assert out.startswith(f"⏳ Change the marked line first ({line}"), out
         assert "✅" not in out and "❌" not in out and "the answer is" not in out
     assert check(None, *args) is False
     assert "Not answered yet" in capsys.readouterr().out
 
 
-def test_verify_mode_judges_the_worked_solution_on_the_unchanged_experiment(monkeypatch, capsys):
-    """make notebooks (COURSE_VERIFY_SOLUTIONS=1) runs Run All: the lines are unchanged there."""
+def test_verify_mode_passes_the_worked_solutions_on_the_unchanged_notebook(monkeypatch, capsys):
+    """make notebooks (COURSE_VERIFY_SOLUTIONS=1) runs Run All, where the lines are unchanged."""
     monkeypatch.setenv(exercises._core.VERIFY_ENV, "1")
     namespace = {"np": np, "n_components": 8, "noise_sd": 0.0, "mse": [0.2],
                  "check": exercises.check_code_size, "check_noise": exercises.check_noisy_input}

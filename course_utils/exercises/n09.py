@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
-    VERIFY_ENV,
-    _missing,
     close,
     compare,
     exercise,
     feedback,
     judge_prediction,
 )
-
-
-# Shared by n09 and n10; it belongs in _core (proposed to the lead), as n07/n08 need it too.
-def changed_first(unchanged: Callable[[dict], str | None]) -> Callable[[Callable], Callable]:
-    """Make a predict check (decorated below ``@exercise``) judge only a changed experiment.
-
-    Parameters: ``unchanged``: given the check's arguments by name, it returns the marked
-    line as it still stands (e.g. ``"order = 1"``) while the learner has not changed it,
-    else None. A prediction made then is not judged: the check says to change the marked
-    line first and returns False. Without a prediction the check runs as usual ("Not
-    answered yet"). Under COURSE_VERIFY_SOLUTIONS=1 (Run All in CI) the worked solution is
-    judged on the unchanged experiment, as before: there is no changed one to judge it on.
-    """
-    def decorate(check: Callable) -> Callable:
-        signature = inspect.signature(check)
-
-        @functools.wraps(check)
-        def guarded(prediction: Any = None, *args, **kwargs) -> bool:
-            try:
-                line = unchanged(signature.bind(prediction, *args, **kwargs).arguments)
-            except TypeError:  # wrong arguments: let the check itself say so
-                line = None
-            if line is None or _missing(prediction) or os.environ.get(VERIFY_ENV) == "1":
-                return check(prediction, *args, **kwargs)
-            print(f"⏳ Change the marked line first: it still says `{line}`. Your prediction "
-                  "is judged once the cell has run the changed experiment.")
-            return False
-        return guarded
-    return decorate
+from course_utils.exercises.n07 import change_first  # the shared 'change the marked line first'
 
 
 @exercise
@@ -73,8 +39,6 @@ def check_psnr_doubled_error(answer: Any, predicted: np.ndarray, reference: np.n
 
 
 @exercise(kind="predict")
-@changed_first(lambda a: f"n_components = {a['n_components']}"
-               if a["n_components"] == a["reference_components"] else None)
 def check_code_size(prediction: Any, reference_components: int, reference_psnr: float,
                     n_components: int, changed_psnr: float) -> bool:
     """09: test PSNR of PCA (a linear autoencoder) with ``n_components`` instead of the reference.
@@ -83,6 +47,10 @@ def check_code_size(prediction: Any, reference_components: int, reference_psnr: 
     ``reference_psnr``: the reference code length and its measured mean test PSNR (dB);
     ``n_components``, ``changed_psnr``: the learner's code length and its measured PSNR.
     """
+    verdict = change_first(prediction, n_components == reference_components,
+                           f"`n_components = {n_components}`, e.g. 2")
+    if verdict is not None:
+        return verdict
     truth = compare(changed_psnr, reference_psnr, 0.01)  # dB
     return judge_prediction(
         prediction, truth, HIGHER_SAME_LOWER,
@@ -97,7 +65,6 @@ def check_code_size(prediction: Any, reference_components: int, reference_psnr: 
 
 
 @exercise(kind="predict")
-@changed_first(lambda a: f"noise_sd = {a['noise_sd']}" if a["noise_sd"] == 0 else None)
 def check_noisy_input(prediction: Any, noise_sd: float, noisy_psnr: float,
                       reconstruction_psnr: float) -> bool:
     """09: which is closer to the clean scan: the noisy scan, or the autoencoder's rebuild of it?
@@ -107,6 +74,9 @@ def check_noisy_input(prediction: Any, noise_sd: float, noisy_psnr: float,
     the noisy scans against the clean ones; ``reconstruction_psnr``: the same for the
     reconstructions of the noisy scans.
     """
+    verdict = change_first(prediction, noise_sd == 0, f"`noise_sd = {noise_sd}`, e.g. 1.0")
+    if verdict is not None:
+        return verdict
     truth = "reconstruction" if reconstruction_psnr > noisy_psnr else "noisy input"
     if truth == "reconstruction":
         why = (f"The reconstruction ({reconstruction_psnr:.1f} dB) beats the noisy scan "

@@ -14,7 +14,7 @@ from course_utils.exercises._core import (
     judge_prediction,
     shape_hint,
 )
-from course_utils.exercises.n09 import changed_first
+from course_utils.exercises.n07 import change_first  # the shared 'change the marked line first'
 
 ORDER_NAMES = {0: "nearest neighbour", 1: "trilinear", 2: "quadratic B-spline", 3: "cubic B-spline"}
 
@@ -38,7 +38,6 @@ def check_low_res_shape(answer: Any, shape: Sequence[int], factor: int) -> bool:
 
 
 @exercise(kind="predict")
-@changed_first(lambda a: f"order = {a['order']}" if a["order"] == 1 else None)
 def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
                            trilinear_psnr: float) -> bool:
     """10: test PSNR of spline interpolation of ``order`` against trilinear (order 1).
@@ -47,6 +46,9 @@ def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
     used (0 nearest neighbour, 1 trilinear, 3 cubic); ``changed_psnr``, ``trilinear_psnr``:
     the measured mean test PSNRs in dB.
     """
+    verdict = change_first(prediction, order == 1, f"`order = {order}`, e.g. 0")
+    if verdict is not None:
+        return verdict
     truth = compare(changed_psnr, trilinear_psnr, 0.01)  # dB
     name = ORDER_NAMES.get(int(order), f"order {order}")
     why = {
@@ -66,7 +68,6 @@ def check_upsampling_order(prediction: Any, order: int, changed_psnr: float,
 
 
 @exercise(kind="predict")
-@changed_first(lambda a: f"noise_sd = {a['noise_sd']}" if a["noise_sd"] == 0 else None)
 def check_noisy_low_res(prediction: Any, noise_sd: float, network_psnr: float,
                         trilinear_psnr: float, clean_gain: float) -> bool:
     """10: with noise added to the low-resolution input, does the network still beat trilinear?
@@ -76,6 +77,9 @@ def check_noisy_low_res(prediction: Any, noise_sd: float, network_psnr: float,
     (dB) of both from the noisy inputs; ``clean_gain``: the network's gain over trilinear
     (dB) on the clean inputs, measured in section 5.
     """
+    verdict = change_first(prediction, noise_sd == 0, f"`noise_sd = {noise_sd}`, e.g. 0.3")
+    if verdict is not None:
+        return verdict
     gain = network_psnr - trilinear_psnr
     truth = "yes" if gain > 0 else "no"
     why = (f"noise_sd = {noise_sd}: network {network_psnr:.2f} dB, trilinear {trilinear_psnr:.2f} "
@@ -94,7 +98,6 @@ def check_noisy_low_res(prediction: Any, noise_sd: float, network_psnr: float,
 
 
 @exercise(kind="predict")
-@changed_first(lambda a: f'distortion = "{a["distortion"]}"' if a["distortion"] == "noise" else None)
 def check_ssim_shift(prediction: Any, distortion: str, distorted_ssim: float,
                      noise_ssim: float) -> bool:
     """10: SSIM of a distortion with the noise's squared error (a uniform shift) against the noise's.
@@ -103,6 +106,9 @@ def check_ssim_shift(prediction: Any, distortion: str, distorted_ssim: float,
     "noise", unchanged); ``distorted_ssim``, ``noise_ssim``: the measured SSIMs of that
     distortion and of the noise, both against the same target.
     """
+    verdict = change_first(prediction, distortion == "noise", '`distortion = "noise"`, to "shift"')
+    if verdict is not None:
+        return verdict
     truth = compare(distorted_ssim, noise_ssim, 0.005)
     why = {
         "higher": "A uniform shift leaves every window's variances and covariance as they were: "
