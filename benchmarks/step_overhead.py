@@ -107,7 +107,7 @@ def worker(notebook: str, steps: int, warmup: int, repeats: int) -> None:
     for tags, source in cells[1:]:  # cell 0 is the Colab setup
         if "parameters" in tags:
             source += (f"\npreset = 'binder'\nepochs = {repeats}\n"
-                       f"steps_per_epoch = {warmup + steps}\n")
+                       f"steps_per_epoch = {warmup + steps}\npretrained = False\n")
             if notebook.startswith("06"):
                 source += "restart = True\n"
         is_training = ".fit(" in source and "run_dir" in source
