@@ -9,10 +9,10 @@ views show anterior at the top and the patient's left on the right
 (radiological convention), and coronal/sagittal views have superior at the top.
 """
 
-from __future__ import annotations
-
 # Over the ~450-line guideline: four short sections (views, viewer, cohort table, curves)
 # that share the drawing helpers; each is what lesson 01 points a learner to.
+
+from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
@@ -329,7 +329,10 @@ class SliceViewer:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.controls)
+        controls = self.controls._repr_mimebundle_()  # where no widget shows, say what it was
+        controls["text/plain"] = ("[slice viewer controls: they move the slices while the "
+                                  "notebook runs; below, the last view]")
+        display(controls, raw=True)
         self.picture.display(self._bundle(), raw=True)
         self.displayed = True
 

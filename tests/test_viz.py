@@ -154,6 +154,7 @@ def test_a_saved_viewer_keeps_its_picture_without_a_kernel():
         slider = next(m["content"]["text"].strip() for m in shown if m["msg_type"] == "stream")
         widget, picture = (m["content"] for m in shown if m["msg_type"] == "display_data")
         assert "application/vnd.jupyter.widget-view+json" in widget["data"]
+        assert "slice viewer controls" in widget["data"]["text/plain"]  # not a VBox(...) repr
         assert set(picture["data"]) == {"image/png", "text/plain"}
         assert picture["data"]["text/plain"] == "slice viewer: image at z=2, y=10, x=5"
         drag = kc.session.msg("comm_msg", {"comm_id": slider, "data": {
