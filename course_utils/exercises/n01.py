@@ -102,11 +102,11 @@ def check_dicom_order(prediction: Any, same_volume: bool) -> bool:
     read from the renamed files was measured equal to the one read before.
     """
     truth = "same" if bool(same_volume) else "reversed"
-    why = ("the reader does not trust file names (nor the Instance Number): it sorts the slices "
+    why = ("The reader does not trust file names (nor the Instance Number): it sorts the slices "
            "by their Image Position (Patient) along the slice normal, row x column. That is why "
            "every slice carries its own position: a folder copied, renamed or sent slice by "
            "slice still rebuilds the same volume." if truth == "same" else
-           "the slices came back in another order: were some positions written wrong?")
+           "The slices came back in another order: were some positions written wrong?")
     return judge_prediction(prediction, truth, ("same", "reversed"), why,
                             hint="which of the tags printed above could tell a reader where a "
                                  "slice belongs, whatever its file is called?")

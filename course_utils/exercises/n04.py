@@ -48,7 +48,7 @@ def check_flip_axis(answer: Any, image: Any) -> bool:
             f"which numpy puts at position {truth}. np.flip(array, axis={truth}) mirrors left and "
             "right; axis 2 would mirror another direction. Flip after reorienting to LPS (as "
             "standardize=True does), or read the axis from the header, never assume it.",
-        hint="which letter of the orientation code is L or R? It names one voxel axis (x, y or z "
+        hint="Which letter of the orientation code is L or R? It names one voxel axis (x, y or z "
              "in SimpleITK's order); numpy's array puts the axes the other way round.",
         answer=answer)
 
