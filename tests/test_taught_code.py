@@ -35,7 +35,8 @@ REQUIRED: dict[str, set[str]] = {
     "07": {"course_utils.networks.resnet.resnet_3d_outputs"},
     "09": {"course_utils.networks.autoencoder.autoencoder_3d",
            "course_utils.image_quality.psnr"},
-    "10": {"course_utils.networks.super_resolution.super_resolution_3d"},
+    "10": {"course_utils.networks.super_resolution.super_resolution_3d",
+           "course_utils.image_quality.ssim"},
 }
 
 
