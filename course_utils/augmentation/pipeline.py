@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -87,55 +87,31 @@ def compose(*steps: Callable[..., Pair] | tuple[Callable[..., Pair], dict]) -> C
     return pipeline
 
 
-def map_dataset(
-    dataset: Any,
-    fn: Callable[[Array, Array, np.random.Generator], Pair],
-    seed: int = 42,
-    num_parallel_calls: int | None = -1,
-    image_shape: Sequence[int | None] | None = None,
-    label_shape: Sequence[int | None] | None = None,
-) -> Any:
+def map_dataset(dataset, fn, seed=42, num_parallel_calls=-1, image_shape=None, label_shape=None):
     """Run a numpy augmentation ``fn(image, label, rng)`` on the fly over a ``(image, label)`` dataset.
 
-    Each element gets its own generator ``np.random.default_rng([seed, index])``
-    from its position in the stream (``dataset.enumerate()``), so results are
-    reproducible from ``seed`` even with parallel calls (``-1`` = AUTOTUNE),
-    and every epoch of a repeated dataset gets new draws; ``num_parallel_calls``
-    is passed to ``Dataset.map``. ``tf.numpy_function``
-    forgets static shapes; they are restored from the input (or from
-    ``image_shape``/``label_shape`` when ``fn`` changes them, e.g. a crop).
+    Parameters: ``dataset``: a ``tf.data.Dataset`` of (image, label) pairs; ``fn``: the
+    augmentation; ``seed``: element ``index`` gets ``np.random.default_rng([seed, index])``;
+    ``num_parallel_calls``: for ``Dataset.map`` (-1 or None: AUTOTUNE); ``image_shape``,
+    ``label_shape``: the static shapes of ``fn``'s outputs (default: its inputs').
     """
-    import tensorflow as tf
+    import tensorflow as tf  # here: the rest of the package works without TensorFlow
 
-    spec = dataset.element_spec
-    if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise ConfigError(
-            f"map_dataset needs a dataset of (image, label) pairs, got elements {spec}; "
-            "map it to pairs first, e.g. dataset.map(lambda d: (d['image'], d['label']))"
-        )
-    spec_image, spec_label = spec
-    out_image_shape = tf.TensorShape(image_shape if image_shape is not None
-                                     else spec_image.shape)
-    out_label_shape = tf.TensorShape(label_shape if label_shape is not None
-                                     else spec_label.shape)
-    image_dtype = spec_image.dtype.as_numpy_dtype
-    label_dtype = spec_label.dtype.as_numpy_dtype
+    if not (isinstance(dataset.element_spec, tuple) and len(dataset.element_spec) == 2):
+        raise ConfigError(f"map_dataset needs a dataset of (image, label) pairs, got elements "
+                          f"{dataset.element_spec}; map it to pairs first", name="dataset")
+    spec_image, spec_label = dataset.element_spec
 
-    def numpy_step(index: Array, image: Array, label: Array) -> tuple[Array, Array]:
-        rng = np.random.default_rng([int(seed), int(index)])
-        out_image, out_label = fn(image, label, rng)
-        return (np.asarray(out_image, dtype=image_dtype),
-                np.asarray(out_label, dtype=label_dtype))
+    def numpy_step(index, image, label):  # plain numpy, run by Python outside the graph
+        out_image, out_label = fn(image, label, np.random.default_rng([int(seed), int(index)]))
+        return np.asarray(out_image, image.dtype), np.asarray(out_label, label.dtype)
 
     def tf_step(index, pair):
-        image, label = pair
-        out_image, out_label = tf.numpy_function(
-            numpy_step, [index, image, label], [spec_image.dtype, spec_label.dtype],
-            stateful=False,
-        )
-        out_image.set_shape(out_image_shape)
-        out_label.set_shape(out_label_shape)
-        return out_image, out_label
+        image, label = tf.numpy_function(numpy_step, [index, *pair],
+                                         [spec_image.dtype, spec_label.dtype], stateful=False)
+        image.set_shape(spec_image.shape if image_shape is None else image_shape)
+        label.set_shape(spec_label.shape if label_shape is None else label_shape)
+        return image, label
 
     parallel = tf.data.AUTOTUNE if num_parallel_calls in (None, -1) else num_parallel_calls
     return dataset.enumerate().map(tf_step, num_parallel_calls=parallel, deterministic=True)
