@@ -110,6 +110,24 @@ def judge_prediction(prediction: Any, truth: str, choices: Sequence[str], why: s
     return ok
 
 
+def change_first(prediction: Any, unchanged: bool, line: str) -> bool | None:
+    """The verdict when a prediction comes before the marked line was changed; None: judge it.
+
+    Parameters: ``prediction``: the learner's choice; ``unchanged``: whether the experiment
+    is still the notebook's starting one; ``line``: what to change, as the learner reads it.
+    A learner is told to change the line first (False). A worked solution verified on the
+    notebook as it stands (``COURSE_VERIFY_SOLUTIONS=1``, the line unchanged) has no
+    experiment to be judged on: True.
+    """
+    if not unchanged or _missing(prediction):
+        return None
+    if os.environ.get(VERIFY_ENV) == "1":
+        return True
+    print(f"⏳ Change the marked line first ({line}), then run the cell again: "
+          "the check judges your prediction on the changed experiment.")
+    return False
+
+
 HIGHER_SAME_LOWER = ("higher", "same", "lower")  # the choices of most predict exercises
 
 
@@ -143,7 +161,7 @@ def solutions() -> dict[str, str]:
 def solution(name: str) -> None:
     """Print the worked solution of exercise ``name`` (try it yourself first!).
 
-    Parameters: ``name``: the exercise, as the check names it (``check_psnr`` or ``psnr``).
+    Parameters: ``name``: the exercise, as the check names it (``check_psnr_doubled_error`` or ``psnr_doubled_error``).
     """
     key = name.removeprefix("check_")
     code = solutions().get(key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,8 +9,8 @@ import numpy as np
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
-    VERIFY_ENV,
     _missing,
+    change_first,
     close,
     exercise,
     feedback,
@@ -19,24 +18,6 @@ from course_utils.exercises._core import (
 )
 
 CHOICES = HIGHER_SAME_LOWER
-
-
-def change_first(prediction: Any, unchanged: bool, line: str) -> bool | None:
-    """The verdict when a prediction comes before the marked line was changed; None: judge it.
-
-    Parameters: ``prediction``: the learner's choice; ``unchanged``: whether the experiment
-    is still the notebook's starting one; ``line``: what to change, as the learner reads it.
-    A learner is told to change the line first (False). A worked solution verified on the
-    notebook as it stands (``COURSE_VERIFY_SOLUTIONS=1``, the line unchanged) has no
-    experiment to be judged on: True. (Shared by 07 and 08; meant for exercises/_core.py.)
-    """
-    if not unchanged or _missing(prediction):
-        return None
-    if os.environ.get(VERIFY_ENV) == "1":
-        return True
-    print(f"⏳ Change the marked line first ({line}), then run the cell again: "
-          "the check judges your prediction on the changed experiment.")
-    return False
 
 
 def _mae(predicted: Any, truth: Any) -> float:

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
-from course_utils.exercises.n07 import change_first
+from course_utils.exercises._core import change_first, close, exercise, feedback, judge_prediction
 
 
 def _majority(train_truth: Sequence[int]) -> int:

@@ -8,13 +8,13 @@ import numpy as np
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
+    change_first,
     close,
     compare,
     exercise,
     feedback,
     judge_prediction,
 )
-from course_utils.exercises.n07 import change_first  # the shared 'change the marked line first'
 
 
 @exercise
