@@ -360,16 +360,6 @@ def test_upsample_cubic_equals_scipy_zoom():
     np.testing.assert_allclose(aug.upsample_cubic(coarse, shape), reference, atol=1e-5)
 
 
-def test_exercise_check_flip_pair(capsys):
-    from course_utils import exercises
-
-    image, label = _pair()
-    assert exercises.check_flip_pair(aug.flip_lr(image, label), image, label)
-    assert not exercises.check_flip_pair((np.flip(image, 2), label), image, label)
-    assert "labels are not" in capsys.readouterr().out
-    assert not exercises.check_flip_pair(aug.flip_lr(image, label, axis=1), image, label)
-
-
 # --------------------------------------------------------------------------- tf.data, cost
 def test_map_dataset_parallel_reproducible_and_shapes_restored():
     import tensorflow as tf

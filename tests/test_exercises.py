@@ -19,13 +19,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_unanswered_wrong_and_right(capsys):
-    assert exercises.check_preset_choice(None) is False
+    assert exercises.check_window_count(None) is False
     out = capsys.readouterr().out
-    assert "Not answered yet" in out and 'exercises.solution("preset_choice")' in out
-    assert exercises.check_preset_choice("full") is False
+    assert "Not answered yet" in out and 'exercises.solution("window_count")' in out
+    assert exercises.check_window_count(27) is False  # 3 per axis: the last window forgotten
     out = capsys.readouterr().out
-    assert "Not quite" in out and "2 GB" in out  # the hint points at what to look at
-    assert exercises.check_preset_choice(" Binder ") is True
+    assert "Not quite" in out and "windows start every 12 voxels" in out  # what to look at
+    assert exercises.check_window_count(36) is True  # 3 x 4 x 3 windows
     assert "Correct" in capsys.readouterr().out
 
 
@@ -75,10 +75,10 @@ def test_every_exercise_has_one_worked_solution_that_compiles():
 
 
 def test_solution_prints_the_code_and_names_the_exercises(capsys):
-    exercises.solution("check_brain_window")
+    exercises.solution("check_window_count")
     assert "answer = " in capsys.readouterr().out
     exercises.solution("no_such_exercise")
-    assert "preset_choice" in capsys.readouterr().out
+    assert "window_count" in capsys.readouterr().out
 
 
 def test_verify_mode_runs_the_solution_in_the_callers_namespace(monkeypatch, capsys):

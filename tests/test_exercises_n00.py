@@ -11,7 +11,6 @@ from _helpers import assert_exercise_contract
 from course_utils import config, exercises
 
 INPUTS = {  # name: (arguments after the answer, a right answer)
-    "check_preset_choice": ((), "binder"),
     "check_preset_precedence": (("ci", None, "ci"), "ci"),
     "check_cast_memory": ((100, 200), "double"),
     "check_finer_voxels": ((100, 800), "eight times"),

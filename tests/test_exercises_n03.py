@@ -38,7 +38,6 @@ _ventricles[2:4, 2:4, 2:4] = True
 INPUTS = {
     "check_masked_whitening": ((_volume, _mask),
                                (_volume - _volume[_mask].mean()) / _volume[_mask].std()),
-    "check_brain_window": ((), (0, 80)),
     "check_whiten_without_mask": ((_t1_array, sitk.GetArrayFromImage(_label) > 0), "above"),
     "check_skip_smoothing": ((_t1, _label, 4.0), "same"),
     "check_resampled_size": ((_t1, 3.0), [32, 32, 32]),

@@ -15,15 +15,21 @@ import taught  # noqa: E402
 
 # What issue #11 asks to be written where it is taught: notebook -> definitions.
 REQUIRED: dict[str, set[str]] = {
+    "01": {"course_utils.io._dicom.series_tags", "course_utils.io._dicom.slice_tags",
+           "course_utils.io._dicom.write_slices"},
     "02": {"course_utils.pipelines.generator.read_fn",
            "course_utils.pipelines.tfrecords.encode_example",
            "course_utils.pipelines.tfrecords.parse_example"},
     "03": {"course_utils.preprocessing.intensity.whiten",
            "course_utils.preprocessing.intensity.rescale_window",
-           "course_utils.preprocessing.spatial.resample_isotropic"},
+           "course_utils.preprocessing.spatial.resample_isotropic",
+           "course_utils.preprocessing.registration.register_affine",
+           "course_utils.preprocessing.registration.registration_method",
+           "course_utils.preprocessing.registration.run_registration"},
     "04": {"course_utils.augmentation.spatial.flip_lr",
            "course_utils.augmentation.intensity.gaussian_noise",
-           "course_utils.augmentation.spatial.elastic"},
+           "course_utils.augmentation.spatial.elastic",
+           "course_utils.augmentation.pipeline.map_dataset"},
     "05": {"course_utils.sampling.balanced_centres",
            "course_utils.losses.soft_dice_loss",
            "course_utils.losses.cross_entropy", "course_utils.metrics.dice_per_class",

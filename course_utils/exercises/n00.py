@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises._core import _missing, exercise, feedback, judge_prediction
+from course_utils.exercises._core import _missing, exercise, judge_prediction
 
 SIZE_CHOICES = ("half", "same", "double")
 FINER_CHOICES = ("same", "double", "four times", "eight times")
@@ -20,23 +20,6 @@ def size_change(before: float, after: float, choices: tuple[str, ...] = SIZE_CHO
     ratio = float(after) / float(before)
     return next((name for name, r in zip(choices, ratios, strict=True)
                  if abs(ratio - r) < 0.02 * r), None)
-
-
-@exercise
-def check_preset_choice(answer: Any) -> bool:
-    """00 (no longer asked by the notebook; tests/test_exercises.py uses it): which preset fits 2 GB?
-
-    Parameters: ``answer``: a preset name.
-    """
-    from course_utils import config
-
-    ok = isinstance(answer, str) and answer.strip().lower() == config.DEFAULT_PRESET
-    return feedback(
-        ok,
-        "`binder` fits 2 GB of memory and about 10 minutes per notebook on 1-2 cores.",
-        hint="look at the preset table above: which preset is sized for 2 GB RAM and no GPU?",
-        answer=answer,
-    )
 
 
 @exercise(kind="predict")

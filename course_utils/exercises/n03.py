@@ -38,26 +38,6 @@ def check_masked_whitening(answer: Any, image: np.ndarray, mask: np.ndarray) -> 
                     "background no longer drags the statistics.", hint=hint, answer=answer)
 
 
-@exercise
-def check_brain_window(answer: Any) -> bool:
-    """03 (no longer asked by the notebook; tests of intensity and exercises use it): a brain window.
-
-    Parameters: ``answer``: two numbers (low, high) in HU.
-    """
-    ok = False
-    try:
-        low, high = (float(v) for v in answer)
-        # textbook brain window is about (0, 80); accept windows that keep CSF..GM inside
-        # and are narrow enough to separate them (at most 200 HU wide)
-        ok = low <= 10 and high >= 45 and high - low <= 200 and low > -200
-    except (TypeError, ValueError):
-        pass
-    return feedback(ok, "A narrow window around 0-80 HU spends the whole [-1, 1] range on the "
-                    "few tens of HU that separate CSF, white and grey matter.",
-                    hint="give two numbers (low, high): low below CSF (~15 HU), high above grey "
-                    "matter (~40 HU), and not much wider than 100-200 HU.", answer=answer)
-
-
 CLIPPED_CHOICES = ("few", "about half", "most")
 
 

@@ -7,29 +7,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
-
-
-@exercise
-def check_flip_pair(answer: Any, image: np.ndarray, label: np.ndarray) -> bool:
-    """04 (no longer asked by the notebook; tests/test_augmentation.py uses it): a flip pair.
-
-    Parameters: ``answer``: the pair (flipped image, flipped label); ``image``, ``label``:
-    the originals.
-    """
-    ok = False
-    hint = ("section 1 says which axis of [z, y, x, C] runs from the patient's right to left; "
-            "numpy has a function that reverses an array along one axis, and both arrays need it.")
-    try:
-        got_image, got_label = answer
-        ok = (close(got_image, np.flip(image, axis=2))
-              and close(got_label, np.flip(label, axis=2)))
-        if close(got_image, np.flip(image, axis=2)) and close(got_label, label):
-            hint = "the image is flipped but the labels are not: they no longer match the image."
-    except (TypeError, ValueError):
-        pass
-    return feedback(ok, "Image and labels are mirrored together, so every voxel keeps its label.",
-                    hint=hint, answer=answer)
+from course_utils.exercises._core import exercise, feedback, judge_prediction
 
 
 @exercise

@@ -1,9 +1,5 @@
 """Worked solutions of notebook 00_setup (shown by exercises.solution; see exercises/_core.py)."""
 
-# %% preset_choice
-answer = "binder"
-
-
 # %% preset_precedence
 # Later ways win: an explicit preset= beats the environment variable, None defers to it.
 prediction = choice if choice is not None else environment_preset

@@ -5,10 +5,6 @@ inside = t1s[0][brain_masks[0]]
 answer = (t1s[0] - inside.mean()) / inside.std()
 
 
-# %% brain_window
-answer = (0, 80)
-
-
 # %% window_clipping
 # CSF's values are HU["CSF"] plus normal noise of sd NOISE_HU: draw many such values and count
 # the share at or below the window's low end (a normal distribution's tail, by simulation).

@@ -1,8 +1,5 @@
 """Worked solutions of notebook 04_augmentation (shown by exercises.solution; see exercises/_core.py)."""
 
-# %% flip_pair
-answer = (np.flip(image, axis=2), np.flip(label, axis=2))
-
 # %% flip_axis
 # The orientation code names where voxel axes x, y, z point; find the L/R letter, then turn
 # SimpleITK's (x, y, z) position into numpy's (z, y, x) one.
