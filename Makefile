@@ -84,13 +84,13 @@ reports: setup
 	$(BIN)/python -m course_utils.reports --preset $(PRESET)
 
 # The course to read without running: every notebook executed at SITE_PRESET by the reports
-# runner (into reports/<preset>/), then a static site of those pages (Sphinx + myst-nb:
+# runner (into reports/<preset>/; at binder 06-10 load the shipped pretrained models), then a static site of those pages (Sphinx + myst-nb:
 # outputs, figures, page links, navigation, search; site/conf.py, tools/site.py) in
 # reports/site/, and each page checked in Chromium where `make browser` installed it.
 SITE_PRESET ?= binder
 site:
 	$(MAKE) setup EXTRAS=cpu,dev,site
-	$(BIN)/python -m course_utils.reports --preset $(SITE_PRESET) --out reports
+	$(BIN)/python -m course_utils.reports --preset $(SITE_PRESET) --out reports $(if $(filter binder,$(SITE_PRESET)),--pretrained)
 	$(BIN)/python tools/site.py --reports reports/$(SITE_PRESET) --out reports/site
 	@if command -v chromium >/dev/null && $(BIN)/python -c "import playwright" 2>/dev/null; then \
 		COURSE_SITE_DIR=$(CURDIR)/reports/site $(BIN)/python -m pytest tests/browser/test_site_in_chromium.py \

@@ -100,11 +100,13 @@ def read_results(out_dir: Path, stem: str) -> tuple[dict | None, str]:
     return record, ""
 
 
-def run_one(path: Path, out_dir: Path, preset: str) -> dict:
+def run_one(path: Path, out_dir: Path, preset: str, pretrained: bool = False) -> dict:
     """Execute one notebook with papermill at ``preset``, then convert it to HTML.
 
     Parameters: ``path``: the notebook; ``out_dir``: where the executed notebook,
-    its HTML page, its metrics and its run record go; ``preset``: the preset injected.
+    its HTML page, its metrics and its run record go; ``preset``: the preset injected;
+    ``pretrained``: also inject ``pretrained=True`` where the notebook has that parameter
+    (06-10: load the shipped model instead of training).
     """
     import nbformat
     import papermill as pm
@@ -117,10 +119,13 @@ def run_one(path: Path, out_dir: Path, preset: str) -> dict:
         (out_dir / stale).unlink(missing_ok=True)  # never show the last run's as this one's
     os.environ["COURSE_WIDGETS"] = "0"  # the kernel inherits it: a report has no live front end
     _write_run(out_dir, path.stem, run)
+    parameters = {"preset": preset}
+    if pretrained and "pretrained" in pm.inspect_notebook(str(path)):
+        parameters["pretrained"] = True
     start = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(path), str(out_nb), parameters={"preset": preset},
+            str(path), str(out_nb), parameters=parameters,
             cwd=str(path.parent), progress_bar=False, kernel_name="python3",
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
@@ -191,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default=None, help="ci, binder (default) or full")
     parser.add_argument("--notebooks", nargs="*", help="only these (name prefixes, e.g. 01 06)")
     parser.add_argument("--out", default=None, help="reports folder (default: $COURSE_REPORTS_DIR or reports/)")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="06-10 load the course's pretrained models instead of training")
     args = parser.parse_args(argv)
     try:
         preset = config.current_preset(args.preset)
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in paths:
         print(f"running {path.name} at {preset} ...", flush=True)
-        row = run_one(path, out_dir, preset)
+        row = run_one(path, out_dir, preset, pretrained=args.pretrained)
         print(f"  {row['status']} in {row['wall_s']} s {row['error']}", flush=True)
         rows.append(row)
     index = write_index(rows, out_dir, preset)

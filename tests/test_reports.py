@@ -133,3 +133,25 @@ def test_a_report_kernel_knows_it_has_no_live_front_end():
     printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
     shutil.rmtree(tmp_path, ignore_errors=True)
     assert "WIDGETS False" in printed
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_pretrained_is_injected_only_where_a_notebook_declares_it(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    body = "print('pretrained is', globals().get('pretrained', 'undeclared'))"
+    tiny_notebook(folder / "05_lesson.ipynb", body)
+    tiny_notebook(folder / "06_app.ipynb", body)
+    nb = nbformat.read(folder / "06_app.ipynb", as_version=4)
+    nb.cells[1].source += "\npretrained = None"
+    nbformat.write(nb, folder / "06_app.ipynb")
+    monkeypatch.setattr(reports, "NOTEBOOK_DIR", folder)
+
+    assert reports.main(["--preset", "ci", "--out", str(tmp_path / "out"), "--pretrained"]) == 0
+
+    def printed(stem):
+        executed = nbformat.read(tmp_path / "out" / "ci" / f"{stem}.ipynb", as_version=4)
+        return "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                       for o in c.get("outputs", []))
+    assert "pretrained is True" in printed("06_app")
+    assert "pretrained is undeclared" in printed("05_lesson")  # a lesson gets no stray variable
