@@ -68,7 +68,8 @@ _RESNET_KNOBS: dict[str, dict[str, Any]] = {
 }
 
 _SEGMENTATION: dict[str, Any] = {"patches_per_volume": 8, "augment": True, "overlap": 0.5,
-    "restart": False, "pretrained": False, "sequences": ["t1", "t1_ir", "t2_flair"]}
+    "restart": False, "pretrained": False, "sequences": ["t1", "t1_ir", "t2_flair"],
+    "class_weighting": "sqrt_median_frequency"}
 
 # Knobs of each notebook, per preset. Keys are notebook stems.
 # Each lesson owns its own section; keep the three presets' keys identical.
@@ -188,6 +189,7 @@ def _three(value: Any, name: str) -> list[int]:
 
 DATASETS = ("synthetic", "ixi", "mrbrains13")  # course_utils.data.DATASETS (a test checks)
 SEGMENTATION_SEQUENCES = ("t1", "t1_ir", "t2_flair")  # io.SEQUENCES: what 06's datasets have
+CLASS_WEIGHTINGS = ("none", "median_frequency", "sqrt_median_frequency")  # 06's loss weights
 
 
 def _sequences(value: Any, name: str) -> list[str]:
@@ -208,15 +210,12 @@ KNOBS: dict[str, Knob] = {
     "n_subjects": _int(10),
     # from the template's own 1 mm to 6 mm (coarser grids lose the brain's structures)
     "spacing": partial(checks.number, minimum=1.0, maximum=6.0),
-    # 01
-    "n_table": _int(1), "subject": _int(0),
-    # 02
-    "example_shape": _three, "iterations": _int(1), "n_volumes": _int(1), "repeats": _int(1),
+    "n_table": _int(1), "subject": _int(0),  # 01
+    "example_shape": _three, "iterations": _int(1), "n_volumes": _int(1), "repeats": _int(1),  # 02
     # 03
     "n_hist": _int(1), "n_registered": _int(1), "reg_iterations": _int(1),
     "reg_sampling": partial(checks.number, minimum=0.0, maximum=1.0, open_min=True),
-    # 04
-    "elastic_mm": partial(checks.number, minimum=0.0),
+    "elastic_mm": partial(checks.number, minimum=0.0),  # 04
     "rotation_degrees": partial(checks.number, minimum=0.0, maximum=180.0),
     # training (05-10)
     "epochs": _int(1), "steps_per_epoch": _int(1), "steps": _int(1), "batch_size": _int(1),
@@ -236,6 +235,7 @@ KNOBS: dict[str, Knob] = {
     "factor": _int(2), "n_layers": _int(1),
     "seeds": _int(1, 10),  # 05: repeats of each sampler/loss run
     "sequences": _sequences,  # 06: the input channels
+    "class_weighting": lambda value, name: checks.option(value, CLASS_WEIGHTINGS, name),  # 06
 }
 
 # Where a notebook gives a knob a meaning of its own, its declaration is here.
