@@ -232,7 +232,7 @@ def test_the_taught_map_gives_static_shapes_and_the_package_stream(scanner_files
     layout = pipelines.nifti_info(files[0])
     affine = pipelines.whitening_affine(files, layout)
     ds = (tf.data.Dataset.from_tensor_slices((files, affine[:, 0], affine[:, 1]))
-          .map(volume_map(layout), num_parallel_calls=2).batch(3))
+          .batch(3).map(volume_map(layout), num_parallel_calls=2))
     assert ds.element_spec.shape.as_list() == [None, *layout.shape, 1]  # ensure_shape did it
     by_hand = next(iter(ds)).numpy()
     package = next(iter(pipelines.nifti_dataset(files, batch_size=3, shuffle=False))).numpy()

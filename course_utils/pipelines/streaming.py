@@ -1,10 +1,11 @@
 """Streaming NIfTI files into tf.data without a second copy: whole volumes, or patches.
 
-Whole volumes (:func:`nifti_volumes`): ``tf.data`` maps :func:`volume_map` over the file
-names, in parallel: one ``tf.numpy_function`` call per file reads its voxel bytes into a
-reused buffer (inflated by zlib for .nii.gz), and casts, scales and whitens them in one
-multiply-add per ~1 MB slab (:func:`read_scaled`, taught in lesson 02), with the
-volume's statistics computed once when the dataset is built. numpy and zlib release the
+Whole volumes (:func:`nifti_volumes`): ``tf.data`` maps :func:`volume_map` over batches of
+file names, in parallel: one ``tf.numpy_function`` call per batch reads each file's voxel
+bytes into a reused buffer (inflated by zlib for .nii.gz), and casts, scales and whitens
+them in one multiply-add per ~1 MB slab (:func:`read_scaled`, taught in lesson 02) straight
+into a pooled batch array, with each volume's statistics computed once when the dataset
+is built. numpy and zlib release the
 GIL in these large operations, so the calls really run in parallel. Patches
 (:func:`nifti_patches`): one Python call per batch reads every patch of the batch.
 """
@@ -120,20 +121,23 @@ def read_scaled(path: str, a: float, b: float, layout: NiftiLayout,
 
 
 def volume_map(layout: NiftiLayout):
-    """The function ``tf.data`` maps over ``(file name, a, b)``: read one volume with
-    ``tf.numpy_function`` (:func:`read_scaled`) and give it its static shape.
+    """The function ``tf.data`` maps over batches of ``(file names, a, b)``: read each volume
+    with :func:`read_scaled` straight into one batch array (``tf.numpy_function``), and
+    give the batch its static shape.
 
     Parameters: ``layout``: the files' common ``NiftiLayout`` (shape, data type, offset).
     """
     pool = BufferPool()  # aligned arrays TensorFlow takes without a copy, reused once free
 
-    def read(path: bytes, a: np.float32, b: np.float32) -> np.ndarray:
-        out = pool.take((*layout.shape, 1), np.float32)
-        return read_scaled(path.decode(), a, b, layout, out)
+    def read(paths: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = pool.take((len(paths), *layout.shape, 1), np.float32)
+        for k, path in enumerate(paths):
+            read_scaled(path.decode(), a[k], b[k], layout, out[k])
+        return out
 
-    def load(path, a, b):
-        x = tf.numpy_function(read, [path, a, b], tf.float32, stateful=False)
-        return tf.ensure_shape(x, (*layout.shape, 1))  # the static shape batch() and Keras need
+    def load(paths, a, b):
+        x = tf.numpy_function(read, [paths, a, b], tf.float32, stateful=False)
+        return tf.ensure_shape(x, (None, *layout.shape, 1))  # the static shape Keras needs
     return load
 
 
@@ -177,11 +181,15 @@ def nifti_volumes(paths: Sequence[PathLike], labels: Sequence[Any] | None = None
         x = load(item["image"], item["a"], item["b"])
         if kind == "none":
             return x
-        return x, (_label_map(item["label"], target) if kind == "maps" else item["label"])
+        if kind == "values":
+            return x, item["label"]
+        return x, tf.map_fn(lambda f: _label_map(f, target), item["label"],
+                            fn_output_signature=tf.uint8)
 
     ds = order(tf.data.Dataset.from_tensor_slices(items), len(paths), shuffle, seed, repeat)
-    ds = ds.map(read, num_parallel_calls=_calls(num_parallel_calls), deterministic=True)
-    ds = ds.batch(batch_size).prefetch(prefetch)
+    ds = ds.batch(batch_size).map(read, num_parallel_calls=_calls(num_parallel_calls),
+                                  deterministic=True)
+    ds = ds.prefetch(prefetch)
     ds.course_guard = guard
     return ds
 
