@@ -80,8 +80,8 @@ def test_05_balanced_sampling_sees_more_lesions():
     # the smoothing term, measured: an absent class scores ~1/K with a tiny smooth, ~0 with 1
     soft = m["empty_patch_soft_dice"]
     assert soft["smooth 1e-5"] > soft["smooth 1"]
-    assert set(m["lesion_recall"]) == {"uniform + CE", "uniform + Dice+CE", "balanced + CE",
-                                       "balanced + Dice+CE"}
+    assert set(m["lesion_recall"]) == {"uniform + CE", "uniform + weighted Dice+CE",
+                                       "balanced + CE", "balanced + weighted Dice+CE"}
 
 
 def test_06_segmentation_learns_tissues():
