@@ -66,3 +66,10 @@ def test_finer_voxels_worked_solution_follows_the_factor(factor, capsys):
     scope = {}
     exec(exercises.solutions()["finer_voxels"], {"factor": factor}, scope)  # noqa: S102
     assert exercises.check_finer_voxels(scope["prediction"], 100, 100 * factor ** 3)
+
+
+def test_finer_voxels_hint_does_not_walk_to_the_answer(capsys):
+    exercises.check_finer_voxels(None, 100, 800)  # not answered yet: the hint shows
+    out = capsys.readouterr().out
+    assert "new voxels fill one old voxel" in out
+    assert not any(word in out for word in ("square", "cube", "along one axis"))

@@ -90,3 +90,12 @@ def test_window_clipping_is_judged_from_the_rescaled_ct(window, truth, capsys):
     exec(exercises.solutions()["window_clipping"],  # noqa: S102
          {"np": np, "HU": {"CSF": 15.0}, "NOISE_HU": 5.0, "window": window}, scope)
     assert scope["prediction"] == truth
+
+
+def test_masked_whitening_hint_does_not_give_the_formula(capsys):
+    image = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    mask = image > 5
+    exercises.check_masked_whitening(image, image, mask)  # wrong: not whitened
+    out = capsys.readouterr().out
+    assert "image[mask]" in out
+    assert "/ s" not in out and "- m" not in out

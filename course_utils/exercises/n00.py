@@ -91,5 +91,4 @@ def check_finer_voxels(prediction: Any, bytes_before: float, bytes_after: float)
            + ") are chosen for this: each halving of the spacing multiplies the memory by 8, "
            "which is why the finest preset wants a GPU machine, not Binder's 2 GB.")
     return judge_prediction(prediction, truth or "", FINER_CHOICES, why,
-                            hint="count how many new voxels fill one old voxel: along one axis, "
-                                 "then in a square, then in a cube")
+                            hint="count how many new voxels fill one old voxel")

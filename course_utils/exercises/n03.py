@@ -30,8 +30,8 @@ def check_masked_whitening(answer: Any, image: np.ndarray, mask: np.ndarray) -> 
     inside = x[np.asarray(mask, dtype=bool)]
     expected = (x - inside.mean()) / inside.std()
     ok = close(answer, expected, rtol=1e-3, atol=1e-3)
-    hint = ("take the statistics from image[mask] only, then apply them to the whole image: "
-            "(image - m) / s.")
+    hint = ("image[mask] gives the brain voxels: take both statistics from them only, then "
+            "use them on every voxel of the image, background included.")
     if not _missing(answer) and _shape(answer) != x.shape:
         hint = shape_hint(answer, x.shape)
     return feedback(ok, "Inside the brain the result has mean 0 and standard deviation 1; the "
