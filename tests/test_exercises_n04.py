@@ -7,7 +7,8 @@ import pytest
 import SimpleITK as sitk
 from _helpers import assert_exercise_contract
 
-from course_utils import exercises, io
+from course_utils import augmentation, exercises, io
+from course_utils.exercises._core import VERIFY_ENV
 
 _rng = np.random.default_rng(0)
 _volume, _label = _rng.normal(size=(4, 5, 6)), _rng.integers(0, 3, (4, 5, 6))
@@ -25,8 +26,8 @@ def _oriented(code: str) -> sitk.Image:
 
 INPUTS = {
     "check_flip_axis": ((_oriented("PIL"),), 0),
-    "check_elastic_alignment": ((0.02, 0.4), "yes"),
-    "check_rotate_crop_order": ((0.12, 0.0), "more"),
+    "check_elastic_alignment": ((0.02, 0.4, 9.0, 3.0), "yes"),  # the line set to 3x
+    "check_rotate_crop_order": ((0.12, 0.0, True), "more"),  # the line set to crop first
 }
 
 
@@ -67,3 +68,44 @@ def test_flip_axis_hint_guides_without_the_answer(capsys):
     exercises.check_flip_axis(2, _oriented("PIL"))
     out = capsys.readouterr().out
     assert out.startswith("❌") and "axis=0" not in out and "0" not in out.split("Stuck?")[0]
+
+
+@pytest.mark.parametrize("name, args", [
+    ("check_elastic_alignment", (0.02, 0.4, 3.0, 3.0)),  # strength_mm = p.elastic_mm
+    ("check_rotate_crop_order", (0.0, 0.0, False)),  # crop_first = False
+])
+def test_unchanged_marked_line_is_not_judged(name, args, monkeypatch, capsys):
+    """A prediction made before the marked line was changed is sent back to change it; a
+    worked solution verified on the notebook as it stands passes."""
+    monkeypatch.delenv(VERIFY_ENV, raising=False)
+    for prediction in ("yes", "no", "more", "same", "fewer"):
+        assert getattr(exercises, name)(prediction, *args) is False
+        assert "Change the marked line first" in capsys.readouterr().out
+    monkeypatch.setenv(VERIFY_ENV, "1")
+    assert getattr(exercises, name)("yes", *args) is True
+
+
+def _invented_share(shape, size, corner, angle, crop_first):
+    """The notebook's count: rotate a ones array framed by zeros, crop, count the zeros read."""
+    def framed(s):
+        return np.pad(np.ones(tuple(n - 2 for n in s), np.float32), 1)
+    if crop_first:
+        marks, _ = augmentation.rotate(framed(size), None, (angle, 0, 0), spacing=(2.0, 2.0, 2.0))
+    else:
+        turned, _ = augmentation.rotate(framed(shape), None, (angle, 0, 0), spacing=(2.0, 2.0, 2.0))
+        marks, _ = augmentation.crop(turned, None, corner, size)
+    return float(np.mean(marks < 0.5))
+
+
+def test_rotate_crop_switch_decides_what_is_judged(monkeypatch, capsys):
+    """With real rotations: the switch at False measures rotate-first against itself (not
+    judged); set to True, cropping first invents corners and "more" is right."""
+    monkeypatch.delenv(VERIFY_ENV, raising=False)
+    shape, size, corner = (8, 24, 24), (4, 12, 12), (2, 6, 6)
+    rotate_first = _invented_share(shape, size, corner, 30.0, False)
+    assert not exercises.check_rotate_crop_order("same", rotate_first, rotate_first, False)
+    crop_first = _invented_share(shape, size, corner, 30.0, True)
+    assert crop_first > rotate_first + 0.05
+    assert exercises.check_rotate_crop_order("more", crop_first, rotate_first, True)
+    assert not exercises.check_rotate_crop_order("same", crop_first, rotate_first, True)
+    capsys.readouterr()

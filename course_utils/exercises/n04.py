@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from course_utils.exercises._core import exercise, feedback, judge_prediction
+from course_utils.exercises._core import change_first, exercise, feedback, judge_prediction
 
 
 @exercise
@@ -32,13 +32,22 @@ def check_flip_axis(answer: Any, image: Any) -> bool:
 
 
 @exercise(kind="predict")
-def check_elastic_alignment(prediction: Any, same_draw_change: float, other_draw_change: float) -> bool:
-    """04: after a (stronger) elastic deformation, do the labels still match the image?
+def check_elastic_alignment(prediction: Any, same_draw_change: float, other_draw_change: float,
+                            strength_mm: float | None = None,
+                            preset_mm: float | None = None) -> bool:
+    """04 (change, predict, verify): after a stronger elastic deformation, do the labels still match?
 
     Parameters: ``prediction``: "yes" or "no"; ``same_draw_change``: the largest change of a
     tissue's mean intensity inside the labels moved with the image's draw;
-    ``other_draw_change``: the same with labels moved by another draw (misaligned).
+    ``other_draw_change``: the same with labels moved by another draw (misaligned);
+    ``strength_mm``: the strength the notebook deformed with; ``preset_mm``: the preset's
+    strength, the marked line's starting value (both None: no change asked for).
     """
+    unchanged = strength_mm is not None and preset_mm is not None and \
+        np.isclose(float(strength_mm), float(preset_mm))
+    verdict = change_first(prediction, unchanged, "strength_mm = 3 * p.elastic_mm")
+    if verdict is not None:
+        return verdict
     same, other = float(same_draw_change), float(other_draw_change)
     truth = "yes" if same < 0.5 * other else "no"
     why = ("Image and labels are read at the same displaced positions (one draw), so each voxel "
@@ -56,13 +65,18 @@ def check_elastic_alignment(prediction: Any, same_draw_change: float, other_draw
 
 @exercise(kind="predict")
 def check_rotate_crop_order(prediction: Any, crop_first_share: float,
-                            rotate_first_share: float) -> bool:
-    """04: does cropping before rotating put more invented (edge-repeated) voxels in the patch?
+                            rotate_first_share: float, crop_first: bool = True) -> bool:
+    """04 (change, predict, verify): does cropping before rotating invent more voxels in the patch?
 
     Parameters: ``prediction``: "more", "same" or "fewer"; ``crop_first_share``: the share of
-    the patch's voxels read outside the block when it is cropped, then rotated;
-    ``rotate_first_share``: the same when the whole volume is rotated, then cropped.
+    the patch's voxels read outside the block in the order the notebook ran (cropped, then
+    rotated, once ``crop_first`` is set); ``rotate_first_share``: the same when the whole
+    volume is rotated, then cropped; ``crop_first``: the marked line's switch (False: the
+    starting, unchanged line).
     """
+    verdict = change_first(prediction, not crop_first, "crop_first = True")
+    if verdict is not None:
+        return verdict
     first, after = float(crop_first_share), float(rotate_first_share)
     truth = "same" if abs(first - after) <= 0.005 else ("more" if first > after else "fewer")
     why = {"more": "A rotated block reaches, at its corners, beyond the block itself; cropped "
