@@ -8,6 +8,7 @@ from typing import Any
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
     _missing,
+    change_first,
     close,
     exercise,
     feedback,
@@ -52,6 +53,10 @@ def check_overlap_windows(prediction: Any, shape: Sequence[int], window: int,
     ``window``: the window's edge in voxels; ``overlap``: the notebook's overlap;
     ``changed_overlap``: the learner's.
     """
+    verdict = change_first(prediction, changed_overlap == overlap,
+                           "`changed_overlap = p.overlap / 2`")
+    if verdict is not None:
+        return verdict
     before = _window_count(shape, window, overlap)
     after = _window_count(shape, window, changed_overlap)
     truth = "more" if after > before else ("fewer" if after < before else "same")
@@ -101,14 +106,50 @@ def check_native_dice(prediction: Any, standard_dice: float, native_dice: float)
     """
     standard, native = float(standard_dice), float(native_dice)
     truth = "same" if abs(native - standard) < 0.005 else ("higher" if native > standard else "lower")
-    why = ("Both grids hold the same prediction, but each Dice compares it with a different "
-           "truth: on the standardised grid with labels that were themselves resampled "
-           "(nearest neighbour, one more step of error), on the native grid with the labels "
-           "as delivered, after resampling the probabilities back (linear, then arg-max). "
-           "Thick slices blur more boundary voxels into the wrong class either way; "
-           "the native number is the one a clinical user would see.")
+    why = {
+        "lower": "Lower: on the native grid the truth is the labels as delivered, and the "
+                 "prediction took one resampling step (probabilities, linear, then arg-max) "
+                 "away from the grid the network worked on; on thick-sliced scans boundary "
+                 "voxels fall between standardised voxels and some get the wrong class. On the "
+                 "standardised grid the truth had been resampled the same way as the input, so "
+                 "that step's error was never counted.",
+        "higher": "Higher: the standardised truth was itself resampled (nearest neighbour, "
+                  "staircase boundaries) and the Dice there counted that error too; on the "
+                  "native grid the truth is as delivered, and the linearly interpolated "
+                  "probabilities follow its boundaries more closely.",
+        "same": "The same (within 0.005): the one resampling step moved few voxels, so the "
+                "scans' grids are close to the standardised one.",
+    }[truth] + " Report the native number: it is what a clinical user sees."
     return judge_prediction(
         prediction, truth, HIGHER_SAME_LOWER,
         why + f" Measured: {standard:.3f} standardised, {native:.3f} native.",
         hint="Which truth does each Dice compare with, and how many resampling steps lie "
              "between that truth and the labels as they were delivered?")
+
+
+@exercise(kind="predict")
+def check_lesion_connectivity(prediction: Any, n_true: int, n_true_changed: int,
+                              connectivity: int) -> bool:
+    """06: count lesions with faces only (6-connected): more, the same or fewer true lesions?
+
+    Parameters: ``prediction``: "more", "same" or "fewer"; ``n_true``: true lesions of the
+    test subjects counted 26-connected (``connectivity=3``); ``n_true_changed``: counted with
+    the learner's ``connectivity``; ``connectivity``: the learner's (1, 2 or 3).
+    """
+    verdict = change_first(prediction, connectivity == 3, "`connectivity = 1`")
+    if verdict is not None:
+        return verdict
+    before, after = int(n_true), int(n_true_changed)
+    truth = "more" if after > before else ("fewer" if after < before else "same")
+    why = {"more": "More: voxels that touch only by an edge or a corner no longer join, so "
+                   "some lesions split into several components (a rule can only split, "
+                   "never merge, when it drops neighbours).",
+           "same": "The same: every lesion of these labels is joined through faces, so "
+                   "dropping edge and corner neighbours split none (it could never merge any).",
+           "fewer": "Fewer: this rule joined lesions that 26 neighbours kept apart, which "
+                    "fewer kinds of neighbour cannot do: check the marked line."}[truth]
+    return judge_prediction(
+        prediction, truth, ("more", "same", "fewer"),
+        why + f" Counted: {before} true lesions with connectivity 3, {after} with {connectivity}.",
+        hint="A component is a set of lesion voxels linked neighbour to neighbour. With fewer "
+             "kinds of neighbour, can two lesions become one, or one lesion become two?")

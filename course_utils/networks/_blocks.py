@@ -58,7 +58,7 @@ def residual_unit_3d(
     ``kernel_size`` of both convolutions; ``normalization`` ``"batch"``, ``"instance"`` or
     None; ``activation`` a Keras activation name; ``downsampling`` ``"strided"`` puts the
     strides on the first convolution (as DLTK did), ``"pool"`` average-pools first and
-    convolves at the lower resolution (same shapes; several times faster to train with
+    convolves at the lower resolution (same shapes; about twice as fast to train with
     TensorFlow on a CPU); ``batch_norm_momentum`` of batch normalisation.
     """
     strides = checks.triple(strides, "strides")

@@ -186,7 +186,7 @@ def residual_unet_3d(
     4 wide where the stride is 2) and upsampled with a transposed convolution whose kernel
     was a *fixed* trilinear interpolation (``linear_upsample_3d``, not trained), with no
     projection; ``upsampling="transposed"`` learns that kernel instead. The defaults give
-    the same shapes and train several times faster with TensorFlow on a CPU
+    the same shapes and train about twice as fast with TensorFlow on a CPU
     (see ``benchmarks/backends.py``).
     """
     n_classes = checks.integer(n_classes, "n_classes", minimum=1)

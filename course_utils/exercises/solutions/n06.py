@@ -11,6 +11,12 @@ step = round(p.window * (1 - changed_overlap))
 prediction = ("same" if step == round(p.window * (1 - p.overlap))
               else "fewer" if changed_overlap < p.overlap else "more")
 
+# %% lesion_connectivity
+# Dropping edge and corner neighbours can only split lesions, never join them: count both.
+six = sum(lesion_counts(pr, lab, n_classes, lesion_class=lesion, connectivity=1)["true"]
+          for pr, lab in zip(predictions, truths, strict=True))
+prediction = "more" if six > detection["true"] else "same"
+
 # %% lesion_f1
 c = lesion_table.iloc[0]
 recall = c["detected"] / c["true"] if c["true"] else 1.0
