@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import change_first, close, exercise, feedback, judge_prediction
+from course_utils.exercises._core import (
+    _missing,
+    change_first,
+    close,
+    exercise,
+    feedback,
+    judge_prediction,
+)
 
 
 def _majority(train_truth: Sequence[int]) -> int:
@@ -81,7 +88,7 @@ def check_threshold(prediction: Any, probability_m: Sequence[float], truth: Sequ
     p, truth = np.asarray(probability_m, float), np.asarray(truth, dtype=int)
 
     def rates(cut: float) -> tuple[float, float]:
-        called = p >= cut
+        called = p > cut  # above: at 0.5 a tie goes to F, as argmax gives it
         return float(np.mean(called[truth == 1])), float(np.mean(~called[truth == 0]))
 
     verdict = change_first(prediction, float(threshold) == 0.5, "`threshold = ...`, e.g. 0.3")
@@ -99,4 +106,46 @@ def check_threshold(prediction: Any, probability_m: Sequence[float], truth: Sequ
         hint=("a subject is called M when its probability of M is above the threshold: when "
               "the threshold moves, which subjects can change their answer, and in which "
               "direction?"),
+    )
+
+
+def _cross_entropy(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """-log p(true class) per subject (probabilities clipped at 1e-7, as Keras clips them)."""
+    picked = np.take_along_axis(probabilities, truth[:, None], axis=-1)[:, 0]
+    return -np.log(np.clip(picked, 1e-7, 1.0))
+
+
+@exercise(kind="predict")
+def check_averaged_cross_entropy(prediction: Any, views: Any, truth: Sequence[int]) -> bool:
+    """08: predict whether averaging views' probabilities can raise the cross-entropy.
+
+    Parameters: ``prediction``: "lower or the same" or "higher" (the cross-entropy of the
+    averaged probabilities compared with the mean cross-entropy of the same views scored
+    one at a time); ``views``: the probabilities averaged, ``[views, subjects, classes]``,
+    one row per crop (and mirrored crop); ``truth``: the test labels (0 = F, 1 = M).
+    """
+    views, truth = np.asarray(views, float), np.asarray(truth, dtype=int)
+    if (views.ndim != 3 or views.shape[1] != len(truth)) and not _missing(prediction):
+        print("❌ Give rows of `views`, [views, subjects, classes], e.g. views[:2] "
+              f"(got shape {views.shape}).")
+        return False
+    verdict = change_first(prediction, len(views) < 2, "`chosen = ...`: two views or more, e.g. views")
+    if verdict is not None:
+        return verdict
+    views = np.clip(views, 1e-7, 1.0)  # the clipping first, so the comparison is exact
+    averaged = float(_cross_entropy(views.mean(axis=0), truth).mean())
+    single = float(np.mean([_cross_entropy(v, truth) for v in views]))
+    right_avg = float(np.mean(views.mean(axis=0).argmax(-1) == truth))
+    right_single = float(np.mean(views.argmax(-1) == truth[None]))
+    measured = "higher" if averaged > single + 1e-9 else "lower or the same"
+    return judge_prediction(
+        prediction, measured, ("lower or the same", "higher"),
+        why=(f"measured on {len(views)} views: cross-entropy {averaged:.3f} for their averaged "
+             f"probabilities against {single:.3f} for one view at a time (accuracy "
+             f"{right_avg:.2f} against {right_single:.2f}). The cross-entropy -log p is convex "
+             "in p, so the loss of an average is at most the average of the losses (Jensen's "
+             "inequality): equal only when all views give the same probabilities. Accuracy has "
+             "no such guarantee: an averaged answer can flip either way."),
+        hint=("for one man, imagine two views giving p(M) = 0.9 and 0.1: what is -log p(M) "
+              "for each view, and for their average 0.5? Which curve bends that way?"),
     )

@@ -13,3 +13,8 @@ prediction = "0.5"
 # %% threshold
 # Lowering the threshold calls M more often: men called M stay M (sensitivity up or same).
 prediction = "sensitivity" if threshold < 0.5 else "specificity"
+
+# %% averaged_cross_entropy
+# -log p is convex: -log(mean of the views' p) <= mean of -log p (Jensen's inequality), with
+# equality only when every view gives the same probabilities. Accuracy has no such guarantee.
+prediction = "lower or the same"
