@@ -9,6 +9,7 @@ import numpy as np
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
+    change_first,
     close,
     compare,
     exercise,
@@ -77,13 +78,19 @@ def check_crop_weights(prediction: Any, cropped: Sequence[np.ndarray], labels: S
 
 
 @exercise(kind="predict")
-def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced_share: float) -> bool:
-    """05: the lesion's voxel share in balanced batches when its draw weight changes.
+def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced_share: float,
+                                 lesion_weight: float | None = None) -> bool:
+    """05 (change, predict, verify): the lesion's voxel share in balanced batches at another weight.
 
     Parameters: ``prediction``: "higher", "same" or "lower"; ``changed_share``: the lesion
     voxel share measured with the learner's lesion weight; ``balanced_share``: the share
-    measured with equal weights.
+    measured with equal weights; ``lesion_weight``: the marked line's weight (1, equal
+    weights, is the unchanged line; None: no change asked for).
     """
+    unchanged = lesion_weight is not None and float(lesion_weight) == 1.0
+    verdict = change_first(prediction, unchanged, "lesion_weight = 0")
+    if verdict is not None:
+        return verdict
     truth = compare(float(changed_share), float(balanced_share), 0.25, relative=True)
     why = {"lower": "With weight 0 no patch is centred on a lesion: lesions only appear where "
                     "a patch drawn for white matter happens to include one, as with uniform "
@@ -101,12 +108,19 @@ def check_lesion_weight_sampling(prediction: Any, changed_share: float, balanced
 
 
 @exercise(kind="predict")
-def check_smoothing(prediction: Any, changed_loss: float, default_loss: float) -> bool:
-    """05: the soft Dice loss of an empty-lesion patch predicted perfectly, for another ``smooth``.
+def check_smoothing(prediction: Any, changed_loss: float, default_loss: float,
+                    smooth: float | None = None) -> bool:
+    """05 (change, predict, verify): the soft Dice loss of a perfect empty-lesion patch, other ``smooth``.
 
     Parameters: ``prediction``: "higher", "same" or "lower"; ``changed_loss``: the loss
-    measured with the learner's smoothing term; ``default_loss``: with smooth = 1.
+    measured with the learner's smoothing term; ``default_loss``: with smooth = 1;
+    ``smooth``: the marked line's term (1, the course's, is the unchanged line; None: no
+    change asked for).
     """
+    unchanged = smooth is not None and float(smooth) == 1.0
+    verdict = change_first(prediction, unchanged, "smooth = 1e-5")
+    if verdict is not None:
+        return verdict
     changed, default = float(changed_loss), float(default_loss)
     truth = "same" if abs(changed - default) < 0.01 else ("higher" if changed > default else "lower")
     why = ("In a patch without lesions the lesion's probabilities add up to a small sum (a "
@@ -121,13 +135,18 @@ def check_smoothing(prediction: Any, changed_loss: float, default_loss: float) -
 
 
 @exercise(kind="predict")
-def check_batch_dice(prediction: Any, changed_loss: float, per_sample_loss: float) -> bool:
-    """05: soft Dice over a whole batch (per_sample=False) against the mean of one per patch.
+def check_batch_dice(prediction: Any, changed_loss: float, per_sample_loss: float,
+                     per_sample: bool | None = None) -> bool:
+    """05 (change, predict, verify): soft Dice over a whole batch against the mean of one per patch.
 
     Parameters: ``prediction``: "higher", "same" or "lower"; ``changed_loss``: the loss
     measured with the learner's ``per_sample`` setting; ``per_sample_loss``: the mean of
-    the per-patch losses of the same batch.
+    the per-patch losses of the same batch; ``per_sample``: the marked line's setting
+    (True, the course's default, is the unchanged line; None: no change asked for).
     """
+    verdict = change_first(prediction, per_sample is True, "per_sample = False")
+    if verdict is not None:
+        return verdict
     truth = compare(float(changed_loss), float(per_sample_loss), 0.1, relative=True)
     why = ("Per patch, the patch without lesions has a lesion term of its own, and it counts "
            "as much as a patch full of lesion. Over the batch, the sums pool every patch: the "
