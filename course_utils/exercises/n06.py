@@ -15,6 +15,21 @@ from course_utils.exercises._core import (
     judge_prediction,
 )
 
+MORE_SAME_FEWER = ("more", "same", "fewer")  # the choices of 06's counting predictions
+
+
+def _judge_count(prediction: Any, before: int, after: int, why: Mapping[str, str],
+                 counted: str, hint: str) -> bool:
+    """Judge a more/same/fewer prediction on two measured counts, explained by ``why[truth]``.
+
+    Parameters: ``prediction``: the learner's choice; ``before``, ``after``: the counts
+    without and with the change; ``why``: the explanation of each outcome; ``counted``:
+    the measurement, as a sentence; ``hint``: what to think about.
+    """
+    truth = "more" if after > before else ("fewer" if after < before else "same")
+    return judge_prediction(prediction, truth, MORE_SAME_FEWER, f"{why[truth]} {counted}",
+                            hint=hint)
+
 
 def _window_count(shape: Sequence[int], window: int, overlap: float) -> int:
     from course_utils import inference
@@ -59,7 +74,6 @@ def check_overlap_windows(prediction: Any, shape: Sequence[int], window: int,
         return verdict
     before = _window_count(shape, window, overlap)
     after = _window_count(shape, window, changed_overlap)
-    truth = "more" if after > before else ("fewer" if after < before else "same")
     why = {"fewer": "A smaller overlap is a larger step between window starts, so fewer "
                     "windows per axis, and the three counts multiply. Each voxel is then "
                     "averaged over fewer windows: faster, but seams between windows show "
@@ -68,10 +82,10 @@ def check_overlap_windows(prediction: Any, shape: Sequence[int], window: int,
                    "per axis (the counts multiply): slower, and each voxel is averaged over "
                    "more windows (smoother seams).",
            "same": "With this overlap the windows start at the same places: the step "
-                   "window x (1 - overlap), rounded, did not change."}[truth]
-    return judge_prediction(
-        prediction, truth, ("more", "same", "fewer"),
-        why + f" Counted: {before} windows at overlap {overlap}, {after} at {changed_overlap}.",
+                   "window x (1 - overlap), rounded, did not change."}
+    return _judge_count(
+        prediction, before, after, why,
+        f"Counted: {before} windows at overlap {overlap}, {after} at {changed_overlap}.",
         hint="Two window starts are window x (1 - overlap) voxels apart. What happens to "
              "that step, and then to the count along each of the three axes?")
 
@@ -140,16 +154,15 @@ def check_lesion_connectivity(prediction: Any, n_true: int, n_true_changed: int,
     if verdict is not None:
         return verdict
     before, after = int(n_true), int(n_true_changed)
-    truth = "more" if after > before else ("fewer" if after < before else "same")
     why = {"more": "More: voxels that touch only by an edge or a corner no longer join, so "
                    "some lesions split into several components (a rule can only split, "
                    "never merge, when it drops neighbours).",
            "same": "The same: every lesion of these labels is joined through faces, so "
                    "dropping edge and corner neighbours split none (it could never merge any).",
            "fewer": "Fewer: this rule joined lesions that 26 neighbours kept apart, which "
-                    "fewer kinds of neighbour cannot do: check the marked line."}[truth]
-    return judge_prediction(
-        prediction, truth, ("more", "same", "fewer"),
-        why + f" Counted: {before} true lesions with connectivity 3, {after} with {connectivity}.",
+                    "fewer kinds of neighbour cannot do: check the marked line."}
+    return _judge_count(
+        prediction, before, after, why,
+        f"Counted: {before} true lesions with connectivity 3, {after} with {connectivity}.",
         hint="A component is a set of lesion voxels linked neighbour to neighbour. With fewer "
              "kinds of neighbour, can two lesions become one, or one lesion become two?")
