@@ -54,7 +54,7 @@ COMMON: dict[str, dict[str, Any]] = {
     "full": {"dataset": "synthetic", "seed": 42, "n_subjects": 200, "spacing": 1.0},
 }
 
-# 07 and 08 share every knob: only the head and the loss differ (see notebook 08).
+# 07 and 08 share every knob: only the head, the loss and the metric differ (see notebook 08).
 _RESNET_KNOBS: dict[str, dict[str, Any]] = {
     "ci": {"epochs": 10, "steps_per_epoch": 15, "batch_size": 4, "filters": [8, 16, 32],
            "strides": [2, 2, 2], "crop_size": [44, 52, 44], "test_crops": 3,
