@@ -179,11 +179,15 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_workers_at_once(tmp_path: Path) -> None:
-    """An interrupt used to wait for every queued subject (minutes at binder) before returning."""
+    """An interrupt used to wait for every queued subject (minutes at binder) before returning.
+
+    400 small subjects: enough queued work that a loaded machine cannot finish them all
+    between seeing the workers start and sending the interrupt (40 once did, under load).
+    """
     psutil = pytest.importorskip("psutil")
     proc = subprocess.Popen(
         [sys.executable, "-m", "course_utils", "data", "synthetic", "--preset", "ci", "--dest",
-         str(tmp_path / "cohort"), "-o", "n_subjects=40", "-o", "spacing=8", "-o", "workers=2"],
+         str(tmp_path / "cohort"), "-o", "n_subjects=400", "-o", "spacing=8", "-o", "workers=2"],
         env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
     try:
