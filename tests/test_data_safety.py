@@ -189,7 +189,11 @@ def test_ctrl_c_stops_the_workers_at_once(tmp_path: Path) -> None:
         [sys.executable, "-m", "course_utils", "data", "synthetic", "--preset", "ci", "--dest",
          str(tmp_path / "cohort"), "-o", "n_subjects=400", "-o", "spacing=8", "-o", "workers=2"],
         env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        start_new_session=True,
+        # as from a shell: a test process (an xdist worker, a kernel run before) may ignore
+        # SIGINT, and an ignored signal stays ignored in a child, so Python would never raise
+        # KeyboardInterrupt there
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len([c for c in psutil.Process(proc.pid).children()
