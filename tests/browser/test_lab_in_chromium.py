@@ -94,11 +94,15 @@ def _open(page, lab, notebook: str) -> None:
 
 def _run_first_code_cells(page, n: int, timeout_s: float = 600) -> None:
     """Run the first ``n`` code cells with Shift+Enter, as a learner does, and wait for each."""
+    from playwright.sync_api import expect
+
     page.locator(f"{PANEL} .jp-CodeCell .jp-InputArea-editor").first.click()
-    for _ in range(n):
+    for i in range(n):
         page.keyboard.press("Shift+Enter")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=timeout_s * 1000)
+        # done when the cell's prompt shows its execution count, "[1]:" (the kernel's idle
+        # indicator is idle already before a kernel that is still starting runs the cell)
+        expect(page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt").nth(i)).to_have_text(
+            re.compile(r"\[\d+\]"), timeout=timeout_s * 1000)
 
 
 def _shut_down_kernels(lab) -> None:
