@@ -110,13 +110,13 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 05 class balancing ----------------------------------------------
     "05_class_balancing": {
         # steps: training steps per sampler/loss combination; freq_batches: batches counted;
-        # seeds: how many seeds each combination is trained with
+        # seeds: how many seeds each combination is trained with; pretrained: as in 06-10
         "ci": {"patch_size": 16, "batch_size": 4, "steps": 30, "filters": 8,
-               "learning_rate": 0.005, "freq_batches": 50, "seeds": 1},
+               "learning_rate": 0.005, "freq_batches": 50, "seeds": 1, "pretrained": False},
         "binder": {"patch_size": 24, "batch_size": 4, "steps": 600, "filters": 8,
-                   "learning_rate": 0.005, "freq_batches": 200, "seeds": 2},
+                   "learning_rate": 0.005, "freq_batches": 200, "seeds": 2, "pretrained": False},
         "full": {"patch_size": 48, "batch_size": 4, "steps": 3000, "filters": 16,
-                 "learning_rate": 0.005, "freq_batches": 500, "seeds": 3},
+                 "learning_rate": 0.005, "freq_batches": 500, "seeds": 3, "pretrained": False},
     },
     # --- 06 segmentation (_SEGMENTATION: the knobs every preset shares) ---
     "06_segmentation": {

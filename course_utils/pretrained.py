@@ -1,16 +1,19 @@
-"""Pretrained models: finished runs of :func:`course_utils.training.fit`, shipped in ``pretrained/``.
+"""Pretrained models: finished runs of 05-10, shipped in ``pretrained/``.
 
-``make pretrained`` trains 06-10 at ``binder`` through the reports runner and packs each
+``make pretrained`` trains 05-10 at ``binder`` through the reports runner and packs each
 finished run folder (``tools/pretrained.py pack``) into ``pretrained/<notebook>/``: its
-``run.json``, the final weights (``checkpoints/``, without the optimizer's state), the
-TensorBoard logs that hold the per-epoch history, and ``manifest.json``: the notebook, the
-preset, the knobs of the run, the data version, the metrics the run recorded, the
-Keras/TensorFlow versions, and the sha256 of every file.
+``run.json``, the final weights (without the optimizer's state) and ``manifest.json``: the
+notebook, the preset, the knobs of the run, the data version, the metrics the run recorded,
+the Keras/TensorFlow versions, and the sha256 of every file. A run of
+:func:`course_utils.training.fit` (06-10) also ships ``checkpoints/`` and the TensorBoard
+logs that hold the per-epoch history; 05's run (:func:`course_utils.runs.save_weights`)
+ships one weights file and one ``<name>.json`` (steps, last loss) per model.
 
 With the knob ``pretrained=True``, :func:`course_utils.runs.run_folder` calls :func:`use`:
 it checks the manifest against the notebook's knobs and the course's data version, checks
 every hash, and copies the run into a run folder of its own (``<name>_pretrained``), where
-``fit`` finds a finished run: it trains nothing and returns the recorded history.
+``fit`` finds a finished run (it trains nothing and returns the recorded history) and
+:func:`course_utils.runs.load_weights` finds 05's models.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not folder.is_dir():
         raise CourseError(f"no pretrained model in {folder}: build the models with `make "
-                          "pretrained` (trains 06-10 at binder), or run with pretrained=False "
+                          "pretrained` (trains 05-10 at binder), or run with pretrained=False "
                           "to train this one yourself", path=folder)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

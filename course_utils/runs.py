@@ -7,6 +7,14 @@ A run lives in one folder, ``run_dir``::
     run_dir/logs/examples                 Dice of every label and a predicted slice, per epoch
     run_dir/checkpoints/                  Keras' BackupAndRestore: weights, optimizer, epoch
 
+A notebook that trains several small models in a loop of its own (05: one per seed, sampler
+and loss) keeps each model's final weights and last loss instead (:func:`save_weights`,
+:func:`load_weights`)::
+
+    run_dir/run.json                      the course's mark (written_by save_weights)
+    run_dir/<name>.weights.h5             float32 weights of Keras' model.save_weights
+    run_dir/<name>.json                   the model's name, steps trained and last loss
+
 :func:`run_folder` names one folder per set of knobs and data version, so that the same
 knobs resume and new knobs (or a new cohort) start afresh. Training writes only into new
 folders or its own, and :func:`clear_run` deletes only its own. A pretrained model
@@ -17,13 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from course_utils import config
-from course_utils.errors import CorruptFileError, CourseError, ModelError
+from course_utils.errors import ConfigError, CorruptFileError, CourseError, ModelError
+from course_utils.files import atomic_path
 
 #: The course's mark on a run folder: written by :func:`fit`, with the architecture's fingerprint.
 RUN_FILE = "run.json"
@@ -31,6 +41,10 @@ RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints"
 #: Knobs that name no new run: ``restart`` deletes a run, ``pretrained`` copies a shipped one.
 NOT_IN_KEY = ("restart", "pretrained")
+#: The mark of a run folder of :func:`save_weights` (several models, no checkpoints).
+WEIGHTS_RUN = "course_utils.runs.save_weights"
+#: The file of one model in such a folder: ``<name>.weights.h5``, and ``<name>.json`` beside it.
+WEIGHTS_SUFFIX = ".weights.h5"
 
 
 def data_version(dataset: str) -> str:
@@ -195,3 +209,74 @@ def restore(model, run_dir: str | Path) -> int:
         raise ModelError(f"could not load checkpoint {path} into this model ({exc}); delete "
                          f"the folder {run_dir} to start afresh", path=path) from exc
     return state["epoch"]
+
+
+# =============================================================================
+# Several models in one run folder (05): final weights and last loss of each
+# =============================================================================
+
+def weights_stem(name: str) -> str:
+    """The file stem of the model ``name``: runs of letters, digits, ``+.-`` joined by ``_``.
+
+    Parameters: ``name``: e.g. ``"seed 42, balanced, weighted Dice+CE"``.
+    """
+    stem = "_".join(re.findall(r"[A-Za-z0-9+.-]+", str(name)))
+    if not stem:
+        raise ConfigError(f"name {name!r} has no letter or digit to name a file after; give "
+                          "e.g. 'seed 42, uniform, CE'", name="name")
+    return stem
+
+
+def save_weights(model, run_dir: str | Path, name: str, final_loss: float) -> Path:
+    """Save ``model``'s weights and its last training loss as model ``name`` of ``run_dir``.
+
+    Parameters: ``model`` a trained Keras model; ``run_dir`` its notebook's run folder
+    (:func:`run_folder`; marked as the course's on first use, refused if it holds files of
+    anything else); ``name`` the model among the run's (seed, sampler, loss...);
+    ``final_loss`` its last training loss, stored beside the weights with the steps trained.
+    Both files are written atomically, the weights first. Returns the weights' path.
+    """
+    run_dir = check_run_dir(run_dir)
+    info = run_info(run_dir)
+    if info is not None and info.get("written_by") != WEIGHTS_RUN:
+        raise CourseError(f"{run_dir} holds a run of training.fit or a pretrained copy, not "
+                          "models saved by runs.save_weights; give another run folder",
+                          path=run_dir)
+    if info is None:
+        with atomic_path(run_dir / RUN_FILE) as tmp:
+            tmp.write_text(json.dumps({"written_by": WEIGHTS_RUN}, indent=1), encoding="utf-8")
+    path = run_dir / (weights_stem(name) + WEIGHTS_SUFFIX)
+    with atomic_path(path, suffix=WEIGHTS_SUFFIX) as tmp:  # Keras wants the .weights.h5 ending
+        model.save_weights(tmp)
+    optimizer = getattr(model, "optimizer", None)
+    steps = None if optimizer is None else int(optimizer.iterations)
+    record = {"name": str(name), "steps": steps, "final_loss": float(final_loss)}
+    with atomic_path(path.with_name(weights_stem(name) + ".json")) as tmp:
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return path
+
+
+def load_weights(model, run_dir: str | Path, name: str) -> float:
+    """Load model ``name`` of ``run_dir`` into ``model``; return its last training loss.
+
+    Parameters: ``model`` a model of the architecture that was saved; ``run_dir`` the run
+    folder (a pretrained copy: :func:`run_folder` with ``pretrained=True``); ``name`` as
+    given to :func:`save_weights`. Only the weights are loaded (the optimizer starts afresh;
+    a shipped file holds no optimizer state). A missing, unreadable or mismatched file is a
+    ModelError naming it.
+    """
+    stem = Path(run_dir) / weights_stem(name)
+    path, record_path = stem.with_name(stem.name + WEIGHTS_SUFFIX), stem.with_name(stem.name + ".json")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("name") != str(name):
+            raise ValueError(f"it holds model {record.get('name')!r}")
+        with warnings.catch_warnings():  # by design: the weights only, never Adam's moments
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer",
+                                    UserWarning)
+            model.load_weights(path)
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelError(f"could not load model {name!r} from {path} and {record_path.name} "
+                         f"({exc}); train it (pretrained=False) or restore the pretrained "
+                         "models (`git checkout pretrained/`)", path=path) from exc
+    return float(record["final_loss"])

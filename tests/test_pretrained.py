@@ -245,3 +245,173 @@ def test_compare_finds_a_metric_that_differs_from_the_training_run():
     changed = {**METRICS, "per_subject": [1.5, 2.6]}
     assert tool.differences(METRICS, changed) == [
         "metrics.per_subject[1]: trained 2.5, pretrained 2.6"]
+
+
+# --- 05: several small models in one run folder (runs.save_weights), packed and loaded ---
+
+LESSON = "05_class_balancing"
+LESSON_KNOBS = {"preset": "ci", "steps": 3}
+#: 05's models: one per seed, sampler and loss (names as the notebook writes them).
+COMBOS = [f"seed {seed}, {sampler}, {loss}" for seed in (42, 43)
+          for sampler in ("uniform", "balanced") for loss in ("CE", "weighted Dice+CE")]
+
+
+def _small_fcn(seed: int) -> keras.Model:
+    """05's small fully convolutional network, smaller: a dilated convolution, then softmax."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((None, None, None, 2))
+    x = keras.layers.Conv3D(4, 3, padding="same", dilation_rate=2, activation="relu")(x)
+    outputs = keras.layers.Conv3D(3, 1, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _train_lesson(reports: Path, steps: dict[str, int] | None = None) -> dict:
+    """Train COMBOS as 05's loop does into 05's run folder under ``reports``; record metrics."""
+    from course_utils import runs
+
+    x, y = _data()
+    out = {"predictions": {}, "losses": {}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_REPORTS_DIR", str(reports))
+        params = config.resolve(LESSON, **LESSON_KNOBS)
+        out["run_dir"] = runs.run_folder(LESSON, params)
+        for i, name in enumerate(COMBOS):
+            model = _small_fcn(seed=i)
+            for _ in range((steps or {}).get(name, params.steps)):
+                loss = model.train_on_batch(x, y)
+            runs.save_weights(model, out["run_dir"], name, loss)
+            out["predictions"][name] = model.predict_on_batch(x)
+            out["losses"][name] = float(loss)
+        results.record_metrics(LESSON, params, METRICS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory):
+    """05's finished run (four models of three steps) and its pack: what `make pretrained` leaves."""
+    reports = tmp_path_factory.mktemp("lesson") / "ci"
+    trained = _train_lesson(reports)
+    trained["shipped"] = tmp_path_factory.mktemp("pretrained05")
+    tool.pack(LESSON, reports, trained["shipped"])
+    return trained
+
+
+@pytest.fixture
+def lesson_shipped(lesson, tmp_path, monkeypatch):
+    """A copy of 05's pack as COURSE_PRETRAINED_DIR, and fresh, empty reports."""
+    folder = tmp_path / "pretrained"
+    shutil.copytree(lesson["shipped"], folder)
+    monkeypatch.setenv("COURSE_PRETRAINED_DIR", str(folder))
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "reports"))
+    return folder / LESSON
+
+
+def _dtypes(group: h5py.Group) -> set[np.dtype]:
+    """The dtypes of every array in an HDF5 file or group."""
+    found = set()
+    group.visititems(lambda _, item: found.add(item.dtype) if isinstance(item, h5py.Dataset)
+                     else None)
+    return found
+
+
+def test_05_pack_ships_every_model_without_optimizer_state_with_its_loss(lesson, lesson_shipped):
+    manifest = json.loads((lesson_shipped / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["models"] == len(COMBOS) and manifest["steps"] == LESSON_KNOBS["steps"]
+    assert manifest["knobs"]["steps"] == 3 and "pretrained" not in manifest["knobs"]
+    weights = sorted(n for n in manifest["files"] if n.endswith(".weights.h5"))
+    assert len(weights) == len(COMBOS) and "run.json" in manifest["files"]
+    assert "seed_43_balanced_weighted_Dice+CE.weights.h5" in weights
+    for name in weights:
+        with h5py.File(lesson_shipped / name, "r") as shipped_file, \
+                h5py.File(lesson["run_dir"] / name, "r") as trained_file:
+            assert "optimizer" in trained_file and "optimizer" not in shipped_file
+            assert _dtypes(shipped_file) == {np.dtype("float32")}
+        record = json.loads((lesson_shipped / name.replace(".weights.h5", ".json")).read_text())
+        assert record["final_loss"] == lesson["losses"][record["name"]]
+    assert tool.check(lesson_shipped.parent, [LESSON]) == 0
+
+
+def test_05_pretrained_loads_each_model_with_its_predictions_and_last_loss(lesson, lesson_shipped):
+    from course_utils import runs
+
+    params = config.resolve(LESSON, pretrained=True, **LESSON_KNOBS)
+    run_dir = runs.run_folder(LESSON, params)
+    assert run_dir.name.endswith("_pretrained") and run_dir.is_dir()
+    x, _ = _data()
+    for name in COMBOS:
+        model = _small_fcn(seed=99)  # other initial weights
+        assert not np.allclose(model.predict_on_batch(x), lesson["predictions"][name])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            final_loss = runs.load_weights(model, run_dir, name)
+        assert not [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        assert final_loss == lesson["losses"][name]
+        np.testing.assert_array_equal(model.predict_on_batch(x), lesson["predictions"][name])
+
+
+def test_05_a_flipped_byte_in_one_model_is_refused_naming_it(lesson_shipped, tmp_path, capsys):
+    weights = lesson_shipped / "seed_42_balanced_CE.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError) as caught:
+        training.run_folder(LESSON, config.resolve(LESSON, pretrained=True, **LESSON_KNOBS))
+    assert caught.value.path == str(weights) and "git checkout pretrained/" in str(caught.value)
+    assert _runs(tmp_path) == []
+    capsys.readouterr()
+    assert tool.check(lesson_shipped.parent, [LESSON]) == 1
+    assert str(weights) in capsys.readouterr().err
+
+
+def test_05_a_model_that_is_not_there_is_a_model_error_naming_its_file(lesson_shipped):
+    from course_utils import runs
+
+    run_dir = runs.run_folder(LESSON, config.resolve(LESSON, pretrained=True, **LESSON_KNOBS))
+    with pytest.raises(ModelError) as caught:
+        runs.load_weights(_small_fcn(seed=0), run_dir, "seed 44, uniform, CE")
+    assert caught.value.path == str(run_dir / "seed_44_uniform_CE.weights.h5")
+    with pytest.raises(ModelError):  # a name whose file stem is another model's
+        runs.load_weights(_small_fcn(seed=0), run_dir, "seed 42 uniform CE")
+
+
+def test_05_pack_refuses_a_model_trained_for_fewer_steps(tmp_path):
+    reports = tmp_path / "ci"
+    _train_lesson(reports, steps={COMBOS[2]: 2})  # one model cut short
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    with pytest.raises(DataError) as caught:
+        tool.pack(LESSON, reports, out)
+    assert "seed_42_balanced_CE" in str(caught.value)
+    assert list(out.iterdir()) == []
+
+
+def test_save_weights_never_writes_into_a_run_of_fit(trained, lesson):
+    from course_utils import runs
+
+    before = sorted(p.name for p in trained["run_dir"].iterdir())
+    with pytest.raises(CourseError) as caught:
+        runs.save_weights(_small_fcn(seed=0), trained["run_dir"], "seed 42, uniform, CE", 0.5)
+    assert caught.value.path == str(trained["run_dir"])
+    assert sorted(p.name for p in trained["run_dir"].iterdir()) == before
+
+
+@pytest.mark.parametrize("notebook", tool.NOTEBOOKS)
+def test_pretrained_at_ci_is_refused_the_same_way_for_05_to_10(notebook, tmp_path, monkeypatch):
+    """The repository ships binder models only: at ci each notebook gets the same clear error."""
+    from course_utils import pretrained
+
+    monkeypatch.delenv("COURSE_PRETRAINED_DIR", raising=False)
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "reports"))
+    shipped = pretrained.pretrained_dir() / notebook
+    with pytest.raises(CourseError) as caught:
+        training.run_folder(notebook, config.resolve(notebook, preset="ci", pretrained=True))
+    error = caught.value
+    assert "pretrained=False" in str(error)
+    if (shipped / "manifest.json").is_file():  # shipped at binder: the preset is named
+        assert isinstance(error, ConfigError) and error.name == "preset"
+        assert "'binder'" in str(error)
+    else:  # not packed yet: says how to build it
+        assert error.path == str(shipped) and "make pretrained" in str(error)
+    assert _runs(tmp_path) == []

@@ -1,4 +1,4 @@
-"""Pack, check and compare the pretrained models of 06-10 (``pretrained/<notebook>/``).
+"""Pack, check and compare the pretrained models of 05-10 (``pretrained/<notebook>/``).
 
     python tools/pretrained.py pack --reports reports/pretrained-train/binder [--notebooks 06 07]
     python tools/pretrained.py check                    # manifests, hashes, sizes, not git-ignored
@@ -7,9 +7,11 @@
 ``pack`` takes the finished run folder that each notebook's reports run trained (found from
 the knobs its ``<notebook>.metrics.json`` recorded) and writes ``pretrained/<notebook>/``:
 run.json (marked pretrained), the final weights without the optimizer's state (a third of
-the size; enough to evaluate), the training metadata, the TensorBoard event files (the
-per-epoch history), and manifest.json (see :mod:`course_utils.pretrained`). A folder is
-written whole or not at all. ``make pretrained`` runs the training and then this.
+the size; enough to evaluate), and manifest.json (see :mod:`course_utils.pretrained`); for
+06-10 (``training.fit``) also the training metadata and the TensorBoard event files (the
+per-epoch history), for 05 (``runs.save_weights``, one model per seed, sampler and loss)
+each model's ``<name>.json`` (steps trained, last loss). A folder is written whole or not
+at all. ``make pretrained`` runs the training and then this.
 """
 
 from __future__ import annotations
@@ -29,21 +31,55 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils import pretrained, runs  # noqa: E402
 from course_utils.errors import CourseError, DataError  # noqa: E402
-from course_utils.files import atomic_dir  # noqa: E402
+from course_utils.files import atomic_dir, is_partial  # noqa: E402
 
-NOTEBOOKS = ("06_segmentation", "07_age_regression", "08_sex_classification",
+NOTEBOOKS = ("05_class_balancing", "06_segmentation", "07_age_regression", "08_sex_classification",
              "09_representation_learning", "10_super_resolution")
 WEIGHTS = f"{runs.CHECKPOINTS}/latest.weights.h5"
 METADATA = f"{runs.CHECKPOINTS}/training_metadata.json"
-LIMIT_MB = 20.0  # all five together: small enough to keep in the repository
+LIMIT_MB = 20.0  # all six together: small enough to keep in the repository
 
 
 def select(prefixes: list[str] | None) -> list[str]:
-    """The notebooks of 06-10 whose names start with one of ``prefixes`` (all if none)."""
+    """The notebooks of 05-10 whose names start with one of ``prefixes`` (all if none)."""
     chosen = [n for n in NOTEBOOKS if not prefixes or any(n.startswith(p) for p in prefixes)]
     if not chosen:
         raise CourseError(f"no notebook of {', '.join(NOTEBOOKS)} starts with {prefixes}")
     return chosen
+
+
+def saved_models(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The models ``runs.save_weights`` wrote in ``run_dir``: file stem -> its ``<stem>.json``."""
+    found = {}
+    for weights in sorted(run_dir.glob("*" + runs.WEIGHTS_SUFFIX)):
+        if is_partial(weights.name):
+            continue  # a save cut short: never shipped
+        stem = weights.name[:-len(runs.WEIGHTS_SUFFIX)]
+        try:
+            found[stem] = json.loads((run_dir / f"{stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{run_dir / stem}.json is missing or unreadable ({exc}): rerun the "
+                            "notebook with fresh run folders (`make pretrained`)",
+                            path=run_dir / f"{stem}.json") from exc
+    return found
+
+
+def _check_finished(run_dir: Path, params: dict[str, Any]) -> None:
+    """DataError unless ``run_dir`` holds the whole training of ``params`` (epochs or steps)."""
+    if (runs.run_info(run_dir) or {}).get("written_by") == runs.WEIGHTS_RUN:
+        models = saved_models(run_dir)
+        short = sorted(stem for stem, record in models.items()
+                       if record.get("steps") != params["steps"])
+        if models and not short:
+            return
+        raise DataError(f"{run_dir} holds no model, or models trained for fewer than "
+                        f"{params['steps']} steps ({', '.join(short)}); rerun the notebook with "
+                        "fresh run folders (`make pretrained`)", path=run_dir)
+    done = (runs.read_state(run_dir) or {}).get("epoch", 0)
+    if done < params["epochs"]:
+        raise DataError(f"{run_dir} holds {done} of {params['epochs']} epochs (or is missing); "
+                        "rerun the notebook with fresh run folders (`make pretrained`)",
+                        path=run_dir)
 
 
 def finished_run(notebook: str, reports: Path) -> tuple[dict[str, Any], Path]:
@@ -59,10 +95,7 @@ def finished_run(notebook: str, reports: Path) -> tuple[dict[str, Any], Path]:
         raise DataError(f"{record_path} records a run that loaded a pretrained model; pack a "
                         "run that trained (pretrained=False)", path=record_path)
     run_dir = reports / "runs" / runs.run_name(notebook, params)
-    done = (runs.read_state(run_dir) or {}).get("epoch", 0)
-    if done < params["epochs"]:
-        raise DataError(f"{run_dir} holds {done} of {params['epochs']} epochs (or is missing); "
-                        f"rerun {notebook} with fresh run folders (`make pretrained`)", path=run_dir)
+    _check_finished(run_dir, params)
     return record, run_dir
 
 
@@ -82,11 +115,19 @@ def _write_files(run_dir: Path, notebook: str, tmp: Path) -> list[str]:
     """Write the shipped files of ``run_dir`` into ``tmp``; return their relative names."""
     info = runs.run_info(run_dir) or {}
     info.update(pretrained=notebook, optimizer_state=False)
-    (tmp / runs.CHECKPOINTS).mkdir(parents=True)
     (tmp / runs.RUN_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
+    names = [runs.RUN_FILE]
+    if info.get("written_by") == runs.WEIGHTS_RUN:  # 05: several models, no logs
+        for stem in saved_models(run_dir):
+            strip_optimizer(run_dir / f"{stem}{runs.WEIGHTS_SUFFIX}",
+                            tmp / f"{stem}{runs.WEIGHTS_SUFFIX}")
+            shutil.copyfile(run_dir / f"{stem}.json", tmp / f"{stem}.json")
+            names += [f"{stem}{runs.WEIGHTS_SUFFIX}", f"{stem}.json"]
+        return names
+    (tmp / runs.CHECKPOINTS).mkdir(parents=True)
     strip_optimizer(run_dir / WEIGHTS, tmp / WEIGHTS)
     shutil.copyfile(run_dir / METADATA, tmp / METADATA)
-    names = [runs.RUN_FILE, WEIGHTS, METADATA]
+    names += [WEIGHTS, METADATA]
     for events in sorted((run_dir / "logs").rglob("events.out.tfevents.*")):
         name = events.relative_to(run_dir).as_posix()
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +145,15 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def _trained(run_dir: Path) -> dict[str, Any]:
+    """How much the run trained: ``epochs`` (06-10), or ``models`` and their ``steps`` (05)."""
+    state = runs.read_state(run_dir)
+    if state is not None:
+        return {"epochs": state["epoch"]}
+    models = saved_models(run_dir)
+    return {"models": len(models), "steps": next(iter(models.values()))["steps"]}
+
+
 def pack(notebook: str, reports: Path, out: Path) -> Path:
     """Pack the finished run of ``notebook`` in ``reports`` into ``out/<notebook>``; return it."""
     record, run_dir = finished_run(notebook, reports)
@@ -118,7 +168,7 @@ def pack(notebook: str, reports: Path, out: Path) -> Path:
             "format": 1, "notebook": notebook, "preset": params["preset"],
             "knobs": runs.run_knobs(params),
             "data": {"dataset": params["dataset"], "version": runs.data_version(params["dataset"])},
-            "epochs": runs.read_state(run_dir)["epoch"], "metrics": record["metrics"],
+            **_trained(run_dir), "metrics": record["metrics"],
             "training": {k: record.get(k) for k in ("runtime_s", "peak_memory_mb", "finished")},
             "versions": _versions(),
             "files": {n: {"sha256": pretrained.sha256(tmp / n), "bytes": (tmp / n).stat().st_size}
@@ -154,7 +204,9 @@ def check(out: Path, notebooks: list[str]) -> int:
         files = [out / notebook / name for name in [*manifest["files"], pretrained.MANIFEST]]
         problems += [f"{path} is git-ignored: add the line `!/pretrained/**/logs/` at the end of "
                      ".gitignore" for path in ignored_by_git(files)]
-        print(f"{notebook}: {manifest['preset']}, {manifest['epochs']} epochs, "
+        trained = (f"{manifest['epochs']} epochs" if "epochs" in manifest else
+                   f"{manifest.get('models')} models of {manifest.get('steps')} steps")
+        print(f"{notebook}: {manifest['preset']}, {trained}, "
               f"{size / 2**20:.2f} MiB, {manifest['data']['version']}, "
               f"trained in {manifest['training'].get('runtime_s')} s")
     print(f"total: {total / 2**20:.2f} MiB (limit {LIMIT_MB:g} MiB)")
