@@ -97,13 +97,13 @@ site:
 			-m browser -q -p no:xdist; \
 	else echo "site: pages not checked in a browser (no chromium or Playwright): run make browser"; fi
 
-# The pretrained models of 06-10 (course_utils/pretrained.py): each notebook trained at binder
+# The pretrained models of 05-10 (course_utils/pretrained.py): each notebook trained at binder
 # by the reports runner, with pretrained off and fresh run folders, then its finished run
 # folder and recorded metrics packed into pretrained/<notebook>/ (tools/pretrained.py), checked.
 PRETRAIN_REPORTS := reports/pretrained-train
 pretrained: setup
 	rm -rf $(PRETRAIN_REPORTS)
-	$(BIN)/python -m course_utils.reports --preset binder --notebooks 06 07 08 09 10 \
+	$(BIN)/python -m course_utils.reports --preset binder --notebooks 05 06 07 08 09 10 \
 		--out $(PRETRAIN_REPORTS)
 	$(BIN)/python tools/pretrained.py pack --reports $(PRETRAIN_REPORTS)/binder --out pretrained
 
