@@ -85,14 +85,19 @@ def trained(tmp_path_factory):
             "prediction": model.predict_on_batch(_data()[0])}
 
 
+def _ship(packed: Path, notebook: str, tmp_path: Path, monkeypatch) -> Path:
+    """A copy of ``packed`` as COURSE_PRETRAINED_DIR, and fresh, empty reports; ``notebook``'s folder."""
+    folder = tmp_path / "pretrained"
+    shutil.copytree(packed, folder)
+    monkeypatch.setenv("COURSE_PRETRAINED_DIR", str(folder))
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "reports"))
+    return folder / notebook
+
+
 @pytest.fixture
 def shipped(trained, tmp_path, monkeypatch):
     """A copy of the packed model as COURSE_PRETRAINED_DIR, and fresh, empty reports."""
-    folder = tmp_path / "pretrained"
-    shutil.copytree(trained["shipped"], folder)
-    monkeypatch.setenv("COURSE_PRETRAINED_DIR", str(folder))
-    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "reports"))
-    return folder / NOTEBOOK
+    return _ship(trained["shipped"], NOTEBOOK, tmp_path, monkeypatch)
 
 
 def _runs(tmp_path: Path) -> list[str]:
@@ -301,11 +306,7 @@ def lesson(tmp_path_factory):
 @pytest.fixture
 def lesson_shipped(lesson, tmp_path, monkeypatch):
     """A copy of 05's pack as COURSE_PRETRAINED_DIR, and fresh, empty reports."""
-    folder = tmp_path / "pretrained"
-    shutil.copytree(lesson["shipped"], folder)
-    monkeypatch.setenv("COURSE_PRETRAINED_DIR", str(folder))
-    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path / "reports"))
-    return folder / LESSON
+    return _ship(lesson["shipped"], LESSON, tmp_path, monkeypatch)
 
 
 def _dtypes(group: h5py.Group) -> set[np.dtype]:
