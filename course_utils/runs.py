@@ -238,10 +238,10 @@ def save_weights(model, run_dir: str | Path, name: str, final_loss: float) -> Pa
     """
     run_dir = check_run_dir(run_dir)
     info = run_info(run_dir)
-    if info is not None and info.get("written_by") != WEIGHTS_RUN:
-        raise CourseError(f"{run_dir} holds a run of training.fit or a pretrained copy, not "
-                          "models saved by runs.save_weights; give another run folder",
-                          path=run_dir)
+    if info is not None and (info.get("written_by") != WEIGHTS_RUN or info.get("pretrained")):
+        raise CourseError(f"{run_dir} holds a run of training.fit or a copy of the pretrained "
+                          "models, not models this notebook trained; give another run folder "
+                          "(runs.run_folder with pretrained=False)", path=run_dir)
     if info is None:
         with atomic_path(run_dir / RUN_FILE) as tmp:
             tmp.write_text(json.dumps({"written_by": WEIGHTS_RUN}, indent=1), encoding="utf-8")

@@ -388,14 +388,16 @@ def test_05_pack_refuses_a_model_trained_for_fewer_steps(tmp_path):
     assert list(out.iterdir()) == []
 
 
-def test_save_weights_never_writes_into_a_run_of_fit(trained, lesson):
+def test_save_weights_never_writes_into_a_run_of_fit_or_a_pretrained_copy(trained, lesson_shipped):
     from course_utils import runs
 
-    before = sorted(p.name for p in trained["run_dir"].iterdir())
-    with pytest.raises(CourseError) as caught:
-        runs.save_weights(_small_fcn(seed=0), trained["run_dir"], "seed 42, uniform, CE", 0.5)
-    assert caught.value.path == str(trained["run_dir"])
-    assert sorted(p.name for p in trained["run_dir"].iterdir()) == before
+    copy = runs.run_folder(LESSON, config.resolve(LESSON, pretrained=True, **LESSON_KNOBS))
+    for run_dir in (trained["run_dir"], copy):
+        before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+        with pytest.raises(CourseError) as caught:
+            runs.save_weights(_small_fcn(seed=0), run_dir, "seed 42, uniform, CE", 0.5)
+        assert caught.value.path == str(run_dir)
+        assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
 @pytest.mark.parametrize("notebook", tool.NOTEBOOKS)
