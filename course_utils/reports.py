@@ -106,7 +106,7 @@ def run_one(path: Path, out_dir: Path, preset: str, pretrained: bool = False) ->
     Parameters: ``path``: the notebook; ``out_dir``: where the executed notebook,
     its HTML page, its metrics and its run record go; ``preset``: the preset injected;
     ``pretrained``: also inject ``pretrained=True`` where the notebook has that parameter
-    (06-10: load the shipped model instead of training).
+    (05-10: load the shipped model instead of training).
     """
     import nbformat
     import papermill as pm
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="*", help="only these (name prefixes, e.g. 01 06)")
     parser.add_argument("--out", default=None, help="reports folder (default: $COURSE_REPORTS_DIR or reports/)")
     parser.add_argument("--pretrained", action="store_true",
-                        help="06-10 load the course's pretrained models instead of training")
+                        help="05-10 load the course's pretrained models instead of training")
     args = parser.parse_args(argv)
     try:
         preset = config.current_preset(args.preset)
