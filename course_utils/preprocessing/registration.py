@@ -1,9 +1,9 @@
 """Registration (lesson 03): the MNI152 template, affine then B-spline registration, warping.
 
 Wraps SimpleITK's ImageRegistrationMethod. ``registration_method``, ``run_registration``,
-``register_affine`` and ``jacobian_determinant`` are taught in notebook 03 (tools/taught.py keeps
-the two copies identical); ``register_bspline`` reuses the first two. A transform returned here maps points of the
-fixed image to the moving one, as ``sitk.Resample`` expects.
+``register_affine``, ``register_bspline`` (which reuses the first two) and ``jacobian_determinant``
+are taught in notebook 03 (tools/taught.py keeps the two copies identical). A transform returned
+here maps points of the fixed image to the moving one, as ``sitk.Resample`` expects.
 """
 
 from __future__ import annotations
@@ -159,17 +159,20 @@ def register_bspline(
     grid_mm = checks.number(grid_mm, "grid_mm", minimum=0, open_min=True)
     fixed_f = sitk.Cast(as_image(fixed, "the fixed image"), sitk.sitkFloat32)
     moving_f = sitk.Cast(as_image(moving, "the moving image"), sitk.sitkFloat32)
+    # the control-point grid: one mesh cell every grid_mm mm along each axis of the fixed image
     extent = np.array(fixed_f.GetSize()) * np.array(fixed_f.GetSpacing())
     mesh = [max(1, int(round(e / grid_mm))) for e in extent]
-    bspline = sitk.BSplineTransformInitializer(fixed_f, mesh, order=3)
+    bspline = sitk.BSplineTransformInitializer(fixed_f, mesh, order=3)  # all displacements 0
+    # L-BFGS-B: a quasi-Newton optimiser suited to many parameters (3 per control point)
     method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=iterations,
                                 maximumNumberOfCorrections=5,
                                 maximumNumberOfFunctionEvaluations=4 * iterations)
-    method.SetMovingInitialTransform(initial)
-    method.SetInitialTransform(bspline, inPlace=True)
+    method.SetMovingInitialTransform(initial)  # applied after the B-spline, never optimised
+    method.SetInitialTransform(bspline, inPlace=True)  # only the control points move
     result = run_registration(method, fixed_f, moving_f)
     result.bspline = sitk.BSplineTransform(result.transform)
-    result.transform = sitk.CompositeTransform([initial, result.bspline])  # B-spline first
+    # a fixed point goes through the B-spline, then the affine (a composite applies the last first)
+    result.transform = sitk.CompositeTransform([initial, result.bspline])
     return result
 
 
