@@ -151,7 +151,9 @@ def rescale_window(image: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def foreground_mask(image: sitk.Image | np.ndarray) -> np.ndarray:
-    """A rough head/brain mask: Otsu threshold, holes filled (SimpleITK), as a bool array.
+    """A rough foreground mask: Otsu threshold, holes filled (SimpleITK), as a bool array.
+
+    On skull-stripped MR it keeps grey and white matter and part of the CSF.
 
     Parameters: ``image``, a SimpleITK image or an intensity array [z, y, x].
     """
