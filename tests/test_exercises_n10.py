@@ -56,3 +56,15 @@ def test_ssim_shift_truth_follows_real_ssims(capsys):
     assert exercises.check_ssim_shift("higher", *args) is True
     assert exercises.check_ssim_shift("lower", *args) is False
     assert "contrast and structure are intact" in capsys.readouterr().out
+
+
+def test_low_res_shape_hint_says_nothing_of_shapes_before_an_answer(capsys):
+    """Under Run All the hint began "expected an array of shape (3,), got shape None."."""
+    assert exercises.check_low_res_shape(None, (48, 56, 44), 4) is False
+    out = capsys.readouterr().out
+    assert "Not answered yet" in out and "How many windows fit" in out
+    assert "shape" not in out.split("Hint:", 1)[1].split("Stuck?")[0], out
+    assert exercises.check_low_res_shape([12, 14], (48, 56, 44), 4) is False  # a wrong shape
+    assert "expected an array of shape (3,), got shape (2,)" in capsys.readouterr().out
+    assert exercises.check_low_res_shape([12, 14, 10], (48, 56, 44), 4) is False  # right shape
+    assert "expected an array" not in capsys.readouterr().out

@@ -7,6 +7,8 @@ from typing import Any
 
 from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
+    _missing,
+    _shape,
     change_first,
     close,
     compare,
@@ -27,12 +29,14 @@ def check_low_res_shape(answer: Any, shape: Sequence[int], factor: int) -> bool:
     ``factor``: the pooling stride.
     """
     expected = [-(-int(n) // int(factor)) for n in shape[:3]]  # "same" padding: ceil(n / factor)
+    hint = "How many windows fit along an axis when a new one starts every `factor` voxels?"
+    if not _missing(answer) and _shape(answer) != (3,):  # no shape to compare before an answer
+        hint = f"{shape_hint(answer, (3,))} {hint}"
     return feedback(
         close(answer, expected),
         f"{tuple(expected)}: one window every {factor} voxels along each axis, however wide "
         f"the window ({2 * factor} voxels here).",
-        hint=shape_hint(answer, (3,)) + " How many windows fit along an axis when a new one "
-                                        "starts every `factor` voxels?",
+        hint=hint,
         answer=answer,
     )
 
