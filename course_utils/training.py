@@ -307,7 +307,9 @@ def _finished(run_dir: Path, epochs: int) -> bool:
         return True
     if done >= epochs:
         print(f"{run_dir.name}: already trained for {done} epochs "
-              f"(asked for {epochs}); nothing to do. Raise `epochs` to train more.")
+              f"(asked for {epochs}); nothing to do. A notebook names its run folder after "
+              "its knobs, `epochs` included: another `epochs` trains a new run in its own "
+              "folder, and `restart = True` retrains this one.")
     elif done:
         print(f"{run_dir.name}: resuming after epoch {done} of {epochs}")
     return done >= epochs

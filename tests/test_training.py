@@ -353,6 +353,28 @@ def test_run_folder_changes_with_the_cohort_version_not_with_restart_or_pretrain
     assert training.run_folder("06_segmentation", params) != folder
 
 
+def test_a_finished_run_says_truthfully_how_to_train_more(tmp_path, monkeypatch, capsys):
+    # It said "Raise `epochs` to train more", but a notebook's run folder is named after its
+    # knobs, epochs included: a learner who raised epochs waited for a whole new run.
+    from course_utils import config
+
+    monkeypatch.setenv("COURSE_REPORTS_DIR", str(tmp_path))
+    params = config.resolve("06_segmentation", preset="ci", epochs=1)
+    run = training.run_folder("06_segmentation", params)
+    for _ in range(2):  # the second call finds the run finished
+        training.fit(_model(), _dataset(), epochs=1, steps_per_epoch=1, run_dir=run,
+                     log_examples=False)
+    printed = capsys.readouterr().out
+    assert "nothing to do" in printed and "Raise `epochs`" not in printed
+    assert "another `epochs` trains a new run in its own folder" in printed
+    assert "`restart = True` retrains this one" in printed
+    more = training.run_folder("06_segmentation", {**params, "epochs": 2})
+    assert more != run  # what the message promises: a new folder...
+    history = training.fit(_model(), _dataset(), epochs=2, steps_per_epoch=1, run_dir=more,
+                           log_examples=False)
+    assert history.epoch == [0, 1]  # ...and a new run, trained from epoch 0
+
+
 def test_strategy_is_described_in_words_a_learner_understands(capsys):
     # it printed "_DefaultDistributionStrategy", a TensorFlow internal
     training.get_strategy()
