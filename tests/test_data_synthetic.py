@@ -143,6 +143,17 @@ def test_lesion_draws_rise_with_age_and_are_heavy_tailed() -> None:
     assert abs(np.std(bio - age) - synthetic.BIOLOGICAL_AGE_SD_YEARS) < 0.3
 
 
+def test_head_scale_draws_follow_the_exported_sex_constants() -> None:
+    # notebook 08 prints the generator's expected size difference from these two names
+    draws = [synthetic.subject_parameters(0, i, 2.0) for i in range(3000)]
+    log_scale = np.array([p["log_scale"] for p in draws])
+    male = np.array([p["sex"] == "M" for p in draws])
+    assert abs(log_scale[male].mean() - synthetic.SEX_SCALE) < 0.003
+    assert abs(log_scale[~male].mean() + synthetic.SEX_SCALE) < 0.003
+    assert abs(log_scale[male].std() - synthetic.SCALE_SD) < 0.003
+    assert abs(log_scale[~male].std() - synthetic.SCALE_SD) < 0.003
+
+
 def test_lesion_load_rises_with_age_and_stays_rare(ci_cohort: pd.DataFrame) -> None:
     vol = _label_volumes(ci_cohort)
     fraction = vol["lesion"] / (vol["csf"] + vol["gm"] + vol["wm"] + vol["lesion"])

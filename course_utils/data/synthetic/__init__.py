@@ -15,7 +15,8 @@ Notation: ``age`` in years (uniform on 20-86), ``male = +1`` for men and ``-1`` 
 women, ``N(m, s)`` a normal draw.
 
 * **Size (sex).** The head is scaled about the brain centre by
-  ``S = (ICV_ML / template ICV)**(1/3) * exp(0.021 * male + N(0, 0.025))``: the template
+  ``S = (ICV_ML / template ICV)**(1/3) * exp(SEX_SCALE * male + N(0, SCALE_SD))``
+  (``SEX_SCALE`` 0.021, ``SCALE_SD`` 0.025): the template
   (1,900 ml inside its mask, larger than an average head) is brought to the adult mean
   ICV of 1,450 ml; men are ~13 % larger by volume on average, with overlap.
 * **Biological age.** ``bio = age + N(0, BIOLOGICAL_AGE_SD_YEARS)`` (5 years) drives
@@ -67,6 +68,8 @@ from course_utils.data import _cache, _common
 from course_utils.data.synthetic import norms
 from course_utils.data.synthetic._anatomy import (
     ORIENTATIONS,
+    SCALE_SD,
+    SEX_SCALE,
     atrophy,
     fractions,
     head_scale,
@@ -81,7 +84,7 @@ from course_utils.data.synthetic.norms import BIOLOGICAL_AGE_SD_YEARS
 from course_utils.files import atomic_path
 
 __all__ = ["BIOLOGICAL_AGE_SD_YEARS", "CONTRASTS", "FILE_NAMES", "GENERATOR_VERSION", "MARGIN_MM",
-           "OPTIONS", "ORIENTATIONS", "SEQUENCES", "atrophy", "cache_key", "canonical_grid",
+           "OPTIONS", "ORIENTATIONS", "SCALE_SD", "SEQUENCES", "SEX_SCALE", "atrophy", "cache_key", "canonical_grid",
            "generate_subject", "head_scale", "labels", "load", "norms", "prepare_template",
            "render_lesions", "resolve_options", "standard_shape", "subject_parameters",
            "ventricle_push", "worker_mb"]
