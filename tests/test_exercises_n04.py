@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 import SimpleITK as sitk
 from _helpers import assert_exercise_contract
 
 from course_utils import augmentation, exercises, io
-from course_utils.exercises._core import VERIFY_ENV
+from course_utils.exercises._core import REGISTRY, VERIFY_ENV
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 _rng = np.random.default_rng(0)
 _volume, _label = _rng.normal(size=(4, 5, 6)), _rng.integers(0, 3, (4, 5, 6))
@@ -70,6 +76,16 @@ def test_flip_axis_hint_guides_without_the_answer(capsys):
     assert out.startswith("❌") and "axis=0" not in out and "0" not in out.split("Stuck?")[0]
 
 
+def test_predict_hints_shown_at_run_all_do_not_answer(capsys):
+    """Before a prediction, the hint asks where to look; it neither names the right choice nor
+    asks a yes/no question that is the exercise itself (review #11, finding 13)."""
+    for name, right in [("check_elastic_alignment", "yes"), ("check_rotate_crop_order", "more")]:
+        assert getattr(exercises, name)(None, *INPUTS[name][0]) is False
+        hint = capsys.readouterr().out.split("Hint:")[1]
+        assert f"'{right}'" not in hint and right not in hint.lower().split()
+        assert "Does the strength change that" not in hint
+
+
 @pytest.mark.parametrize("name, args", [
     ("check_elastic_alignment", (0.02, 0.4, 3.0, 3.0)),  # strength_mm = p.elastic_mm
     ("check_rotate_crop_order", (0.0, 0.0, False)),  # crop_first = False
@@ -109,3 +125,22 @@ def test_rotate_crop_switch_decides_what_is_judged(monkeypatch, capsys):
     assert exercises.check_rotate_crop_order("more", crop_first, rotate_first, True)
     assert not exercises.check_rotate_crop_order("same", crop_first, rotate_first, True)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("notebook", ["03_normalization", "04_augmentation", "05_class_balancing"])
+def test_a_prediction_is_judged_in_a_cell_of_its_own(notebook):
+    """One idea per cell, as in 00-02: a predict check is its cell's only statement, so its
+    verdict prints after the experiment's output and figure, not above them (review #11, 16)."""
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    judged = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "exercises.check_" not in cell.source:
+            continue
+        body = ast.parse(cell.source).body
+        calls = [n for n in ast.walk(ast.Module(body=body, type_ignores=[]))
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr.startswith("check_")]
+        if any(REGISTRY[c.func.attr.removeprefix("check_")]["kind"] == "predict" for c in calls):
+            assert len(body) == 1 and len(calls) == 1, (notebook, i, cell.source)
+            judged += 1
+    assert judged >= 2, notebook

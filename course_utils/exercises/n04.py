@@ -60,7 +60,8 @@ def check_elastic_alignment(prediction: Any, same_draw_change: float, other_draw
     return judge_prediction(
         prediction, truth, ("yes", "no"),
         why + f" Measured change: {same:.3f} (same draw) vs {other:.3f} (another draw).",
-        hint="What do image and labels share in `deform`? Does the strength change that?")
+        hint="Read `deform` and `sample_at`: at which positions are the image and the labels "
+             "read, and where does the strength enter the computation?")
 
 
 @exercise(kind="predict")
