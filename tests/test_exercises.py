@@ -42,6 +42,8 @@ def test_judge_prediction_explains_once_committed(capsys):
     assert exercises.judge_prediction(None, *args) is False
     out = capsys.readouterr().out
     assert "Not answered" in out and "background" not in out  # no answer, no explanation
+    assert "set `prediction` to one of 'higher', 'same', 'lower'" in out  # a choice, not code
+    assert "your code" not in out and "Hint: think" in out
     assert exercises.judge_prediction("maybe", *args) is False
     assert "'higher'" in capsys.readouterr().out  # lists the valid choices
     assert exercises.judge_prediction(" Higher", *args) is False

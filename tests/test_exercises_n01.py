@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from _helpers import assert_exercise_contract
+from _predict_helpers import assert_unchanged_not_judged
 
 from course_utils import exercises, io
 
@@ -25,7 +26,7 @@ INPUTS = {
     "check_orientation_code": ((_image(),), "RAS"),
     "check_spacing_change": ((0.0, 12.5), "only the far voxel"),
     "check_direction_flip": ((False,), "mirrored"),
-    "check_dicom_order": ((True,), "same"),
+    "check_dicom_order": ((True, True), "same"),
 }
 
 
@@ -46,8 +47,15 @@ def _moved(image, new_spacing, far=(3, 4, 5)):
 def test_spacing_change_is_judged_on_the_measured_move():
     image = _image()
     assert exercises.check_spacing_change("only the far voxel", *_moved(image, (4.0, 1.5, 1.0)))
-    assert exercises.check_spacing_change("neither", *_moved(image, image.GetSpacing()))
     assert not exercises.check_spacing_change("both", *_moved(image, (4.0, 1.5, 1.0)))
+
+
+def test_unchanged_spacing_is_not_judged(monkeypatch, capsys):
+    image = _image()
+    assert_unchanged_not_judged(
+        exercises.check_spacing_change, ("only the far voxel", "neither", "both"),
+        _moved(image, image.GetSpacing()), "new_spacing = (2 * sx, sy, sz)",
+        {"np": np, "image": image, "new_spacing": image.GetSpacing()}, monkeypatch, capsys)
 
 
 def _reoriented_equal(flip):
@@ -63,17 +71,21 @@ def _reoriented_equal(flip):
     return bool(np.array_equal(*arrays))
 
 
-@pytest.mark.parametrize("flip, truth", [(True, "mirrored"), (False, "same")])
-def test_direction_flip_is_judged_on_real_reorientation(flip, truth, capsys):
-    same = _reoriented_equal(flip)
-    assert exercises.check_direction_flip(truth, same) is True
-    other = "same" if truth == "mirrored" else "mirrored"
-    assert exercises.check_direction_flip(other, same) is False
-    assert repr(truth) in capsys.readouterr().out  # a wrong prediction is told the answer
+def test_direction_flip_is_judged_on_real_reorientation(capsys):
+    same = _reoriented_equal(True)
+    assert exercises.check_direction_flip("mirrored", same) is True
+    assert exercises.check_direction_flip("same", same) is False
+    assert "'mirrored'" in capsys.readouterr().out  # a wrong prediction is told the answer
+
+
+def test_unchanged_direction_is_not_judged(monkeypatch, capsys):
+    assert_unchanged_not_judged(exercises.check_direction_flip, ("mirrored", "same"),
+                                (_reoriented_equal(False),), "flip_x = True", {"flip_x": False},
+                                monkeypatch, capsys)
 
 
 @pytest.mark.parametrize("rename", [False, True])
-def test_dicom_order_is_judged_on_a_real_renamed_series(rename, tmp_path, capsys):
+def test_dicom_order_is_judged_on_a_real_renamed_series(rename, tmp_path, monkeypatch, capsys):
     """The notebook's experiment: copy a written series with reversed file names, read it."""
     import shutil
 
@@ -86,6 +98,10 @@ def test_dicom_order_is_judged_on_a_real_renamed_series(rename, tmp_path, capsys
     same = bool(np.array_equal(sitk.GetArrayFromImage(io.read_dicom_series(tmp_path / "copy")),
                                sitk.GetArrayFromImage(image)))
     assert same  # the reader sorts by Image Position (Patient), not by name
-    assert exercises.check_dicom_order("same", same) is True
+    if not rename:  # the notebook as shipped: not judged yet
+        assert_unchanged_not_judged(exercises.check_dicom_order, ("same", "reversed"),
+                                    (same, rename), "rename = True", {}, monkeypatch, capsys)
+        return
+    assert exercises.check_dicom_order("same", same, rename) is True
     assert "Image Position" in capsys.readouterr().out
-    assert exercises.check_dicom_order("reversed", same) is False
+    assert exercises.check_dicom_order("reversed", same, rename) is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _helpers import assert_exercise_contract
+from _predict_helpers import assert_unchanged_not_judged
 
 from course_utils import exercises
 
@@ -13,7 +14,7 @@ INPUTS = {
     "check_batch_megabytes": (((8, 16, 16), 3), 8 * 16 * 16 * 3 * 4 / 2**20),
     "check_io_bound": (({"memory": 0.1, "generator": 0.3}, 0.2), ["generator"]),
     "check_shuffle_order": (([0, 2, 1, 3], 2), "shuffled"),
-    "check_record_size": ((1000, 1010), "about the same"),
+    "check_record_size": ((1000, 1010, "float_list"), "about the same"),
 }
 
 
@@ -34,12 +35,29 @@ def test_shuffle_order_is_judged_on_a_real_tf_data_shuffle(buffer, truth, capsys
         assert "more than" in capsys.readouterr().out
 
 
-def test_record_size_is_judged_on_real_encoded_records():
+def test_unchanged_shuffle_buffer_is_not_judged(monkeypatch, capsys):
+    import tensorflow as tf
+
+    order = [int(i) for i in tf.data.Dataset.range(12).shuffle(16, seed=3)]  # as shipped
+    assert_unchanged_not_judged(exercises.check_shuffle_order, ("shuffled", "file order"),
+                                (order, 16), "shuffle_buffer = 1", {"shuffle_buffer": 16},
+                                monkeypatch, capsys)
+
+
+def test_record_size_is_judged_on_real_encoded_records(capsys):
     from course_utils.pipelines.tfrecords import encode_example
 
     volume = np.random.default_rng(0).normal(size=(6, 7, 8)).astype(np.float32)
     raw = len(encode_example(volume, None, "bytes"))
     lists = len(encode_example(volume, None, "float_list"))
-    assert exercises.check_record_size("about the same", raw, lists) is True
-    assert exercises.check_record_size("about the same", raw, raw) is True
-    assert exercises.check_record_size("larger", raw, lists) is False
+    assert exercises.check_record_size("about the same", raw, lists, "float_list") is True
+    assert exercises.check_record_size("larger", raw, lists, "float_list") is False
+
+
+def test_unchanged_encoding_is_not_judged(monkeypatch, capsys):
+    from course_utils.pipelines.tfrecords import encode_example
+
+    raw = len(encode_example(np.zeros((6, 7, 8), np.float32), None, "bytes"))
+    assert_unchanged_not_judged(exercises.check_record_size, ("about the same", "larger"),
+                                (raw, raw, "bytes"), 'encoding = "float_list"', {},
+                                monkeypatch, capsys)

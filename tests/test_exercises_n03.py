@@ -42,7 +42,7 @@ INPUTS = {
     "check_skip_smoothing": ((_t1, _label, 4.0), "same"),
     "check_resampled_size": ((_t1, 3.0), [32, 32, 32]),
     "check_jacobian_ventricles": ((_jacobian, _ventricles), "above"),
-    "check_window_clipping": ((np.random.default_rng(2).normal(15, 5, 5000), (0, 80)), "few"),
+    "check_window_clipping": ((np.random.default_rng(2).normal(15, 5, 5000), (20, 60)), "most"),
 }
 
 
@@ -75,7 +75,7 @@ def test_jacobian_below_one_is_judged_below(capsys):
     assert exercises.check_jacobian_ventricles("above", shrunk, _ventricles) is False
 
 
-@pytest.mark.parametrize("window, truth", [((0, 80), "few"), ((20, 60), "most"),
+@pytest.mark.parametrize("window, truth", [((-10, 70), "few"), ((20, 60), "most"),
                                            ((15, 55), "about half")])
 def test_window_clipping_is_judged_from_the_rescaled_ct(window, truth, capsys):
     """The notebook's CT-like CSF (15 HU, noise sd 5) through the taught rescale_window: the
@@ -90,6 +90,17 @@ def test_window_clipping_is_judged_from_the_rescaled_ct(window, truth, capsys):
     exec(exercises.solutions()["window_clipping"],  # noqa: S102
          {"np": np, "HU": {"CSF": 15.0}, "NOISE_HU": 5.0, "window": window}, scope)
     assert scope["prediction"] == truth
+
+
+def test_unchanged_window_is_not_judged(monkeypatch, capsys):
+    """window = (0, 80), as shipped: every prediction is sent back to change the line first."""
+    from _predict_helpers import assert_unchanged_not_judged
+
+    csf = np.random.default_rng(3).normal(15.0, 5.0, 2_000)
+    assert_unchanged_not_judged(
+        exercises.check_window_clipping, ("few", "about half", "most"), (csf, (0, 80)),
+        "window = (20, 60)", {"np": np, "HU": {"CSF": 15.0}, "NOISE_HU": 5.0, "window": (0, 80)},
+        monkeypatch, capsys)
 
 
 def test_masked_whitening_hint_does_not_give_the_formula(capsys):

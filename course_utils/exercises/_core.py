@@ -99,7 +99,9 @@ def judge_prediction(prediction: Any, truth: str, choices: Sequence[str], why: s
     """
     options = [str(c).lower() for c in choices]
     if _missing(prediction):
-        return feedback(False, "", hint, answer=None)
+        print(f"⏳ Not answered yet: set `prediction` to one of {', '.join(map(repr, choices))}, "
+              f"change the marked line, run that cell, then this one.\n   Hint: {hint}")
+        return False
     given = str(prediction).strip().lower()
     if given not in options:
         print(f"❌ Answer one of {', '.join(repr(c) for c in choices)} (got {prediction!r}).")

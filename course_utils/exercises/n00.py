@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.exercises._core import _missing, exercise, judge_prediction
+import numpy as np
+
+from course_utils.exercises._core import _missing, change_first, exercise, judge_prediction
 
 SIZE_CHOICES = ("half", "same", "double")
 FINER_CHOICES = ("same", "double", "four times", "eight times")
@@ -33,24 +35,32 @@ def check_preset_precedence(prediction: Any, environment: str, argument: Any, re
     """
     from course_utils import config
 
-    if argument is None:
-        why = (f"With preset=None the notebook takes COURSE_PRESET ({environment!r}): that is how "
-               "CI runs every notebook small without editing it.")
-    else:
-        why = (f"An explicit preset={argument!r} (the parameters cell, or papermill's -p) beats "
-               f"COURSE_PRESET ({environment!r}): the closer to the notebook, the stronger.")
+    verdict = change_first(prediction, argument is None, 'choice = "full"')
+    if verdict is not None:
+        return verdict
+    why = (f"An explicit preset={argument!r} (the parameters cell, or papermill's -p) beats "
+           f"COURSE_PRESET ({environment!r}): the closer to the notebook, the stronger. With "
+           "preset=None the notebook takes COURSE_PRESET: that is how CI runs every notebook "
+           "small without editing it.")
     return judge_prediction(prediction, resolved, config.PRESET_NAMES, why,
                             hint="read the 'Three ways to choose, later ones winning' list above "
                                  "and find which of them you used")
 
 
 @exercise(kind="predict")
-def check_cast_memory(prediction: Any, bytes_before: float, bytes_after: float) -> bool:
+def check_cast_memory(prediction: Any, bytes_before: float, bytes_after: float,
+                      dtype_before: Any = None, dtype_after: Any = None) -> bool:
     """00 (change, predict, verify): how a cast changes the memory of a volume.
 
     Parameters: ``prediction``: "half", "same" or "double"; ``bytes_before``: ``nbytes``
-    of the array as read; ``bytes_after``: ``nbytes`` after the cast.
+    of the array as read; ``bytes_after``: ``nbytes`` after the cast; ``dtype_before``,
+    ``dtype_after``: the two dtypes (None: the cast counts as unchanged if the sizes are equal).
     """
+    unchanged = (bytes_after == bytes_before if dtype_before is None or dtype_after is None
+                 else np.dtype(dtype_before) == np.dtype(dtype_after))
+    verdict = change_first(prediction, unchanged, "dtype = np.float32")
+    if verdict is not None:
+        return verdict
     truth = size_change(bytes_before, bytes_after)
     if truth is None and not _missing(prediction):
         print(f"❌ The cast changed the size {bytes_after / bytes_before:.2f}x: set the dtype "
@@ -74,16 +84,15 @@ def check_finer_voxels(prediction: Any, bytes_before: float, bytes_after: float)
     """
     from course_utils import config
 
+    verdict = change_first(prediction, bytes_after == bytes_before, "factor = 2")
+    if verdict is not None:
+        return verdict
     truth = size_change(bytes_before, bytes_after, FINER_CHOICES, (1.0, 2.0, 4.0, 8.0))
     if truth is None and not _missing(prediction):
         print(f"❌ The memory changed {bytes_after / bytes_before:.2f}x: set the marked line to factor = 2 and run "
               "that cell again.")
         return False
     spacing = {name: config.COMMON[name]["spacing"] for name in config.PRESET_NAMES}
-    if truth == "same":
-        return judge_prediction(prediction, truth, FINER_CHOICES, "factor = 1 keeps the voxels "
-                                "as they are: now set factor = 2 and predict again.",
-                                hint="count how many new voxels fill one old voxel")
     why = (f"{bytes_before / 2**20:.1f} MB -> {bytes_after / 2**20:.1f} MB: each old voxel is "
            "now 2 x 2 x 2 new ones, so a volume costs 8 times the memory (and the network 8 "
            "times the computation). The presets' voxel sizes ("

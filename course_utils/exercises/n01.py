@@ -7,6 +7,7 @@ from typing import Any
 
 from course_utils.exercises._core import (
     _shape,
+    change_first,
     close,
     exercise,
     feedback,
@@ -62,6 +63,9 @@ def check_spacing_change(prediction: Any, moved_first_mm: float, moved_far_mm: f
     Parameters: ``prediction``: one of :data:`SPACING_CHOICES`; ``moved_first_mm``: how
     far voxel (0, 0, 0) moved (mm); ``moved_far_mm``: how far the far voxel moved (mm).
     """
+    verdict = change_first(prediction, float(moved_far_mm) < 1e-6, "new_spacing = (2 * sx, sy, sz)")
+    if verdict is not None:
+        return verdict
     first, far = float(moved_first_mm) > 1e-6, float(moved_far_mm) > 1e-6
     truth = SPACING_CHOICES[2] if first else SPACING_CHOICES[1] if far else SPACING_CHOICES[0]
     why = (f"voxel (0, 0, 0) moved {moved_first_mm:.1f} mm, the far voxel {moved_far_mm:.1f} mm. "
@@ -82,25 +86,30 @@ def check_direction_flip(prediction: Any, same_after_reorient: bool) -> bool:
     Parameters: ``prediction``: "same" or "mirrored"; ``same_after_reorient``: whether the
     two reoriented arrays were measured equal.
     """
-    truth = "same" if bool(same_after_reorient) else "mirrored"
+    verdict = change_first(prediction, bool(same_after_reorient), "flip_x = True")
+    if verdict is not None:
+        return verdict
     why = ("the stored voxels did not change, but the header now says voxel axis x points the "
            "other way, so every voxel's world position is mirrored and reorienting to LPS "
            "flips the array to match. The picture still looks like a brain: a sign slip in a "
-           "header swaps the patient's left and right, and only the header tells you."
-           if truth == "mirrored" else
-           "with the direction unchanged, reorienting gives the same array: nothing moved.")
+           "header swaps the patient's left and right, and only the header tells you.")
+    truth = "mirrored"  # measured: the reoriented arrays differ
     return judge_prediction(prediction, truth, ("same", "mirrored"), why,
                             hint="reorienting reads where the header says each voxel is; what "
                                  "does the flipped column say about voxel axis x?")
 
 
 @exercise(kind="predict")
-def check_dicom_order(prediction: Any, same_volume: bool) -> bool:
+def check_dicom_order(prediction: Any, same_volume: bool, rename: Any = None) -> bool:
     """01 (change, predict, verify): with the file names reversed, is the series read back the same?
 
     Parameters: ``prediction``: "same" or "reversed"; ``same_volume``: whether the volume
-    read from the renamed files was measured equal to the one read before.
+    read from the renamed files was measured equal to the one read before; ``rename``: the
+    marked line's switch (False: the starting, unchanged line; None: not given).
     """
+    verdict = change_first(prediction, rename is False, "rename = True")
+    if verdict is not None:
+        return verdict
     truth = "same" if bool(same_volume) else "reversed"
     why = ("The reader does not trust file names (nor the Instance Number): it sorts the slices "
            "by their Image Position (Patient) along the slice normal, row x column. That is why "

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises._core import close, exercise, feedback, judge_prediction
+from course_utils.exercises._core import change_first, close, exercise, feedback, judge_prediction
+
+START_BUFFER = 16  # the shuffle buffer of the notebook's unchanged experiment (and of its record sets)
 
 
 @exercise
@@ -58,6 +60,9 @@ def check_shuffle_order(prediction: Any, order: Sequence[int], buffer_size: int)
     in the order the dataset gave them (they were 0, 1, 2... going in); ``buffer_size``:
     the shuffle buffer used.
     """
+    verdict = change_first(prediction, int(buffer_size) == START_BUFFER, "shuffle_buffer = 1")
+    if verdict is not None:
+        return verdict
     order = [int(i) for i in order]
     truth = "file order" if order == sorted(order) else "shuffled"
     earliest = max(i - k for k, i in enumerate(order))  # how many places one subject moved up
@@ -73,13 +78,18 @@ def check_shuffle_order(prediction: Any, order: Sequence[int], buffer_size: int)
 
 
 @exercise(kind="predict")
-def check_record_size(prediction: Any, bytes_record: int, other_record: int) -> bool:
+def check_record_size(prediction: Any, bytes_record: int, other_record: int,
+                      encoding: Any = None) -> bool:
     """02 (change, predict, verify): the size of a record of one ``encoding`` against raw bytes.
 
     Parameters: ``prediction``: "smaller", "about the same" or "larger"; ``bytes_record``:
     the length of the record encoded as "bytes"; ``other_record``: the length of the same
-    volume's record in the encoding you chose.
+    volume's record in the encoding you chose; ``encoding``: that encoding, the marked
+    line's value ("bytes": the starting, unchanged line; None: not given).
     """
+    verdict = change_first(prediction, encoding == "bytes", 'encoding = "float_list"')
+    if verdict is not None:
+        return verdict
     ratio = int(other_record) / int(bytes_record)
     truth = "smaller" if ratio < 0.95 else "larger" if ratio > 1.05 else "about the same"
     why = (f"{other_record:,} bytes against {bytes_record:,} ({ratio:.3f}x). A float list is "

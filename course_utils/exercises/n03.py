@@ -11,6 +11,7 @@ from course_utils.exercises._core import (
     HIGHER_SAME_LOWER,
     _missing,
     _shape,
+    change_first,
     close,
     exercise,
     feedback,
@@ -39,6 +40,7 @@ def check_masked_whitening(answer: Any, image: np.ndarray, mask: np.ndarray) -> 
 
 
 CLIPPED_CHOICES = ("few", "about half", "most")
+START_WINDOW = (0.0, 80.0)  # the CT window of the notebook's unchanged experiment, in HU
 
 
 @exercise(kind="predict")
@@ -48,8 +50,11 @@ def check_window_clipping(prediction: Any, csf_hu: np.ndarray, window: Any) -> b
     Parameters: ``prediction``: "few", "about half" or "most"; ``csf_hu``: the CSF voxels'
     values in HU; ``window``: the (low, high) window in HU the notebook rescaled with.
     """
-    values = np.asarray(csf_hu, dtype=np.float64).ravel()
     low, high = (float(v) for v in window)
+    verdict = change_first(prediction, (low, high) == START_WINDOW, "window = (20, 60)")
+    if verdict is not None:
+        return verdict
+    values = np.asarray(csf_hu, dtype=np.float64).ravel()
     clipped = float(np.mean(values <= low))
     truth = CLIPPED_CHOICES[0] if clipped < 1 / 3 else CLIPPED_CHOICES[2] if clipped > 2 / 3 \
         else CLIPPED_CHOICES[1]
