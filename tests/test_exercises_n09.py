@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from _helpers import assert_exercise_contract
 
-from course_utils import exercises
+from course_utils import config, exercises
+from course_utils.image_quality import psnr
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 _volume = np.random.default_rng(0).normal(size=(4, 5, 6))
 INPUTS = {
@@ -79,3 +88,78 @@ def test_verify_mode_passes_the_worked_solutions_on_the_unchanged_notebook(monke
          "ok_noise = check_noise(None, noise_sd, float('inf'), 17.0)", namespace)
     assert namespace["ok"] is False and namespace["ok_noise"] is False  # unanswered, not failed
     assert capsys.readouterr().out.count("Not answered yet") == 2
+
+
+def run_cell(notebook: str, cell_id: str, namespace: dict, change: str | None = None) -> str:
+    """Run one code cell of ``notebook`` (as stored) in ``namespace`` and return what it printed.
+
+    Parameters: ``notebook``: its stem; ``cell_id``: the cell's id; ``namespace``: the
+    notebook's variables the cell uses; ``change``: the new value of the cell's
+    ``# change me`` line, as a learner would type it (None: leave the line as stored).
+    """
+    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = "".join(next(c for c in cells if c.get("id") == cell_id)["source"])
+    if change is not None:
+        code, n = re.subn(r"^(\w+) = .*# change me.*$", lambda m: f"{m[1]} = {change}", code,
+                          count=1, flags=re.M)
+        assert n == 1, f"{notebook} {cell_id} has no `# change me` line"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, namespace)  # noqa: S102 - the notebook's own cell
+    return printed.getvalue()
+
+
+@pytest.fixture
+def n09_scans(monkeypatch):
+    """Ten small three-sequence "scans" with the split, mean image and knobs of notebook 09."""
+    monkeypatch.delenv(exercises._core.VERIFY_ENV, raising=False)
+    rng = np.random.default_rng(0)
+    images = (rng.normal(size=(10, 8, 8, 8, 3)) + np.linspace(-1, 1, 8)[:, None, None, None]
+              ).astype("float32")
+    train, test = np.arange(10) < 6, np.arange(10) >= 6
+    mean_image = images[train].mean(axis=0)
+    return {"np": np, "exercises": exercises, "psnr": psnr, "prediction": None,
+            "p": config.resolve("09_representation_learning", preset="ci"), "images": images,
+            "train": train, "test": test, "mean_image": mean_image,
+            "deviations": images - mean_image}
+
+
+@pytest.mark.parametrize("ae_psnr", [1.0, 99.0])
+def test_code_size_cell_prints_each_code_once_and_whether_pca_wins(n09_scans, ae_psnr):
+    """Run All printed "PCA, 8 numbers: 26.41 dB; 8 numbers: 26.41 dB" and never said that PCA
+    beat the autoencoder (review of 06-10, findings 8 and 21)."""
+    scope = {**n09_scans, "ae_psnr": [ae_psnr] * 4}
+    out = run_cell("09_representation_learning", "c023", scope)
+    assert out.count("8 numbers:") == 1, out
+    verdict = "beats" if scope["pca_reference"] > ae_psnr else "does not beat"
+    assert f"PCA with 8 numbers {verdict} the autoencoder with 32 (mean test PSNR)" in out, out
+    assert "Not answered yet" in out
+    changed = run_cell("09_representation_learning", "c023", {**n09_scans, "ae_psnr": [ae_psnr]},
+                       change="2")
+    first = changed.splitlines()[0]
+    assert "PCA, 8 numbers:" in first and "; 2 numbers:" in first, changed
+
+
+def test_test_scores_cell_says_on_how_many_subjects_the_model_wins(n09_scans):
+    """The MSE and PSNR averages disagreed at `ci` with nothing to tell why (finding 11). An
+    untrained autoencoder returns the mean image: it wins on no subject, and both agree."""
+    from course_utils.networks import autoencoder_3d
+
+    scope = {**n09_scans, "model": autoencoder_3d((8, 8, 8, 3), latent_size=4, filters=(4,))}
+    out = run_cell("09_representation_learning", "c014", scope)
+    assert scope["mse"] == pytest.approx(scope["base_mse"])
+    assert out.splitlines()[-1] == ("the autoencoder has the lower MSE on 0 of 4 test subjects; "
+                                    "the mean MSE and the mean PSNR agree on which of the two "
+                                    "is better"), out
+
+
+def test_noisy_input_cell_prints_no_infinite_psnr_before_the_change(n09_scans):
+    """Run All printed "noise_sd 0.0: noisy scans inf dB"; a real (untrained) autoencoder."""
+    from course_utils.networks import autoencoder_3d
+
+    scope = {**n09_scans, "model": autoencoder_3d((8, 8, 8, 3), latent_size=4, filters=(4,))}
+    out = run_cell("09_representation_learning", "c020", dict(scope))
+    assert "inf" not in out and out.startswith("no noise yet: the reconstructions"), out
+    out = run_cell("09_representation_learning", "c020", dict(scope), change="1.0")
+    assert out.startswith("noise_sd 1.0: noisy scans ") and "inf" not in out, out
+    assert "Change the marked line" not in out and "Not answered yet" in out
