@@ -132,6 +132,26 @@ def test_read_fn_patches_keep_image_and_label_aligned(subjects):
         np.testing.assert_array_equal(x[..., 0], y * 10.0)
 
 
+def test_read_fn_patches_are_class_balanced_as_dltk_drew_them(tmp_path):
+    """A rare class (8 of 4096 voxels, real .nii.gz files): read_fn's patches hold it about
+    as often as each other class (a third of them), uniform corners almost never."""
+    from course_utils import sampling
+
+    label = np.zeros((16, 16, 16), np.uint8)
+    label[8:, :, :] = 1  # a large structure: half the volume
+    label[2:4, 2:4, 2:4] = 2  # a small one: 8 voxels
+    row = {"subject_id": "rare", "t1": write_nifti(label.astype(np.int16) * 10, tmp_path / "t1.nii.gz"),
+           "label": write_nifti(label, tmp_path / "label.nii.gz")}
+    params = {"example_size": (4, 4, 4), "n_examples": 300, "whiten": False, "seed": 3}
+    patches = [ex["labels"]["y"] for ex in read_fn([row], "train", params)]
+    balanced = np.mean([(y == 2).any() for y in patches])
+    _, uniform = sampling.random_patches(label[..., None].astype(np.float32), label, 4, 300,
+                                         np.random.default_rng(3))
+    uniform = np.mean([(y == 2).any() for y in uniform])
+    assert 0.25 < balanced < 0.42  # one class in three, drawn per patch
+    assert uniform < 0.05  # 8 of 13**3 corners touch it
+
+
 def test_read_fn_whole_volumes_whitened_and_predict_mode(subjects):
     first = next(read_fn(subjects, "eval", {"label": "age"}))
     raw = sitk.GetArrayFromImage(sitk.ReadImage(subjects[0]["t1"])).astype(np.float32)

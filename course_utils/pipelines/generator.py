@@ -56,13 +56,14 @@ def extract_random_example_array(image: np.ndarray, label: np.ndarray | None,
                                  rng: np.random.Generator, where: str = "the image"):
     """``n_examples`` random patches ``[n, *example_size, C]`` of a volume (and of its label map).
 
-    Parameters: ``image``: ``[z, y, x, C]``; ``label``: a label map ``[z, y, x]`` (the
-    patches are then class-balanced, lesson 05) or None; ``example_size``: (z, y, x);
-    ``n_examples``: patches; ``rng``: a numpy Generator; ``where``: the image's name in errors.
+    Parameters: ``image``: ``[z, y, x, C]``; ``label``: a label map ``[z, y, x]`` (each
+    patch then holds a voxel of a class drawn at random, every class equally likely) or
+    None; ``example_size``: (z, y, x); ``n_examples``: patches; ``rng``: a numpy
+    Generator; ``where``: the image's name in errors.
     """
     size = check_patch(example_size, image.shape[:3], where)
     if label is not None:
-        return sampling.random_patches(image, label, size, n_examples, rng)
+        return sampling.balanced_patches(image, label, size, n_examples, rng)
     corners = patch_corners(image.shape[:3], size, n_examples, rng)
     patches = np.stack([image[z:z + size[0], y:y + size[1], x:x + size[2]]
                         for z, y, x in corners])
