@@ -66,7 +66,7 @@ def check_cast_memory(prediction: Any, bytes_before: float, bytes_after: float,
         print(f"❌ The cast changed the size {bytes_after / bytes_before:.2f}x: set the dtype "
               "line back to one of the suggested types.")
         return False
-    why = (f"{bytes_before / 2**20:.1f} MB -> {bytes_after / 2**20:.1f} MB: memory is voxels x "
+    why = (f"{bytes_before / 2**20:.1f} MiB -> {bytes_after / 2**20:.1f} MiB: memory is voxels x "
            "bytes per voxel (int16 and float16: 2, float32: 4, float64: 8); the voxels do not "
            "change, only how each is stored. Networks compute in float32, so a volume in "
            "memory usually costs 4 bytes per voxel, twice its 16-bit file.")
@@ -93,7 +93,7 @@ def check_finer_voxels(prediction: Any, bytes_before: float, bytes_after: float)
               "that cell again.")
         return False
     spacing = {name: config.COMMON[name]["spacing"] for name in config.PRESET_NAMES}
-    why = (f"{bytes_before / 2**20:.1f} MB -> {bytes_after / 2**20:.1f} MB: each old voxel is "
+    why = (f"{bytes_before / 2**20:.1f} MiB -> {bytes_after / 2**20:.1f} MiB: each old voxel is "
            "now 2 x 2 x 2 new ones, so a volume costs 8 times the memory (and the network 8 "
            "times the computation). The presets' voxel sizes ("
            + ", ".join(f"{n} {s:g} mm" for n, s in spacing.items())

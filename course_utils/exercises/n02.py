@@ -14,17 +14,17 @@ START_BUFFER = 16  # the shuffle buffer of the notebook's unchanged experiment (
 
 @exercise
 def check_batch_megabytes(answer: Any, example_shape: Sequence[int], batch_size: int) -> bool:
-    """02: megabytes (2**20 bytes) of one float32 batch of ``example_shape`` x 1 channel.
+    """02: mebibytes (MiB, 2**20 bytes) of one float32 batch of ``example_shape`` x 1 channel.
 
-    Parameters: ``answer``: megabytes; ``example_shape``: (z, y, x) of one example;
+    Parameters: ``answer``: mebibytes; ``example_shape``: (z, y, x) of one example;
     ``batch_size``: examples per batch.
     """
     expected = float(np.prod(example_shape)) * int(batch_size) * 4 / 2**20
     return feedback(
         close(answer, expected, rtol=1e-3),
-        f"{expected:.1f} MB per batch: that is what every pipeline must deliver each step.",
+        f"{expected:.1f} MiB per batch: that is what every pipeline must deliver each step.",
         hint="multiply the voxels of one example by the batch size and by 4 bytes per float32, "
-             "then divide by 2**20 (1,048,576) for MB",
+             "then divide by 2**20 (1,048,576) for MiB",
         answer=answer,
     )
 
