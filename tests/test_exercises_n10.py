@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from _helpers import assert_exercise_contract
+from test_exercises_n09 import NOTEBOOKS, run_cell
 
-from course_utils import exercises
+from course_utils import applications as apps
+from course_utils import config, exercises
 
 INPUTS = {
     "check_low_res_shape": (((48, 56, 44), 4), [12, 14, 11]),
@@ -68,3 +72,64 @@ def test_low_res_shape_hint_says_nothing_of_shapes_before_an_answer(capsys):
     assert "expected an array of shape (3,), got shape (2,)" in capsys.readouterr().out
     assert exercises.check_low_res_shape([12, 14, 10], (48, 56, 44), 4) is False  # right shape
     assert "expected an array" not in capsys.readouterr().out
+
+
+@pytest.fixture
+def n10_scans(monkeypatch):
+    """Five small T1-like volumes (a bright ball in a dark background), their low-resolution
+    versions and trilinear upsamplings, with the split and knobs of notebook 10."""
+    from course_utils.image_quality import ssim
+    from course_utils.networks.super_resolution import low_resolution
+
+    monkeypatch.delenv(exercises._core.VERIFY_ENV, raising=False)
+    p = config.resolve("10_super_resolution", preset="ci")
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:24, :24, :24] - 11.5
+    ball = np.sqrt(z**2 + y**2 + x**2) < 9
+    images = np.stack([np.where(ball, 1.0, -2.0) + rng.normal(0, 0.2, ball.shape)
+                       for _ in range(5)])[..., None].astype("float32")
+    low = np.asarray(low_resolution(images, p.factor))
+    test = np.arange(5) >= 2
+    return {"np": np, "apps": apps, "exercises": exercises, "ssim": ssim, "prediction": None,
+            "p": p, "images": images, "low": low, "test": test,
+            "linear": np.stack([apps.upsample_linear(v, p.factor) for v in low[test]])}
+
+
+def test_upsampling_order_cell_prints_trilinear_once_until_changed(n10_scans):
+    """Run All printed "order 1: 22.34 dB; trilinear (order 1): 22.34 dB" (finding 21)."""
+    out = run_cell("10_super_resolution", "c013", dict(n10_scans)).splitlines()
+    assert out[0].startswith("trilinear (order 1): ") and out[0].count("dB") == 1, out
+    out = run_cell("10_super_resolution", "c013", dict(n10_scans), change="0").splitlines()
+    assert out[0].startswith("order 0: ") and "; trilinear (order 1): " in out[0], out
+
+
+def test_ssim_shift_cell_prints_the_noise_ssim_once_until_changed(n10_scans):
+    """Run All printed "noise: ... SSIM 0.883 (noise: SSIM 0.883)" (finding 21)."""
+    scope = dict(n10_scans)
+    run_cell("10_super_resolution", "c019d", scope)  # defines ssim_in_brain and the noise
+    first = run_cell("10_super_resolution", "c019g", dict(scope)).splitlines()[0]
+    assert first.startswith("noise: PSNR") and first.count("SSIM") == 1, first
+    first = run_cell("10_super_resolution", "c019g", dict(scope), change='"shift"').splitlines()[0]
+    assert first.startswith("shift: PSNR") and f"(noise: SSIM {scope['noise_ssim']:.3f})" in first
+
+
+def test_error_maps_colour_bar_names_what_it_shows(n10_scans):
+    """The error maps' colour bar had no label or unit (finding 19)."""
+    import matplotlib.pyplot as plt
+
+    scope = {**n10_scans, "plt": plt, "targets": n10_scans["images"][n10_scans["test"]]}
+    scope["predicted"] = scope["linear"] + 0.1
+    run_cell("10_super_resolution", "c022", scope)
+    colour_bar = scope["fig"].axes[-1]
+    assert colour_bar.get_ylabel() == "prediction - target (whitened units)"
+    plt.close(scope["fig"])
+
+
+@pytest.mark.parametrize("notebook", ["09_representation_learning", "10_super_resolution"])
+def test_the_full_preset_time_and_memory_are_marked_as_estimates(notebook):
+    """`full` has never been measured; the table said "These are earlier runs' figures" (12)."""
+    intro = "".join(json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text("utf-8"))["cells"][0]
+                    ["source"])
+    full = next(line for line in intro.splitlines() if line.startswith("| `full` |"))
+    assert full.count("estimate") == 2, full
+    assert "`ci` and `binder` are earlier runs' figures, `full` an estimate" in intro
