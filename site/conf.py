@@ -34,6 +34,7 @@ nb_render_markdown_format = "myst"
 html_theme = "sphinx_book_theme"
 html_title = project
 html_static_path = ["_static"]  # relative to this folder
+html_css_files = ["course.css"]  # centred equations, long outputs scroll
 html_favicon = "_static/favicon.svg"  # without one, browsers ask for /favicon.ico and get a 404
 html_context = {"default_mode": "light"}  # the theme's script logs an error when none is set
 html_last_updated_fmt = None

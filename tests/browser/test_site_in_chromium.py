@@ -11,9 +11,11 @@ finds the notebooks. Screenshots land in reports/browser/site_*.png, to be looke
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html.parser
 import http.server
+import importlib.util
 import json
 import os
 import re
@@ -24,9 +26,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
-pytestmark = pytest.mark.browser
+# Sphinx 9 warns that the theme and MyST use APIs it will remove in Sphinx 11: not ours.
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:.*Check CHANGES for Sphinx API")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "reports" / "browser"
@@ -45,18 +49,38 @@ BROKEN_IMAGES_JS = """async () => {
 }"""
 
 
+# What a reader would trip over on a page that loaded: a stderr block (absl/oneDNN log lines,
+# warnings), a widget saved without its front end (an empty box, "Error displaying widget"),
+# a displayed equation pushed to the edge of the text instead of centred.
+PAGE_PROBLEMS_JS = """() => {
+  const problems = [];
+  for (const e of document.querySelectorAll('.cell_output .output.stderr'))
+    problems.push('a stderr block: ' + e.innerText.trim().split('\\n')[0].slice(0, 100));
+  if (document.querySelector('script[type="application/vnd.jupyter.widget-view+json"]'))
+    problems.push('a widget saved without its front end (an empty box)');
+  if (document.body.innerText.includes('Error displaying widget'))
+    problems.push('"Error displaying widget"');
+  for (const m of document.querySelectorAll('div.math > math')) {
+    const box = m.parentElement.getBoundingClientRect(), range = document.createRange();
+    range.selectNodeContents(m);
+    const text = range.getBoundingClientRect();
+    const off = (text.left + text.right) / 2 - (box.left + box.right) / 2;
+    if (Math.abs(off) > 0.05 * box.width)
+      problems.push('an equation ' + Math.round(off) + ' px off centre: ' + m.textContent.slice(0, 40));
+  }
+  return problems;
+}"""
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # the requests are checked, not printed
         pass
 
 
-@pytest.fixture(scope="module")
-def server():
-    """The built site over HTTP on 127.0.0.1; yields its base URL."""
-    if not (SITE / "index.html").is_file():
-        pytest.skip(f"no built site in {SITE}: run `make site` (or `make site SITE_PRESET=ci`), "
-                    "or point COURSE_SITE_DIR at one")
-    handler = functools.partial(_Quiet, directory=str(SITE))
+@contextlib.contextmanager
+def _serving(folder: Path):
+    """Serve ``folder`` over HTTP on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(_Quiet, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -68,7 +92,17 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def server():
+    """The built site over HTTP on 127.0.0.1; yields its base URL."""
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"no built site in {SITE}: run `make site` (or `make site SITE_PRESET=ci`), "
+                    "or point COURSE_SITE_DIR at one")
+    with _serving(SITE) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page():
     """One Chromium tab; each request that fails and each console error are recorded."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (it installs Debian's chromium)")
@@ -81,7 +115,7 @@ def page(server):
         tab.errors, tab.failed = [], []
         tab.on("console", lambda m: m.type == "error" and tab.errors.append(
             (m.text, (m.location or {}).get("url", ""))))
-        tab.on("pageerror", lambda exc: tab.errors.append((str(exc), server)))
+        tab.on("pageerror", lambda exc: tab.errors.append((str(exc), "")))  # the page's own
         tab.on("requestfailed", lambda r: tab.failed.append((r.url, r.resource_type)))
         tab.on("response", lambda r: r.status >= 400 and tab.failed.append(
             (f"{r.url} ({r.status})", r.request.resource_type)))
@@ -165,6 +199,8 @@ def test_every_page_loads_shows_its_figures_and_links_within_the_site(server, pa
     assert not failed, f"{name}: requests failed: {failed}"
     assert not local_errors, f"{name}: console errors: {local_errors}"
     assert not broken, f"{name}: images not loaded: {broken}"
+    problems = page.evaluate(PAGE_PROBLEMS_JS)
+    assert not problems, f"{name}: what a reader would trip over: {problems}"
     figures = page.locator(".cell_output img").count()
     assert figures >= _stored_figures(name), (
         f"{name}: the executed notebook stored {_stored_figures(name)} images, the page shows "
@@ -194,3 +230,28 @@ def test_next_and_previous_walk_the_course_in_order(server, page):
             page.locator("a.right-next").click()
     page.locator("a.left-prev").click()
     page.wait_for_url(f"{server}/{notebooks[-2]}")
+
+
+@pytest.fixture(scope="module")
+def tiny_site(tmp_path_factory):
+    """A two-page course built by tools/site.py: 00 has a displayed equation, 01 a stderr block."""
+    spec = importlib.util.spec_from_file_location("course_test_site", ROOT / "tests" / "test_site.py")
+    built = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(built)  # its tiny course and tools/site.py, as tests/test_site.py uses
+    tmp = tmp_path_factory.mktemp("tiny")
+    root, reports = built._course(tmp)
+    noisy = built._notebook("One", "../README.md", figure=False)
+    noisy.cells[1].outputs.append(nbformat.v4.new_output(
+        "stream", name="stderr", text="I0000 cpu_feature_guard.cc:210] oneDNN custom operations are on\n"))
+    nbformat.write(noisy, reports / "01_b.ipynb")
+    built.site_tool.build(reports, tmp / "site", root=root)
+    with _serving(tmp / "site") as url:
+        yield url
+
+
+def test_the_page_checks_catch_what_a_reader_trips_over(tiny_site, page):
+    page.goto(f"{tiny_site}/notebooks/00_a.html", wait_until="load")
+    assert page.evaluate(PAGE_PROBLEMS_JS) == []  # its equation is centred
+    page.goto(f"{tiny_site}/notebooks/01_b.html", wait_until="load")
+    problems = page.evaluate(PAGE_PROBLEMS_JS)
+    assert len(problems) == 1 and "a stderr block: I0000 cpu_feature_guard" in problems[0], problems
