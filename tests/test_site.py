@@ -114,6 +114,26 @@ def test_a_site_links_pages_shows_figures_math_and_the_run(tmp_path):
     assert not list(tmp_path.glob(".site.*"))  # nothing half-built left beside it
 
 
+def test_a_saved_widget_shows_its_picture_or_a_note_never_an_empty_box(tmp_path):
+    """A notebook executed in a live lab stores widget views: a static page has no front end."""
+    root, reports = _course(tmp_path)
+    nb = _notebook("Zero", "01_b.ipynb", figure=False)
+    view = {"model_id": "5f2b", "version_major": 2, "version_minor": 0}
+    nb.cells[1].outputs = [  # the slice viewer (repr only), then a widget that kept a picture
+        nbformat.v4.new_output("display_data", data={
+            site_tool.WIDGET_VIEW: view, "text/plain": "VBox(children=(IntSlider(value=24),))"}),
+        nbformat.v4.new_output("display_data", data={
+            site_tool.WIDGET_VIEW: view, "image/png": _png(), "text/plain": "Output()"})]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nbformat.write(nb, reports / "00_a.ipynb")
+    out = tmp_path / "site"
+    site_tool.build(reports, out, root=root)
+    zero = _html(out, "notebooks/00_a.html")
+    assert site_tool.WIDGET_VIEW not in zero and "VBox(" not in zero  # no empty box, no repr
+    assert "An interactive widget is here when the notebook runs" in zero
+    assert len(re.findall(r'<img[^>]+src="../_images/', zero)) == 1  # the widget's own picture
+
+
 def test_a_broken_link_stops_the_build_and_the_last_site_stays(tmp_path):
     root, reports = _course(tmp_path)
     out = tmp_path / "site"

@@ -36,6 +36,11 @@ CONF_DIR = ROOT / "site"
 # Pages besides the notebooks, as the repository has them (README.md links to them).
 PAGES = ("README.md", "INSTRUCTORS.md", "data/README.md")
 BUILT_MARK = ".buildinfo"  # Sphinx writes it into every HTML build: "this folder is a site"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# What a static page shows where a saved widget has no picture of its own (a live notebook
+# draws it; a page would show an empty box, or "Error displaying widget").
+WIDGET_NOTE = ("*An interactive widget is here when the notebook runs: open it on Colab, "
+               "Binder or your computer (the buttons at the top) to use it.*")
 RUN_NOTE = """```{{note}}
 This page shows a run of the notebook at the `{preset}` preset ({when}, {wall} s on the
 machine that built this site). Run it yourself on Colab, Binder or your computer with the
@@ -75,6 +80,9 @@ def _page_notebook(executed: Path, run: dict) -> nbformat.NotebookNode:
         raise DataError(f"{executed} is not a readable notebook ({exc}); run it again with "
                         "`python -m course_utils.reports`", path=executed) from exc
     nb.metadata.pop("widgets", None)  # reports run without live widgets (COURSE_WIDGETS=0)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            _static_output(output)
     # IPython's lexer for the cells (`!pip`, `%cd` in the setup cell), as Jupyter uses
     nb.metadata.setdefault("language_info", {}).setdefault("pygments_lexer", "ipython3")
     if run:
@@ -83,6 +91,20 @@ def _page_notebook(executed: Path, run: dict) -> nbformat.NotebookNode:
         at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
         nb.cells.insert(at, nbformat.v4.new_markdown_cell(note, id="site-run-note"))
     return nb
+
+
+def _static_output(output: dict) -> None:
+    """Make one stored output showable on a static page, in place: a widget's view goes.
+
+    A widget saved by a live notebook (executed by hand, not by the report runner) keeps
+    its picture if it stored one; if all it left is its repr (``VBox(...)``), a note says
+    where it works. Parameters: ``output``: one output of a code cell.
+    """
+    data = output.get("data", {})
+    if WIDGET_VIEW in data:
+        del data[WIDGET_VIEW]
+        if not set(data) - {"text/plain"}:
+            output["data"] = {"text/markdown": WIDGET_NOTE, "text/plain": WIDGET_NOTE}
 
 
 def stage(reports: Path, src: Path, root: Path = ROOT) -> list[str]:
