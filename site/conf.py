@@ -38,6 +38,7 @@ html_css_files = ["course.css"]  # centred equations, long outputs scroll
 html_favicon = "_static/favicon.svg"  # without one, browsers ask for /favicon.ico and get a 404
 html_context = {"default_mode": "light"}  # the theme's script logs an error when none is set
 html_last_updated_fmt = None
+html_use_index = False  # the course defines no index entries: the Index page was empty
 html_copy_source = True  # the download button offers the executed .ipynb itself ...
 html_sourcelink_suffix = ""  # ... under its own name (not .ipynb.txt)
 html_theme_options = {

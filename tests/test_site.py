@@ -100,6 +100,7 @@ def test_a_site_links_pages_shows_figures_math_and_the_run(tmp_path):
     assert re.search(r'class="right-next"\s+href="01_b.html"', zero)
     assert re.search(r'class="left-prev"\s+href="00_a.html"', one)
     assert "bd-sidebar-primary" in zero and "Notebooks" in zero
+    assert not (out / "genindex.html").exists() and "genindex" not in zero  # no empty Index page
     # the stored figure is on the page as a PNG file the site serves
     images = re.findall(r'<img[^>]+src="(../_images/[^"]+)"', zero)
     assert images and all((out / "notebooks" / src).resolve().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
