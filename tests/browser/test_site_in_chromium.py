@@ -234,7 +234,7 @@ def test_next_and_previous_walk_the_course_in_order(server, page):
 
 @pytest.fixture(scope="module")
 def tiny_site(tmp_path_factory):
-    """A two-page course built by tools/site.py: 00 has a displayed equation, 01 a stderr block."""
+    """A two-page course built by tools/site.py: 00 has an equation and a 200-line log, 01 stderr."""
     spec = importlib.util.spec_from_file_location("course_test_site", ROOT / "tests" / "test_site.py")
     built = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(built)  # its tiny course and tools/site.py, as tests/test_site.py uses
@@ -244,6 +244,10 @@ def tiny_site(tmp_path_factory):
     noisy.cells[1].outputs.append(nbformat.v4.new_output(
         "stream", name="stderr", text="I0000 cpu_feature_guard.cc:210] oneDNN custom operations are on\n"))
     nbformat.write(noisy, reports / "01_b.ipynb")
+    long = built._notebook("Zero", "01_b.ipynb", figure=True)
+    long.cells[1].outputs.append(nbformat.v4.new_output(
+        "stream", name="stdout", text="".join(f"Epoch {i}/200 - loss: 0.5\n" for i in range(1, 201))))
+    nbformat.write(long, reports / "00_a.ipynb")
     built.site_tool.build(reports, tmp / "site", root=root)
     with _serving(tmp / "site") as url:
         yield url
@@ -252,6 +256,9 @@ def tiny_site(tmp_path_factory):
 def test_the_page_checks_catch_what_a_reader_trips_over(tiny_site, page):
     page.goto(f"{tiny_site}/notebooks/00_a.html", wait_until="load")
     assert page.evaluate(PAGE_PROBLEMS_JS) == []  # its equation is centred
+    tallest = page.evaluate("Math.max(...Array.from(document.querySelectorAll('.cell_output pre'),"
+                            " e => e.getBoundingClientRect().height))")
+    assert 100 < tallest < 700, f"the 200-line log is {tallest} px tall: it should scroll in its box"
     page.goto(f"{tiny_site}/notebooks/01_b.html", wait_until="load")
     problems = page.evaluate(PAGE_PROBLEMS_JS)
     assert len(problems) == 1 and "a stderr block: I0000 cpu_feature_guard" in problems[0], problems
