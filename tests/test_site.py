@@ -109,6 +109,8 @@ def test_a_site_links_pages_shows_figures_math_and_the_run(tmp_path):
     assert "<math" in zero and "cdn" not in zero.lower()  # MathML built here, no MathJax fetched
     assert 'display="block"' in zero and "$$" not in zero  # $$..$$ in a paragraph, as Jupyter shows it
     assert "at the <code class=\"docutils literal notranslate\"><span class=\"pre\">ci</span>" in zero
+    assert "say nothing about what the methods can do" in zero  # ci numbers are not results
+    assert "instead of training" not in zero  # 00 trained nothing: no pretrained note
     assert '"voxelspac":' in (out / "searchindex.js").read_text()  # outputs are searchable (stemmed)
     # the executed notebook is offered for download under its own name
     assert (out / "_sources" / "notebooks" / "00_a.ipynb").is_file()
@@ -133,6 +135,39 @@ def test_a_saved_widget_shows_its_picture_or_a_note_never_an_empty_box(tmp_path)
     assert site_tool.WIDGET_VIEW not in zero and "VBox(" not in zero  # no empty box, no repr
     assert "An interactive widget is here when the notebook runs" in zero
     assert len(re.findall(r'<img[^>]+src="../_images/', zero)) == 1  # the widget's own picture
+
+
+def test_a_run_with_the_pretrained_model_says_so(tmp_path):
+    """Papermill records the injected ``pretrained=True``; the page says the model was loaded."""
+    root, reports = _course(tmp_path)
+    nb = nbformat.read(reports / "01_b.ipynb", as_version=4)
+    nb.metadata["papermill"] = {"parameters": {"preset": "binder", "pretrained": True}}
+    nbformat.write(nb, reports / "01_b.ipynb")
+    for stem in ("00_a", "01_b"):
+        run = json.loads((reports / f"{stem}.run.json").read_text())
+        (reports / f"{stem}.run.json").write_text(json.dumps({**run, "preset": "binder"}))
+    out = tmp_path / "site"
+    site_tool.build(reports, out, root=root)
+    one, zero = _html(out, "notebooks/01_b.html"), _html(out, "notebooks/00_a.html")
+    assert "instead of training" in one and "instead of training" not in zero
+    assert "say nothing about" not in one  # binder: no ci caveat
+
+
+def test_the_setup_cell_is_folded_its_output_shown(tmp_path):
+    """Every notebook opens with Colab plumbing; a reader sees the versions it printed."""
+    root, reports = _course(tmp_path)
+    nb = nbformat.read(reports / "00_a.ipynb", as_version=4)
+    setup = nbformat.v4.new_code_cell("# Setup. On Colab this first fetches the course.\n"
+                                      "import sys\nprint(sys.version)", execution_count=1)
+    setup.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Python 3.11.7\n")]
+    nb.cells.insert(1, setup)
+    nbformat.write(nb, reports / "00_a.ipynb")
+    out = tmp_path / "site"
+    site_tool.build(reports, out, root=root)
+    zero = _html(out, "notebooks/00_a.html")
+    folded = zero.split('<details class="admonition hide above-input">', 1)[1].split("</details>")[0]
+    assert "Setup. On Colab" in folded and "Python 3.11.7" not in folded
+    assert "Python 3.11.7" in zero and zero.count("tag_hide-input") == 1  # only the setup cell
 
 
 def test_a_broken_link_stops_the_build_and_the_last_site_stays(tmp_path):

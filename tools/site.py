@@ -9,8 +9,10 @@ pages keep the repository's layout (``README.md`` is the landing page, the noteb
 under ``notebooks/``), so the course's own links (``NN_x.ipynb``, ``../README.md``) become
 page links, and a link that leads nowhere stops the build. A notebook that is missing,
 or whose run failed or did not finish, stops the build too: the site never shows a
-stale or broken run as the course. The finished site replaces the previous one only
-once it is whole.
+stale or broken run as the course. Each notebook page opens with a note on its run (date,
+preset, a caveat at ``ci``, whether it loaded a pretrained model), folds the setup cell's
+Colab plumbing, and shows a note where a saved widget would be an empty box. The finished
+site replaces the previous one only once it is whole.
 """
 
 from __future__ import annotations
@@ -41,11 +43,18 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # draws it; a page would show an empty box, or "Error displaying widget").
 WIDGET_NOTE = ("*An interactive widget is here when the notebook runs: open it on Colab, "
                "Binder or your computer (the buttons at the top) to use it.*")
+SETUP_MARK = "# Setup."  # the first line of every notebook's setup cell (Colab, versions)
 RUN_NOTE = """```{{note}}
 This page shows a run of the notebook at the `{preset}` preset ({when}, {wall} s on the
-machine that built this site). Run it yourself on Colab, Binder or your computer with the
+machine that built this site).{more} Run it yourself on Colab, Binder or your computer with the
 buttons at the top: your numbers will differ a little.
 ```"""
+# Said on the page where it applies, so that no reader takes a number for more than it is.
+CI_CAVEAT = (" The `ci` preset only checks that everything runs (tiny volumes, tens of training "
+             "steps): its scores and figures say nothing about what the methods can do.")
+PRETRAINED_NOTE = (" It loaded the model the course trained at `binder` (`pretrained = True`, "
+                   "see `pretrained/README.md`) instead of training: the curves are the ones "
+                   "recorded when that model was trained.")
 
 
 def _run_record(reports: Path, stem: str) -> dict:
@@ -83,14 +92,28 @@ def _page_notebook(executed: Path, run: dict) -> nbformat.NotebookNode:
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             _static_output(output)
+    setup = next((c for c in nb.cells if c.cell_type == "code"), None)
+    if setup is not None and setup.source.startswith(SETUP_MARK):  # Colab plumbing: folded
+        setup.metadata.setdefault("tags", []).append("hide-input")
     # IPython's lexer for the cells (`!pip`, `%cd` in the setup cell), as Jupyter uses
     nb.metadata.setdefault("language_info", {}).setdefault("pygments_lexer", "ipython3")
     if run:
-        note = RUN_NOTE.format(preset=run.get("preset", "?"), wall=run.get("wall_s", "?"),
-                               when=str(run.get("finished", "?"))[:10])
         at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
-        nb.cells.insert(at, nbformat.v4.new_markdown_cell(note, id="site-run-note"))
+        nb.cells.insert(at, nbformat.v4.new_markdown_cell(_run_note(nb, run), id="site-run-note"))
     return nb
+
+
+def _run_note(nb: nbformat.NotebookNode, run: dict) -> str:
+    """The note on the run a page shows: when, where, at which preset, trained or loaded.
+
+    Parameters: ``nb``: the executed notebook (papermill records the injected parameters in
+    its metadata); ``run``: its run record.
+    """
+    injected = nb.metadata.get("papermill", {}).get("parameters", {})
+    more = (CI_CAVEAT if run.get("preset") == "ci" else "") + (
+        PRETRAINED_NOTE if injected.get("pretrained") is True else "")
+    return RUN_NOTE.format(preset=run.get("preset", "?"), wall=run.get("wall_s", "?"),
+                           when=str(run.get("finished", "?"))[:10], more=more)
 
 
 def _static_output(output: dict) -> None:
