@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import html.parser
 import http.server
 import importlib.util
@@ -37,6 +38,7 @@ SHOTS = ROOT / "reports" / "browser"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SITE = Path(os.environ.get("COURSE_SITE_DIR", ROOT / "reports" / "site"))
 SKIP_DIRS = {"_static", "_sources", "_images"}
+SOLUTIONS = ROOT / "course_utils" / "exercises" / "solutions"  # nNN.py: printed on request only
 PAGES = sorted(str(p.relative_to(SITE)) for p in SITE.rglob("*.html")
                if not SKIP_DIRS & set(p.relative_to(SITE).parts)
                and p.name != "index.html") if SITE.is_dir() else []  # index.html: a redirect
@@ -206,6 +208,17 @@ def test_every_page_loads_shows_its_figures_and_links_within_the_site(server, pa
         f"{name}: the executed notebook stored {_stored_figures(name)} images, the page shows "
         f"{figures} (of {count} served here)")
     assert not _broken_links(server, url), f"{name}: links that lead nowhere: {_broken_links(server, url)}"
+
+
+def test_no_page_shows_a_worked_solution(server):
+    """A worked solution is printed on request (``exercises.solution``), never on a page."""
+    for module in sorted(SOLUTIONS.glob("n[0-9][0-9].py")):
+        for page_file in (SITE / "notebooks").glob(f"{module.stem[1:]}_*.html"):
+            text = html.unescape(re.sub(r"<[^>]+>", "", page_file.read_text(encoding="utf-8")))
+            answers = {line.strip() for line in module.read_text(encoding="utf-8").splitlines()
+                       if re.match(r"(answer|prediction) = ", line) and len(line.strip()) > 15}
+            shown = sorted(line for line in answers if line in text)
+            assert not shown, f"{page_file.name} shows the worked solution lines {shown}"
 
 
 def test_search_finds_the_notebooks(server, page):
