@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from course_utils.exercises._core import VERIFY_ENV
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def write_nifti(array: np.ndarray, path: str | Path, spacing: Sequence[float] = (1.0, 1.0, 1.0),
@@ -54,3 +62,39 @@ def assert_exercise_contract(check, args: tuple, right, capsys) -> None:
         assert check(right, *args) is True, name
         out = capsys.readouterr().out
         assert out.startswith("✅"), (name, out)
+
+
+def assert_unchanged_not_judged(check, predictions, args, line, namespace, monkeypatch, capsys):
+    """Each prediction made before the marked line was changed is sent back to change it
+    (False, no answer given away); in verify mode (COURSE_VERIFY_SOLUTIONS=1) the check,
+    called from ``namespace`` (the notebook's variables, unchanged), runs its worked
+    solution there (``_verify`` raises if it fails its check) and passes."""
+    monkeypatch.delenv(VERIFY_ENV, raising=False)
+    for prediction in predictions:
+        assert check(prediction, *args) is False
+        out = capsys.readouterr().out
+        assert "Change the marked line first" in out and line in out
+        assert "answer is" not in out and "Not this time" not in out
+    monkeypatch.setenv(VERIFY_ENV, "1")
+    scope = {**namespace, "check": check, "args": args}
+    exec("ok = check(None, *args)", scope)  # noqa: S102 - a notebook cell calling the check
+    assert scope["ok"] is False and "Not answered yet" in capsys.readouterr().out
+
+
+def run_cell(notebook: str, cell_id: str, namespace: dict, change: str | None = None) -> str:
+    """Run one code cell of ``notebook`` (as stored) in ``namespace`` and return what it printed.
+
+    Parameters: ``notebook``: its stem; ``cell_id``: the cell's id; ``namespace``: the
+    notebook's variables the cell uses; ``change``: the new value of the cell's
+    ``# change me`` line, as a learner would type it (None: leave the line as stored).
+    """
+    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = "".join(next(c for c in cells if c.get("id") == cell_id)["source"])
+    if change is not None:
+        code, n = re.subn(r"^(\w+) = .*# change me.*$", lambda m: f"{m[1]} = {change}", code,
+                          count=1, flags=re.M)
+        assert n == 1, f"{notebook} {cell_id} has no `# change me` line"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, namespace)  # noqa: S102 - the notebook's own cell
+    return printed.getvalue()

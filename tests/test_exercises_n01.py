@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from _helpers import assert_exercise_contract
-from _predict_helpers import assert_unchanged_not_judged
+from _helpers import assert_exercise_contract, assert_unchanged_not_judged
 
 from course_utils import exercises, io
 

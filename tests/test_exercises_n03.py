@@ -94,7 +94,7 @@ def test_window_clipping_is_judged_from_the_rescaled_ct(window, truth, capsys):
 
 def test_unchanged_window_is_not_judged(monkeypatch, capsys):
     """window = (0, 80), as shipped: every prediction is sent back to change the line first."""
-    from _predict_helpers import assert_unchanged_not_judged
+    from _helpers import assert_unchanged_not_judged
 
     csf = np.random.default_rng(3).normal(15.0, 5.0, 2_000)
     assert_unchanged_not_judged(

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
-from _helpers import assert_exercise_contract
+from _helpers import assert_exercise_contract, run_cell
 
 from course_utils import config, exercises
 from course_utils.image_quality import psnr
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 _volume = np.random.default_rng(0).normal(size=(4, 5, 6))
 INPUTS = {
@@ -88,25 +80,6 @@ def test_verify_mode_passes_the_worked_solutions_on_the_unchanged_notebook(monke
          "ok_noise = check_noise(None, noise_sd, float('inf'), 17.0)", namespace)
     assert namespace["ok"] is False and namespace["ok_noise"] is False  # unanswered, not failed
     assert capsys.readouterr().out.count("Not answered yet") == 2
-
-
-def run_cell(notebook: str, cell_id: str, namespace: dict, change: str | None = None) -> str:
-    """Run one code cell of ``notebook`` (as stored) in ``namespace`` and return what it printed.
-
-    Parameters: ``notebook``: its stem; ``cell_id``: the cell's id; ``namespace``: the
-    notebook's variables the cell uses; ``change``: the new value of the cell's
-    ``# change me`` line, as a learner would type it (None: leave the line as stored).
-    """
-    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
-    code = "".join(next(c for c in cells if c.get("id") == cell_id)["source"])
-    if change is not None:
-        code, n = re.subn(r"^(\w+) = .*# change me.*$", lambda m: f"{m[1]} = {change}", code,
-                          count=1, flags=re.M)
-        assert n == 1, f"{notebook} {cell_id} has no `# change me` line"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(code, namespace)  # noqa: S102 - the notebook's own cell
-    return printed.getvalue()
 
 
 @pytest.fixture

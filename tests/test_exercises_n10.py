@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _helpers import assert_exercise_contract
-from test_exercises_n09 import NOTEBOOKS, run_cell
+from _helpers import NOTEBOOKS, assert_exercise_contract, run_cell
 
 from course_utils import applications as apps
 from course_utils import config, exercises
