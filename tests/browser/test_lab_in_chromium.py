@@ -197,6 +197,23 @@ def _run_through(page, notebook: str, source: str, timeout_s: float = 300):
     return page.locator(f"{PANEL} .jp-CodeCell").nth(last)
 
 
+def _run_all(page, timeout_s: float = 600) -> None:
+    """Run > Run All Cells from the menu; wait until no cell is queued or running ("[*]:").
+
+    (The kernel's indicator alone says idle while a kernel still starting has run nothing.)
+    """
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    prompts = f"{PANEL} .jp-CodeCell .jp-InputPrompt"
+    expect(page.locator(prompts).first).to_have_text(DONE, timeout=timeout_s * 1000)
+    page.wait_for_function("sel => ![...document.querySelectorAll(sel)].some("
+                           "e => e.textContent.includes('*'))", arg=prompts,
+                           timeout=timeout_s * 1000)
+    page.wait_for_timeout(2000)  # what C++ wrote to descriptor 2 reaches the page a bit later
+
+
 def _run_new_cell(page, below, code: str, timeout_s: float = 120):
     """Add a code cell below the cell ``below``, write ``code`` in it, run it; its locator."""
     from playwright.sync_api import expect
@@ -222,9 +239,12 @@ def _drag_problem(page, cell, shot: str) -> str | None:
     """Drag the first slider of the viewer in ``cell`` with the mouse; None if the picture
     changed, else what went wrong. Screenshots ``shot``_before/_after.png.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     handle = cell.locator(".widget-slider .noUi-handle").first
+    with contextlib.suppress(PlaywrightTimeout):  # widget views render after the output lands
+        handle.wait_for(timeout=15_000)
     if handle.count() == 0:
         return f"no slider to drag; the cell shows: {cell.inner_text()[-300:]!r}"
     picture = cell.locator(".jp-RenderedImage img").last
@@ -281,10 +301,7 @@ def test_the_first_cell_is_short_quiet_and_says_what_runs(page, lab):
 
 def test_the_slice_viewer_shows_whole_labels_and_follows_the_mouse(page, lab):
     _open(page, lab, "01_headers_and_physical_space.ipynb")
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    time.sleep(5)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+    _run_all(page)
     page.screenshot(path=str(SHOTS / "01_after_run_all.png"), full_page=True)
     viewer = page.locator(f"{PANEL} .jp-CodeCell", has_text="viz.slice_viewer(").first
     viewer.scroll_into_view_if_needed()
