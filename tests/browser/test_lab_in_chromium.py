@@ -169,6 +169,8 @@ def _open(page, lab: Lab, notebook: str) -> None:
     page.goto(f"{lab.base}/lab/tree/{notebook}?reset&token={lab.token}")  # reset: no restored tabs
     page.wait_for_selector(f"{PANEL} .jp-Cell", timeout=120_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+    page.wait_for_timeout(3000)
+    _no_dialog(page)
 
 
 def _run_through(page, notebook: str, source: str, timeout_s: float = 300):
@@ -197,6 +199,14 @@ def _run_through(page, notebook: str, source: str, timeout_s: float = 300):
     return page.locator(f"{PANEL} .jp-CodeCell").nth(last)
 
 
+def _no_dialog(page) -> None:
+    """Fail, naming it, if a JupyterLab dialog covers the page (it swallows keys and clicks)."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        page.screenshot(path=str(SHOTS / "dialog.png"))
+        pytest.fail(f"a dialog covers the notebook: {dialog.first.inner_text()!r}")
+
+
 def _run_all(page, timeout_s: float = 600) -> None:
     """Run > Run All Cells from the menu; wait until no cell is queued or running ("[*]:").
 
@@ -204,9 +214,16 @@ def _run_all(page, timeout_s: float = 600) -> None:
     """
     from playwright.sync_api import expect
 
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     prompts = f"{PANEL} .jp-CodeCell .jp-InputPrompt"
+    for attempt in range(2):  # a click on a lab still starting up can get lost
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            expect(page.locator(prompts).first).not_to_have_text(NOT_RUN, timeout=20_000)
+            break
+        except AssertionError:
+            if attempt:
+                raise
     expect(page.locator(prompts).first).to_have_text(DONE, timeout=timeout_s * 1000)
     page.wait_for_function("sel => ![...document.querySelectorAll(sel)].some("
                            "e => e.textContent.includes('*'))", arg=prompts,
