@@ -41,10 +41,11 @@ setup: $(STAMP)
 data: setup
 	$(BIN)/python -m course_utils data synthetic --preset $(PRESET)
 
-# The venv's bin on PATH: kernels and TensorBoard find the course's own tools.
+# The venv's bin on PATH: kernels and TensorBoard find the course's own tools. The kernels run
+# at LAB_PRESET (the data prepared for it) unless COURSE_PRESET says otherwise.
 lab: setup
 	$(BIN)/python -m course_utils data synthetic --preset $(LAB_PRESET)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
+	PATH="$(CURDIR)/$(BIN):$$PATH" COURSE_PRESET=$${COURSE_PRESET:-$(LAB_PRESET)} $(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
 		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: setup
