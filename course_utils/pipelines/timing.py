@@ -148,19 +148,20 @@ def _parallel(work: Callable, items: Sequence, workers: int) -> Timing:
 
 def read_floor(paths: Sequence[PathLike], n_volumes: int, workers: int = 1) -> Timing:
     """Numpy's floor for whole volumes: ``np.fromfile`` the voxels of ``n_volumes`` files
-    (cycling through ``paths``, uncompressed .nii), cast to float32, whiten.
+    (cycling through ``paths``, uncompressed .nii), cast to float32, whiten. Each volume is
+    dropped once whitened, as a training loop drops each batch (:func:`time_run`), so the
+    floor holds a few volumes, not ``n_volumes``.
 
     Parameters: ``paths`` .nii files; ``n_volumes`` volumes read; ``workers`` threads.
     """
     layouts = [nifti_info(p) for p in paths]
 
-    def one(k: int) -> np.ndarray:
+    def one(k: int) -> None:
         info = layouts[k % len(layouts)]
         v = np.fromfile(info.path, info.dtype, int(np.prod(info.shape)), offset=info.offset)
         v = v.astype(np.float32)
         v -= v.mean()
         v /= max(float(v.std()), 1e-8)
-        return v
     return _parallel(one, range(int(n_volumes)), workers)
 
 
