@@ -113,7 +113,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         # seeds: how many seeds each combination is trained with; pretrained: as in 06-10
         "ci": {"patch_size": 16, "batch_size": 4, "steps": 30, "filters": 8,
                "learning_rate": 0.005, "freq_batches": 50, "seeds": 1, "pretrained": False},
-        "binder": {"patch_size": 24, "batch_size": 4, "steps": 600, "filters": 8,
+        "binder": {"patch_size": 24, "batch_size": 4, "steps": 600, "filters": 16,
                    "learning_rate": 0.005, "freq_batches": 200, "seeds": 2, "pretrained": False},
         "full": {"patch_size": 48, "batch_size": 4, "steps": 3000, "filters": 16,
                  "learning_rate": 0.005, "freq_batches": 500, "seeds": 3, "pretrained": False},
