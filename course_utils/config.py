@@ -122,7 +122,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "06_segmentation": {
         "ci": {**_SEGMENTATION, "patch_size": 24, "batch_size": 4, "epochs": 4,
                "steps_per_epoch": 15, "filters": [8, 16, 32], "learning_rate": 0.01, "window": 48},
-        "binder": {**_SEGMENTATION, "patch_size": 32, "window": 64, "batch_size": 2, "epochs": 12,
+        "binder": {**_SEGMENTATION, "patch_size": 32, "window": 64, "batch_size": 2, "epochs": 18,
                    "steps_per_epoch": 80, "filters": [8, 16, 32, 64], "learning_rate": 0.005},
         "full": {**_SEGMENTATION, "patch_size": 64, "window": 128, "batch_size": 8, "epochs": 100,
                  "steps_per_epoch": 200, "filters": [16, 32, 64, 128], "learning_rate": 0.001},
