@@ -6,7 +6,7 @@
 #   make reports PRESET=ci|binder|full   every notebook as a papermill report (+ HTML, index.html)
 #   make site SITE_PRESET=binder|ci      the course as a static site to read (reports/site/index.html)
 #   make data PRESET=binder              prepare the built-in dataset only
-#   make pretrained  train 05-10 at binder and pack them into pretrained/ (about 1.5 hours on 2 cores)
+#   make pretrained  train 05-10 at binder and pack them into pretrained/ (about 3 hours on 2 cores)
 #   make clean     remove generated reports and caches (keeps .venv and data/)
 
 PYTHON ?= python3
