@@ -32,9 +32,24 @@ def test_resnet_heads_share_the_body():
     assert reg.output_shape == (None, 1)
     assert cls.output_shape == (None, 2)
     assert _head_layers(reg) - _head_layers(cls) == {"prediction"}
-    assert _head_layers(cls) - _head_layers(reg) == {"probabilities"}
+    assert _head_layers(cls) - _head_layers(reg) == {"probabilities", "pooled_norm"}
     probs = cls.predict(np.random.rand(3, 16, 16, 16, 1).astype("float32"), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_classification_head_standardizes_the_pooled_vector_over_the_batch():
+    """Lesson 08: each pooled feature is standardized over the scans before the softmax."""
+    cls = networks.resnet_3d((8, 8, 8, 1), head="classification", n_outputs=2, filters=(4, 8),
+                             normalization=None)
+    pooled = keras.Model(cls.input, [cls.get_layer("global_pool").output,
+                                     cls.get_layer("pooled_norm").output])
+    scans = 1.0 + 0.5 * np.random.default_rng(0).standard_normal((6, 1, 1, 1, 1))
+    raw, normed = (np.asarray(t) for t in pooled(np.ones((6, 8, 8, 8, 1), "float32")
+                                                 * scans.astype("float32"), training=True))
+    # the batch's own mean and variance, Keras' epsilon 1e-3, initial scale 1 and offset 0
+    expected = (raw - raw.mean(axis=0)) / np.sqrt(raw.var(axis=0) + 1e-3)
+    assert raw.std(axis=0).max() > 0.05  # the scans differ
+    np.testing.assert_allclose(normed, expected, atol=1e-3)
 
 
 def test_resnet_strides_downsample_and_any_input_size():

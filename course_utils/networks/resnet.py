@@ -46,7 +46,8 @@ def resnet_3d_outputs(inputs, filters, strides, head="regression", n_outputs=1,
     Parameters: ``inputs`` a 5D Keras tensor (batch, z, y, x, channels); ``filters[i]``
     and ``strides[i]`` the channels and downsampling of scale ``i``; ``head``
     ``"regression"`` (a linear ``Dense``: numbers such as an age) or ``"classification"``
-    (``Dense`` + softmax: one probability per class); ``n_outputs`` numbers or classes;
+    (BatchNorm of the pooled vector, then ``Dense`` + softmax: one probability per class);
+    ``n_outputs`` numbers or classes;
     ``units_per_level`` residual units per scale; ``normalization``,
     ``batch_norm_momentum`` and ``downsampling`` as in ``residual_unit_3d``.
     """
@@ -59,6 +60,9 @@ def resnet_3d_outputs(inputs, filters, strides, head="regression", n_outputs=1,
     x = keras.layers.GlobalAveragePooling3D(name="global_pool")(x)  # one vector per scan
     if head == "regression":
         return keras.layers.Dense(n_outputs, name="prediction", dtype="float32")(x)
+    # classes: each pooled feature standardized over the scans (BatchNorm on the vector), so a
+    # difference between scans of a few per cent of a feature reaches the softmax at full scale
+    x = keras.layers.BatchNormalization(momentum=batch_norm_momentum, name="pooled_norm")(x)
     return keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
                               dtype="float32")(x)
 
