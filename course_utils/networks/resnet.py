@@ -62,7 +62,7 @@ def resnet_3d_outputs(inputs, filters, strides, head="regression", n_outputs=1,
         return keras.layers.Dense(n_outputs, name="prediction", dtype="float32")(x)
     # classes: each pooled feature standardized over the scans (BatchNorm on the vector), so a
     # difference between scans of a few per cent of a feature reaches the softmax at full scale
-    x = keras.layers.BatchNormalization(momentum=batch_norm_momentum, name="pooled_norm")(x)
+    x = normalization_layer("batch", "pooled_norm", batch_norm_momentum)(x)
     return keras.layers.Dense(n_outputs, activation="softmax", name="probabilities",
                               dtype="float32")(x)
 
@@ -84,7 +84,8 @@ def resnet_3d(
     Parameters: ``input_shape`` (z, y, x, channels), spatial sizes may be None (global
     pooling accepts any size); ``head`` ``"regression"`` ends in a linear
     ``Dense(n_outputs)`` named ``prediction`` (mean squared error, lesson 07),
-    ``"classification"`` in ``Dense(n_outputs, softmax)`` named ``probabilities``
+    ``"classification"`` in a BatchNorm of the pooled vector (``pooled_norm``) and
+    ``Dense(n_outputs, softmax)`` named ``probabilities``
     (cross-entropy, lesson 08); ``n_outputs`` values or classes (>= 2 to classify);
     ``filters[i]`` channels and ``strides[i]`` downsampling at level ``i`` (default 1,
     then 2 per axis; layers ``scale{i}_unit{j}_...``); ``units_per_level`` residual
